@@ -1,0 +1,1 @@
+"""Seed sources: where a seed can come from, one module each."""

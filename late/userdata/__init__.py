@@ -1,0 +1,4 @@
+"""Cloud-init compatible user-data engine.
+
+Entry point: ``bootseed.late.userdata.engine.process(raw, ...) -> UserDataResult``.
+"""
