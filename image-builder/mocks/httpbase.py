@@ -28,7 +28,7 @@ class LoggedRequest:
 class LoggingHandler(BaseHTTPRequestHandler):
     """Handler base: records every request on the server before answering."""
 
-    server: MockServer  # type: ignore[assignment]
+    server: MockServer
     protocol_version = "HTTP/1.1"
     body_limit: ClassVar[int] = 1024 * 1024
 
@@ -74,7 +74,8 @@ class MockServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     def log_request_entry(self, entry: LoggedRequest) -> None:
         with self._lock:

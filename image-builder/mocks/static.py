@@ -10,7 +10,7 @@ from bootseed.image_builder.mocks.httpbase import LoggingHandler, MockServer
 
 
 class _StaticHandler(LoggingHandler):
-    server: StaticServer  # type: ignore[assignment]
+    server: StaticServer
 
     def do_GET(self) -> None:
         self.record()
