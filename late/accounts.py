@@ -258,7 +258,10 @@ class AccountsDB:
         )
 
     def resolve_owner(self, spec: str) -> tuple[int, int]:
-        """``user``, ``user:group``, ``:group`` or numeric ids, resolved in the target."""
+        """``user``, ``user:group``, ``:group`` or numeric ids, resolved in the target.
+
+        A missing part means root, as with a file root just created.
+        """
         user_part, _, group_part = spec.partition(":")
         uid, gid = 0, 0
         if user_part:
@@ -268,7 +271,7 @@ class AccountsDB:
                 found = self.user(user_part)
                 if found is None:
                     raise AccountError(f"owner {spec!r}: no user {user_part!r} in the target")
-                uid, gid = found.uid, found.gid
+                uid = found.uid
         if group_part:
             if group_part.isdigit():
                 gid = int(group_part)

@@ -1,0 +1,201 @@
+"""``write_files``: write files into the target root (entries with ``defer: true`` wait
+for ``write_files_deferred`` in the final stage, after users exist).
+
+Owners are resolved in the target's own /etc/passwd and /etc/group. A bad entry is
+reported by its index and path; the other entries are still written. Contents are
+never logged: they often hold secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from bootseed.late.accounts import AccountError, AccountsDB
+from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
+
+DEFAULT_OWNER = "root:root"
+DEFAULT_PERMISSIONS = 0o644
+# Bound on a decompressed gzip payload, so a small seed cannot fill the disk.
+MAX_DECOMPRESSED = 64 * 1024 * 1024
+
+_ENCODINGS = {
+    "text": (),
+    "text/plain": (),
+    "b64": ("b64",),
+    "base64": ("b64",),
+    "gz": ("gz",),
+    "gzip": ("gz",),
+    "gz+b64": ("b64", "gz"),
+    "gz+base64": ("b64", "gz"),
+    "gzip+b64": ("b64", "gz"),
+    "gzip+base64": ("b64", "gz"),
+}
+
+SCHEMA: dict[str, Any] = {
+    "properties": {
+        "write_files": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "minLength": 1},
+                    "content": {"type": "string"},
+                    "source": {"type": "object"},
+                    "owner": {"type": "string"},
+                    "permissions": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                    "encoding": {"type": "string", "enum": sorted(_ENCODINGS)},
+                    "append": {"type": "boolean"},
+                    "defer": {"type": "boolean"},
+                },
+                "required": ["path"],
+            },
+        }
+    }
+}
+
+
+class WriteFilesError(RuntimeError):
+    """Some entries could not be written; the message names each."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    data: bytes
+    owner: str
+    mode: int
+    append: bool
+    defer: bool
+
+
+def parse_permissions(value: Any) -> int:
+    if value is None:
+        return DEFAULT_PERMISSIONS
+    if isinstance(value, bool):
+        raise ValueError(f"permissions {value!r} is not an octal mode")
+    if isinstance(value, int):
+        mode = value
+    elif isinstance(value, str):
+        try:
+            mode = int(value.strip(), 8)
+        except ValueError:
+            raise ValueError(f"permissions {value!r} is not an octal mode") from None
+    else:
+        raise ValueError(f"permissions {value!r} is not an octal mode")
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"permissions {value!r} is out of range")
+    return mode
+
+
+def _gunzip(data: bytes) -> bytes:
+    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header
+    out = inflater.decompress(data, MAX_DECOMPRESSED)
+    if inflater.unconsumed_tail:
+        raise ValueError(f"gzip content exceeds {MAX_DECOMPRESSED} bytes when decompressed")
+    if not inflater.eof:
+        raise ValueError("gzip content is truncated")
+    return out
+
+
+def decode_content(content: Any, encoding: Any) -> bytes:
+    key = "text" if encoding is None else str(encoding).strip().lower()
+    if key not in _ENCODINGS:
+        raise ValueError(f"unknown encoding {encoding!r} (one of {', '.join(sorted(_ENCODINGS))})")
+    if content is None:
+        data = b""
+    elif isinstance(content, bytes):
+        data = content
+    elif isinstance(content, str):
+        data = content.encode("utf-8")
+    else:
+        raise ValueError(f"content must be a string, got {type(content).__name__}")
+    for step in _ENCODINGS[key]:
+        if step == "b64":
+            try:
+                data = base64.b64decode(data, validate=False)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"content is not valid base64: {exc}") from None
+        else:
+            try:
+                data = _gunzip(data)
+            except zlib.error as exc:
+                raise ValueError(f"content is not valid gzip: {exc}") from None
+    return data
+
+
+def parse_entry(item: Any) -> FileEntry:
+    if not isinstance(item, dict):
+        raise ValueError(f"expected a mapping, got {type(item).__name__}")
+    path = item.get("path")
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError("'path' is required")
+    if "source" in item and "content" not in item:
+        raise ValueError("'source' (fetching content from a URI) is not supported; use content")
+    owner = item.get("owner") or DEFAULT_OWNER
+    if not isinstance(owner, str):
+        raise ValueError(f"owner {owner!r} must be 'user', 'user:group' or ':group'")
+    return FileEntry(
+        path=str(PurePosixPath("/", path.strip())),
+        data=decode_content(item.get("content"), item.get("encoding")),
+        owner=owner,
+        mode=parse_permissions(item.get("permissions")),
+        append=bool(item.get("append", False)),
+        defer=bool(item.get("defer", False)),
+    )
+
+
+def write_entries(ctx: ModuleContext, deferred: bool) -> int:
+    """Write the entries whose ``defer`` equals ``deferred``; returns how many were written."""
+    items = ctx.cfg.get("write_files") or []
+    if not isinstance(items, list):
+        raise WriteFilesError(f"write_files: expected a list, got {type(items).__name__}")
+    problems: list[str] = []
+    db: AccountsDB | None = None
+    written = 0
+    for index, item in enumerate(items):
+        label = f"write_files[{index}]"
+        if isinstance(item, dict) and isinstance(item.get("path"), str):
+            label += f" ({item['path']})"
+        if isinstance(item, dict) and bool(item.get("defer", False)) != deferred:
+            continue
+        if not isinstance(item, dict) and deferred:
+            continue  # already reported by the non-deferred pass
+        try:
+            entry = parse_entry(item)
+            if db is None:
+                db = AccountsDB.load(ctx.target)
+            owner = db.resolve_owner(entry.owner)
+            data = entry.data
+            if entry.append:
+                try:
+                    data = ctx.target.path(entry.path).read_bytes() + data
+                except FileNotFoundError:
+                    pass
+            ctx.target.write(entry.path, data, mode=entry.mode, owner=owner)
+            size = len(data)
+            ctx.log.info("wrote %s (%d bytes, %o, %s)", entry.path, size, entry.mode, entry.owner)
+            written += 1
+        except (ValueError, AccountError, OSError) as exc:
+            problems.append(f"{label}: {exc}")
+    if problems:
+        raise WriteFilesError("; ".join(problems))
+    return written
+
+
+def handle(ctx: ModuleContext) -> None:
+    write_entries(ctx, deferred=False)
+
+
+MODULE = ModuleSpec(
+    name="write_files",
+    stage=Stage.INIT,
+    frequency=Frequency.PER_INSTANCE,
+    schema=SCHEMA,
+    handle=handle,
+    activate_keys=("write_files",),
+)
