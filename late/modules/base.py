@@ -85,3 +85,6 @@ class ModuleSpec:
     # Top-level cloud-config keys that make this module worth running; an empty
     # tuple means it always runs (e.g. ssh host keys).
     activate_keys: tuple[str, ...] = ()
+    # Other names a cloud-config module list may use for this module (cloud-init's
+    # spellings); ``-`` and ``_`` and a ``cc_`` prefix are already treated as equal.
+    aliases: tuple[str, ...] = ()
