@@ -2,8 +2,9 @@
 
 Each module file under ``bootseed.late.modules`` defines one ``MODULE =
 ModuleSpec(...)``: its cloud-init name, the stage it belongs to, its default
-frequency, its JSON-schema fragment (``properties`` of the top-level
-cloud-config it owns) and ``handle(ctx)``. ``handle`` raises on failure; the
+frequency, its JSON-schema fragment (``{"properties": {key: schema}}`` for the
+top-level cloud-config keys it owns, optionally ``"$defs"``; the runner
+assembles all fragments into one schema) and ``handle(ctx)``. ``handle`` raises on failure; the
 runner records the exception and goes on with the next module.
 """
 
