@@ -1,0 +1,67 @@
+"""Which hostname and FQDN the config and the seed ask for (cloud-init's rules).
+
+``fqdn`` wins over ``hostname``; a dotted ``hostname`` is taken as the FQDN; else
+the seed's ``local-hostname`` is used, and a bare name gets the ``localdomain``
+domain for its FQDN. With nothing at all the answer is ``localhost`` and marked
+default, which callers treat as "do not set".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bootseed.late.modules.base import InstanceInfo
+
+DEFAULT_DOMAIN = "localdomain"
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+class HostnameError(ValueError):
+    """A hostname or FQDN that is not a valid DNS name."""
+
+
+def check_hostname(name: str, key: str) -> str:
+    if not name or len(name) > 253 or not all(_LABEL.match(p) for p in name.rstrip(".").split(".")):
+        raise HostnameError(f"{key}: {name!r} is not a valid host name")
+    return name.rstrip(".")
+
+
+@dataclass(frozen=True)
+class HostnameChoice:
+    hostname: str
+    fqdn: str
+    is_default: bool = False
+
+    def preferred(self, prefer_fqdn: bool) -> str:
+        return self.fqdn if prefer_fqdn else self.hostname
+
+
+def _text(cfg: dict[str, Any], key: str) -> str | None:
+    value = cfg.get(key)
+    if value is None or value == "":
+        return None
+    return check_hostname(str(value).strip(), key)
+
+
+def choose(cfg: dict[str, Any], instance: InstanceInfo) -> HostnameChoice:
+    fqdn = _text(cfg, "fqdn")
+    hostname = _text(cfg, "hostname")
+    if fqdn:
+        return HostnameChoice(hostname or fqdn.split(".")[0], fqdn)
+    if hostname and "." in hostname:
+        return HostnameChoice(hostname.split(".")[0], hostname)
+    if hostname:
+        return HostnameChoice(hostname, f"{hostname}.{DEFAULT_DOMAIN}")
+    local = instance.local_hostname
+    if local:
+        local = check_hostname(local.strip(), "meta-data local-hostname")
+        if "." in local:
+            return HostnameChoice(local.split(".")[0], local)
+        return HostnameChoice(local, f"{local}.{DEFAULT_DOMAIN}")
+    return HostnameChoice("localhost", f"localhost.{DEFAULT_DOMAIN}", is_default=True)
+
+
+def prefer_fqdn(cfg: dict[str, Any]) -> bool:
+    return bool(cfg.get("prefer_fqdn_over_hostname", False))

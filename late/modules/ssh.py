@@ -1,0 +1,294 @@
+"""``ssh``: host keys, authorized keys for the default user and root, sshd settings.
+
+On a new instance the image's old host keys are removed (``ssh_deletekeys``) and
+fresh ones made, ed25519 first, unless ``ssh_keys`` supplies them. A marker in the
+instance dir lists the keys made for this instance, so a re-run after a crash
+keeps them instead of rotating them again. Private key material is registered as
+a secret and never logged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from bootseed.early.atomicfile import atomic_write
+from bootseed.late.accounts import AccountsDB
+from bootseed.late.authkeys import AuthorizedKey, parse_keys, write_authorized_keys
+from bootseed.late.hostnames import HostnameError, choose
+from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
+from bootseed.late.sshkeys import (
+    HOST_KEY_TYPES,
+    SSH_DIR,
+    SSHKeyError,
+    certificate_path,
+    fingerprint,
+    generate_host_key,
+    private_path,
+    public_from_private,
+    public_path,
+)
+from bootseed.late.usercfg import default_user_name
+
+DROPIN = "/etc/ssh/sshd_config.d/50-bootseed.conf"
+MARKER = "ssh-host-keys.json"
+DEFAULT_DISABLE_ROOT_OPTS = (
+    "no-port-forwarding,no-agent-forwarding,no-X11-forwarding,"
+    'command="echo \'Please login as the user \\"$USER\\" rather than the user '
+    '\\"$DISABLE_USER\\".\';echo;sleep 10;exit 142"'
+)
+
+_KEY_NAMES = [
+    f"{t}_{part}" for t in HOST_KEY_TYPES for part in ("private", "public", "certificate")
+]
+SCHEMA: dict[str, Any] = {
+    "properties": {
+        "ssh_authorized_keys": {"type": "array", "items": {"type": "string"}},
+        "disable_root": {"type": "boolean"},
+        "disable_root_opts": {"type": "string"},
+        "ssh_deletekeys": {"type": "boolean"},
+        "ssh_genkeytypes": {"type": "array", "items": {"type": "string"}},
+        "ssh_keys": {
+            "type": "object",
+            "propertyNames": {"enum": _KEY_NAMES},
+            "additionalProperties": {"type": "string"},
+        },
+        "ssh_pwauth": {
+            "oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["yes", "no", "unchanged"]}]
+        },
+        "ssh_quiet_keygen": {"type": "boolean"},
+    }
+}
+
+
+class SSHModuleError(RuntimeError):
+    """Some SSH settings could not be applied; the message names each."""
+
+
+@dataclass
+class _Run:
+    ctx: ModuleContext
+    problems: list[str] = field(default_factory=list)
+    certificates: list[str] = field(default_factory=list)
+
+
+def _key_comment(ctx: ModuleContext) -> str:
+    try:
+        return f"root@{choose(ctx.cfg, ctx.instance).hostname}"
+    except HostnameError:
+        return "root@localhost"
+
+
+def _existing_host_key_files(ctx: ModuleContext) -> list[str]:
+    ssh_dir = ctx.target.path(SSH_DIR)
+    if not ssh_dir.is_dir():
+        return []
+    return sorted(
+        p.name for p in ssh_dir.iterdir() if p.name.startswith("ssh_host_") and "key" in p.name
+    )
+
+
+def _marker_still_valid(ctx: ModuleContext) -> bool:
+    """True when this instance already made its keys and they are all still in place."""
+    try:
+        made = json.loads((ctx.instance_dir / MARKER).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return False
+    if not isinstance(made, dict) or not made:
+        return False
+    for keytype, sha in made.items():
+        try:
+            pub = ctx.target.read_text(public_path(keytype))
+            if (
+                fingerprint(pub).sha256 != sha
+                or not ctx.target.path(private_path(keytype)).exists()
+            ):
+                return False
+        except (FileNotFoundError, SSHKeyError):
+            return False
+    return True
+
+
+def _delete_host_keys(ctx: ModuleContext) -> None:
+    for name in _existing_host_key_files(ctx):
+        ctx.target.path(f"{SSH_DIR}/{name}").unlink()
+        ctx.log.info("removed old host key file %s/%s", SSH_DIR, name)
+
+
+def _write_pair(ctx: ModuleContext, keytype: str, private: bytes | None, public: str) -> None:
+    if private is not None:
+        ctx.target.write(private_path(keytype), private, mode=0o600, owner=(0, 0))
+    ctx.target.write(public_path(keytype), public + "\n", mode=0o644, owner=(0, 0))
+
+
+def _apply_given_keys(run: _Run, keys: Any) -> dict[str, str]:
+    ctx = run.ctx
+    if not isinstance(keys, dict):
+        run.problems.append("ssh_keys: expected a mapping such as {ed25519_private: ...}")
+        return {}
+    written: dict[str, str] = {}
+    for name in keys:
+        if name not in _KEY_NAMES:
+            run.problems.append(
+                f"ssh_keys.{name}: unknown key name (one of {', '.join(_KEY_NAMES)})"
+            )
+    for keytype in HOST_KEY_TYPES:
+        private = keys.get(f"{keytype}_private")
+        public = keys.get(f"{keytype}_public")
+        cert = keys.get(f"{keytype}_certificate")
+        where = f"ssh_keys.{keytype}"
+        try:
+            if private is not None:
+                ctx.add_secret(str(private))
+                derived = public_from_private(str(private), _key_comment(ctx))
+                if public is not None:
+                    given = fingerprint(str(public)).sha256
+                    if given != fingerprint(derived).sha256:
+                        raise SSHKeyError(f"{keytype}_public does not match {keytype}_private")
+                text = str(private) if str(private).endswith("\n") else f"{private}\n"
+                _write_pair(ctx, keytype, text.encode("utf-8"), str(public or derived).strip())
+                written[keytype] = fingerprint(derived).sha256
+            elif public is not None:
+                _write_pair(ctx, keytype, None, str(public).strip())
+            if cert is not None:
+                ctx.target.write(certificate_path(keytype), str(cert).strip() + "\n", mode=0o644)
+                run.certificates.append(certificate_path(keytype))
+        except SSHKeyError as exc:
+            run.problems.append(f"{where}: {exc}")
+    return written
+
+
+def _generate_keys(run: _Run, types: Any) -> dict[str, str]:
+    ctx = run.ctx
+    if not isinstance(types, list):
+        run.problems.append("ssh_genkeytypes: expected a list of key types")
+        return {}
+    made: dict[str, str] = {}
+    comment = _key_comment(ctx)
+    for keytype in types:
+        if ctx.target.path(private_path(str(keytype))).exists():
+            continue
+        try:
+            key = generate_host_key(str(keytype), comment)
+        except SSHKeyError as exc:
+            run.problems.append(f"ssh_genkeytypes: {exc}")
+            continue
+        ctx.add_secret(key.private_pem.decode("ascii"))
+        _write_pair(ctx, key.keytype, key.private_pem, key.public_line)
+        fp = fingerprint(key.public_line)
+        made[key.keytype] = fp.sha256
+        ctx.log.info("generated %s host key %s", key.keytype, fp.sha256)
+    return made
+
+
+def _host_keys(run: _Run) -> None:
+    ctx, cfg = run.ctx, run.ctx.cfg
+    if _marker_still_valid(ctx):
+        ctx.log.info("host keys for this instance are already in place")
+        if "ssh_keys" in cfg:
+            # Re-write certificates (and any given keys) so the drop-in stays complete.
+            _apply_given_keys(run, cfg["ssh_keys"])
+        return
+    if cfg.get("ssh_deletekeys", True):
+        _delete_host_keys(ctx)
+    if "ssh_keys" in cfg:
+        made = _apply_given_keys(run, cfg["ssh_keys"])
+    else:
+        made = _generate_keys(run, cfg.get("ssh_genkeytypes", list(HOST_KEY_TYPES)))
+    if made:
+        ctx.instance_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(ctx.instance_dir / MARKER, json.dumps(made, sort_keys=True) + "\n", 0o644)
+
+
+def _pwauth_line(value: Any) -> str | None:
+    if value is None or value == "unchanged":
+        return None
+    if value is True or value in ("yes", "true", "True"):
+        return "PasswordAuthentication yes"
+    if value is False or value in ("no", "false", "False"):
+        return "PasswordAuthentication no"
+    raise ValueError(f"ssh_pwauth: {value!r} is not true, false or 'unchanged'")
+
+
+def _sshd_dropin(run: _Run) -> None:
+    ctx = run.ctx
+    lines: list[str] = []
+    try:
+        pw = _pwauth_line(ctx.cfg.get("ssh_pwauth"))
+        if pw:
+            lines.append(pw)
+    except ValueError as exc:
+        run.problems.append(str(exc))
+    lines += [f"HostCertificate {path}" for path in run.certificates]
+    host = ctx.target.path(DROPIN)
+    if not lines:
+        if host.exists():
+            host.unlink()
+        return
+    text = "# Written by bootseed from cloud-config (ssh_pwauth, ssh_keys certificates).\n"
+    text += "".join(line + "\n" for line in lines)
+    ctx.target.write(DROPIN, text, mode=0o644, owner=(0, 0))
+    main = ctx.target.read_text("/etc/ssh/sshd_config", default="")
+    if main and "sshd_config.d" not in main:
+        ctx.log.warning(
+            "/etc/ssh/sshd_config does not include sshd_config.d; %s is ignored "
+            "by sshd until it does",
+            DROPIN,
+        )
+
+
+def _authorized_keys(run: _Run) -> None:
+    ctx, cfg = run.ctx, run.ctx.cfg
+    keys: list[AuthorizedKey] = []
+    parsed, problems = parse_keys(list(ctx.instance.public_keys), "meta-data public-keys")
+    keys += parsed
+    run.problems += problems
+    configured = cfg.get("ssh_authorized_keys") or []
+    if isinstance(configured, str):
+        configured = [configured]
+    parsed, problems = parse_keys(list(configured), "ssh_authorized_keys")
+    keys += parsed
+    run.problems += problems
+    if not keys:
+        return
+    db = AccountsDB.load(ctx.target)
+    user = default_user_name(cfg)
+    if user:
+        entry = db.user(user)
+        if entry is None:
+            run.problems.append(
+                f"default user {user!r} does not exist in the target; its keys were not written"
+            )
+        else:
+            write_authorized_keys(ctx.target, entry.home, entry.uid, entry.gid, keys)
+    disable_root = bool(cfg.get("disable_root", True)) and user != "root"
+    options = ""
+    if disable_root:
+        template = str(cfg.get("disable_root_opts", DEFAULT_DISABLE_ROOT_OPTS))
+        options = template.replace("$USER", user or "NONE").replace("$DISABLE_USER", "root")
+    root = db.user("root")
+    if root is None:
+        run.problems.append("no root account in the target; root's keys were not written")
+        return
+    write_authorized_keys(
+        ctx.target, root.home, root.uid, root.gid, [k.with_options(options) for k in keys]
+    )
+
+
+def handle(ctx: ModuleContext) -> None:
+    run = _Run(ctx)
+    _host_keys(run)
+    _sshd_dropin(run)
+    _authorized_keys(run)
+    if run.problems:
+        raise SSHModuleError("; ".join(run.problems))
+
+
+MODULE = ModuleSpec(
+    name="ssh",
+    stage=Stage.INIT,
+    frequency=Frequency.PER_INSTANCE,
+    schema=SCHEMA,
+    handle=handle,
+)
