@@ -1,0 +1,116 @@
+"""Run user commands and scripts inside the target root.
+
+On the host root (``/``) a command runs directly. For any other target root it
+runs under ``chroot``, which needs a shell in the target; a target without
+``/bin/sh`` is refused rather than letting a command touch the host. Output
+(stdout and stderr) is appended to ``/var/log/user-data.log`` (0600) in the
+target, never to the agent's own log, because scripts may print secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bootseed.late.logsetup import USER_OUTPUT_LOG, open_private_append
+from bootseed.late.target import TargetRoot
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class TargetExecError(RuntimeError):
+    """A command could not be started, or it exited non-zero."""
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    argv: tuple[str, ...]
+    returncode: int
+
+
+def can_run_in(target: TargetRoot) -> bool:
+    # lexists: /bin/sh is usually an absolute symlink meaningful only inside the target.
+    return target.is_host or os.path.lexists(target.path("/bin/sh"))
+
+
+def commands_to_script(commands: Sequence[object], where: str) -> str:
+    """cloud-init's ``bootcmd`` / ``runcmd`` form: a string is a shell line, a list is an
+    argv (quoted for the shell)."""
+    lines = ["#!/bin/sh"]
+    for index, entry in enumerate(commands):
+        if isinstance(entry, str):
+            lines.append(entry)
+        elif isinstance(entry, list) and all(isinstance(a, str | int | float) for a in entry):
+            lines.append(shlex.join(str(a) for a in entry))
+        else:
+            raise TargetExecError(
+                f"{where}[{index}]: must be a string or a list of strings, "
+                f"got {type(entry).__name__}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def run_in_target(
+    target: TargetRoot,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    what: str | None = None,
+) -> ExecResult:
+    """Run ``argv`` (paths as the target sees them) and raise unless it exits 0."""
+    label = what or shlex.join(argv)
+    if not can_run_in(target):
+        raise TargetExecError(
+            f"{label}: cannot run commands in a target without /bin/sh ({target.root})"
+        )
+    full_env = {"PATH": DEFAULT_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+    if env:
+        full_env.update(env)
+    command = list(argv) if target.is_host else ["chroot", str(target.root), *argv]
+    log = target.path(USER_OUTPUT_LOG)
+    log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = open_private_append(log, 0o600)
+    try:
+        os.write(fd, f"--- bootseed: {label}\n".encode())
+        try:
+            proc = subprocess.run(
+                command, stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT,
+                env=full_env, cwd="/" if target.is_host else str(target.root), check=False,
+            )
+        except OSError as exc:
+            raise TargetExecError(f"{label}: cannot start: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    if proc.returncode != 0:
+        raise TargetExecError(f"{label}: exited with status {proc.returncode}"
+                              f" (output in {USER_OUTPUT_LOG})")
+    return ExecResult(tuple(argv), proc.returncode)
+
+
+def run_script_dir(
+    target: TargetRoot, directory: Path, *, env: Mapping[str, str] | None = None,
+    prefix: Sequence[str] = (),
+) -> list[str]:
+    """Run every executable-looking file in ``directory`` (host path) in name order; all
+    run even if one fails. Returns the names run; raises once at the end listing failures."""
+    if not directory.is_dir():
+        return []
+    ran: list[str] = []
+    failures: list[str] = []
+    # Like run-parts: only executable files; a README beside the scripts is not run.
+    scripts = (p for p in directory.iterdir() if p.is_file() and os.access(p, os.X_OK))
+    for path in sorted(scripts):
+        inside = "/" + str(path.relative_to(target.root)).lstrip("/")
+        try:
+            run_in_target(target, [*prefix, inside], env=env, what=inside)
+        except TargetExecError as exc:
+            failures.append(str(exc))
+        ran.append(path.name)
+    if failures:
+        raise TargetExecError(f"{len(failures)} of {len(ran)} scripts failed: "
+                              + "; ".join(failures))
+    return ran

@@ -1,0 +1,24 @@
+"""``scripts_per_once``: run the scripts in ``/var/lib/bootseed/scripts/per-once/``
+once for the life of the image, whatever the instance (an image may ship them;
+user-data ``text/x-shellscript-per-once`` parts land there too)."""
+
+from __future__ import annotations
+
+from bootseed.late.execute import run_script_dir
+from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
+from bootseed.late.state import PER_ONCE_SCRIPTS
+
+
+def handle(ctx: ModuleContext) -> None:
+    ran = run_script_dir(ctx.target, ctx.target.path(PER_ONCE_SCRIPTS),
+                         env={"INSTANCE_ID": ctx.instance.instance_id})
+    ctx.log.info("ran %d script(s)", len(ran))
+
+
+MODULE = ModuleSpec(
+    name="scripts_per_once",
+    stage=Stage.FINAL,
+    frequency=Frequency.PER_ONCE,
+    schema={},
+    handle=handle,
+)

@@ -1,0 +1,472 @@
+"""The late agent's run: seed → instance → user-data → validation → modules.
+
+One process can pass through all four stages (``--stage all``, the boot
+default, one interpreter start per boot) or run a single stage; a single stage
+first runs any earlier stage this boot has not finished, so the order always
+holds. Nothing a module does can stop the run: failures are recorded in the
+status and the next module runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from bootseed.early.seedcache import Seed, SeedCacheError, read_seed_cache, write_seed_cache
+from bootseed.late import __version__
+from bootseed.late.instance import (
+    build_instance_data,
+    instance_id_of,
+    instance_info,
+    write_instance_data,
+)
+from bootseed.late.logsetup import setup_logging
+from bootseed.late.modules.base import Frequency, InstanceInfo, ModuleContext, ModuleSpec
+from bootseed.late.redact import Redactor
+from bootseed.late.registry import Registry, load_registry
+from bootseed.late.stages import MODULE_STAGE, ORDER, PlannedModule, RunStage, plan_stage
+from bootseed.late.state import StateStore
+from bootseed.late.status import (
+    ModuleResult,
+    RunStatus,
+    StageTiming,
+    StatusProblem,
+    prepare_run_dir,
+    read_status,
+    write_result,
+    write_status,
+)
+from bootseed.late.target import TargetRoot
+
+DEFAULT_RUN_DIR = "/run/bootseed"
+DISABLE_FILE = "/etc/bootseed/disabled"
+CONFIG_NAME = "cloud-config.json"
+LOCK_TIMEOUT = 60.0
+
+log = logging.getLogger("bootseed.runner")
+
+
+@dataclass
+class RunOptions:
+    root: Path = Path("/")
+    # Host paths; both default to <root>/run/bootseed.
+    seed_dir: Path | None = None
+    run_dir: Path | None = None
+    stages: tuple[RunStage, ...] = ORDER
+    notify: bool = False
+    network_timeout: float = 30.0
+    proc: Path = Path("/proc")
+    console: Callable[[str], None] | None = None
+    log_stream: TextIO | None = None
+    verbose: bool = False
+    extra_modules: tuple[ModuleSpec, ...] = ()
+
+
+def console_writer() -> Callable[[str], None]:
+    """Lines for the operator: ``/dev/console`` when we may write it, else stderr."""
+
+    def write(line: str) -> None:
+        text = line if line.endswith("\n") else line + "\n"
+        try:
+            with open("/dev/console", "w", encoding="utf-8") as console:
+                console.write(text)
+                return
+        except OSError:
+            pass
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return write
+
+
+def read_uptime(proc: Path) -> float:
+    try:
+        return float((proc / "uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return time.monotonic()
+
+
+def read_boot_id(proc: Path) -> str:
+    try:
+        return (proc / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
+    except OSError:
+        return f"unknown-{uuid.uuid4()}"
+
+
+class Runner:
+    def __init__(self, options: RunOptions) -> None:
+        self.opts = options
+        self.target = TargetRoot(options.root)
+        self.run_dir = options.run_dir or self.target.path(DEFAULT_RUN_DIR)
+        self.seed_dir = options.seed_dir or self.target.path(DEFAULT_RUN_DIR)
+        self.state = StateStore(self.target)
+        self.redactor = Redactor()
+        self.console = options.console or console_writer()
+        self.status = RunStatus()
+        self._registry: Registry | None = None
+        self.seed: Seed | None = None
+        self.info: InstanceInfo | None = None
+        self.cfg: dict[str, Any] | None = None
+        self.stopped = False
+
+    # -- the run ---------------------------------------------------------------
+
+    def run(self) -> RunStatus:
+        prepare_run_dir(self.run_dir)
+        logs = setup_logging(self.target, self.redactor, stream=self.opts.log_stream,
+                             verbose=self.opts.verbose)
+        try:
+            with self._lock():
+                self._run_locked()
+        finally:
+            logs.close()
+        return self.status
+
+    def _run_locked(self) -> None:
+        boot_id = read_boot_id(self.opts.proc)
+        stages = self._stages_to_run(boot_id)
+        log.info("bootseed %s: stages %s on %s", __version__, ", ".join(stages),
+                 self.target.root)
+        notified = False
+        try:
+            for stage in stages:
+                if self.stopped:
+                    break
+                if stage is RunStage.NETWORK and self.opts.notify and not notified:
+                    notified = self._notify_ready()
+                if stage is RunStage.NETWORK and RunStage.LOCAL in stages:
+                    self._wait_for_network()
+                self._run_stage(stage)
+            if self.opts.notify and not notified:
+                notified = self._notify_ready()
+        except Exception as exc:  # the runner's own bug: say so, never hang the boot
+            log.exception("run aborted")
+            self.status.errors.append(f"run aborted: {type(exc).__name__}: {exc}")
+            self.status.state = "error"
+        finally:
+            if self.opts.notify and not notified:
+                self._notify_ready()
+            self._finish(stages)
+
+    def _stages_to_run(self, boot_id: str) -> list[RunStage]:
+        wanted = set(self.opts.stages)
+        previous = None if RunStage.LOCAL in wanted else read_status(self.run_dir)
+        if previous is not None and previous.get("boot_id") == boot_id:
+            self.status = RunStatus.from_json(previous)
+            self.status.state = "running"
+            self.status.finished = None
+        else:
+            self.status = RunStatus(boot_id=boot_id)
+        last_wanted = max(ORDER.index(s) for s in wanted)
+        # Earlier stages this boot has not finished run first, so the order always holds.
+        return [
+            s for i, s in enumerate(ORDER)
+            if s in wanted or (i < last_wanted and not self.status.stage_done(s))
+        ]
+
+    def _run_stage(self, stage: RunStage) -> None:
+        self.status.stage = str(stage)
+        timing = StageTiming(start=time.time())
+        self.status.stages[str(stage)] = timing
+        # A re-run stage replaces its earlier module results in the status.
+        self.status.modules = [m for m in self.status.modules if m.stage != str(stage)]
+        self._write_status()
+        started = time.monotonic()
+        log.info("stage %s: start", stage)
+        if stage is RunStage.LOCAL:
+            self._stage_local()
+        else:
+            self._ensure_context()
+            if not self.stopped:
+                if stage is RunStage.NETWORK:
+                    self._process_user_data()
+                self._run_modules(stage)
+                if stage is RunStage.FINAL:
+                    self._write_boot_finished()
+        timing.end = time.time()
+        timing.duration = round(time.monotonic() - started, 6)
+        log.info("stage %s: done in %.3f s", stage, timing.duration)
+        self._write_status()
+
+    def _finish(self, stages: list[RunStage]) -> None:
+        if self.status.state == "running":
+            finished_all = self.stopped or RunStage.FINAL in stages
+            if self.status.errors or any(m.status == "failed" for m in self.status.modules):
+                self.status.state = "error" if finished_all else "running"
+            elif finished_all:
+                self.status.state = "done"
+        if self.status.state in ("done", "error", "disabled"):
+            self.status.finished = time.time()
+            self.status.boot_finished_uptime = read_uptime(self.opts.proc)
+            write_result(self.run_dir, self.status, self.redactor)
+        self._write_status()
+        log.info("bootseed: %s", self.status.state)
+
+    # -- local: seed, instance, state ------------------------------------------
+
+    def _disabled_reason(self) -> str | None:
+        if self.target.path(DISABLE_FILE).exists():
+            return f"{DISABLE_FILE} exists"
+        if self.target.is_host:
+            try:
+                cmdline = (self.opts.proc / "cmdline").read_text().split()
+            except OSError:
+                cmdline = []
+            if "bootseed=disabled" in cmdline:
+                return "bootseed=disabled on the kernel command line"
+        return None
+
+    def _stage_local(self) -> None:
+        reason = self._disabled_reason()
+        if reason:
+            log.info("bootseed is disabled: %s", reason)
+            self.status.state = "disabled"
+            self.status.problems.append(StatusProblem("bootseed", f"disabled: {reason}", "info"))
+            self.stopped = True
+            return
+        seed = self._load_seed(discover_missing=True)
+        if seed is None:
+            return
+        self._adopt_seed(seed)
+        if self.stopped:
+            return
+        assert self.info is not None
+        change = self.state.select_instance(self.info.instance_id)
+        self.status.previous_instance_id = change.previous
+        self.status.new_instance = change.is_new
+        log.info("instance %s (%s)", change.current,
+                 "new instance" if change.is_new else "same instance as last boot")
+        for name, saved in (("user-data", "user-data.txt"), ("vendor-data", "vendor-data.txt")):
+            if name in seed.payloads:
+                self.state.write_private(self.info.instance_id, saved, seed.payloads[name])
+        write_instance_data(self.run_dir, build_instance_data(seed, self.info), self.redactor)
+
+    def _load_seed(self, discover_missing: bool) -> Seed | None:
+        try:
+            seed = read_seed_cache(self.seed_dir)
+        except SeedCacheError as exc:
+            self.status.errors.append(f"seed cache unusable: {exc}")
+            self.status.state = "error"
+            self.stopped = True
+            return None
+        if seed is not None:
+            self.status.source = seed.source
+            return seed
+        if not discover_missing:
+            self.status.errors.append(f"no seed cache in {self.seed_dir}; run the local stage")
+            self.status.state = "error"
+            self.stopped = True
+            return None
+        seed = self._discover()
+        write_seed_cache(seed, self.seed_dir)
+        prepare_run_dir(self.run_dir)  # the cache writer leaves the directory 0700
+        return seed
+
+    def _discover(self) -> Seed:
+        from bootseed.early.discover import DiscoveryConfig, discover
+
+        log.info("no seed cache in %s: discovering the seed", self.seed_dir)
+        seed = discover(DiscoveryConfig.from_system(self.target.root, cmdline=None))
+        seed.stage = "late"
+        return seed
+
+    def _adopt_seed(self, seed: Seed) -> None:
+        self.seed = seed
+        self.status.source = seed.source
+        for problem in seed.problems:
+            self.status.problems.append(StatusProblem(f"seed: {problem.where}", problem.message))
+        if not seed.has_seed:
+            log.info("no seed found: nothing to do")
+            self.status.no_seed = True
+            self.stopped = True
+            return
+        iid, from_seed = instance_id_of(seed)
+        if not from_seed:
+            self.status.problems.append(StatusProblem(
+                "seed", f"the seed has no instance-id; using {iid!r}"))
+        self.info = instance_info(seed)
+        self.status.instance_id = self.info.instance_id
+
+    def _ensure_context(self) -> None:
+        """A later stage run in its own process reloads what the local stage established."""
+        if self.seed is None:
+            seed = self._load_seed(discover_missing=False)
+            if seed is None:
+                return
+            self._adopt_seed(seed)
+
+    # -- network: user-data ----------------------------------------------------
+
+    def _process_user_data(self) -> None:
+        assert self.seed is not None and self.info is not None
+        from bootseed.late.userdata_flow import build_config
+
+        idir = self.state.instance_dir(self.info.instance_id)
+        instance_data = build_instance_data(self.seed, self.info)
+        built = build_config(self.seed, self.info, self.target, idir, instance_data,
+                             self.registry)
+        for where, message, level in built.problems:
+            self.status.problems.append(StatusProblem(where, message, level))
+        self.cfg = built.config
+        self.redactor.learn_from_config(self.cfg)
+        self.state.write_private(
+            self.info.instance_id, CONFIG_NAME, json.dumps(self.cfg, indent=2, default=str))
+        self.state.write_private(
+            self.info.instance_id, "user-data.parts.json",
+            json.dumps(built.parts_summary, indent=2, default=str))
+        if built.schema_checked:
+            log.info("cloud-config validated: %d problem(s)", len(built.problems))
+        write_instance_data(self.run_dir, build_instance_data(self.seed, self.info, self.cfg),
+                            self.redactor)
+        from bootseed.late.parts import install_parts
+
+        for parts, vendor in ((built.user_parts, False), (built.vendor_parts, True)):
+            for issue in install_parts(parts, target=self.target, instance_dir=idir,
+                                       instance_id=self.info.instance_id, vendor=vendor,
+                                       log=log):
+                self.status.problems.append(StatusProblem(issue.where, issue.message, "error"))
+
+    def _load_cfg(self) -> dict[str, Any]:
+        if self.cfg is None:
+            assert self.info is not None
+            path = self.state.instance_dir(self.info.instance_id) / CONFIG_NAME
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                self.status.problems.append(StatusProblem(
+                    str(path), f"processed config unreadable ({exc}); using none", "error"))
+                loaded = {}
+            self.cfg = loaded if isinstance(loaded, dict) else {}
+            self.redactor.learn_from_config(self.cfg)
+        return self.cfg
+
+    # -- modules ---------------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = load_registry(self.opts.extra_modules)
+            for problem in self._registry.problems:
+                self.status.problems.append(
+                    StatusProblem(problem.where, problem.message, "error"))
+        return self._registry
+
+    def _run_modules(self, stage: RunStage) -> None:
+        cfg = self._load_cfg()
+        plan, problems = plan_stage(MODULE_STAGE[stage], cfg, self.registry)
+        for problem in problems:
+            self.status.problems.append(StatusProblem(problem.where, problem.message))
+        for planned in plan:
+            result = self._run_module(planned, stage, cfg)
+            self.status.modules.append(result)
+
+    def _run_module(self, planned: PlannedModule, stage: RunStage,
+                    cfg: dict[str, Any]) -> ModuleResult:
+        assert self.info is not None
+        iid = self.info.instance_id
+        name, spec, freq = planned.name, planned.spec, planned.frequency
+
+        def result(status: str, duration: float = 0.0, **extra: Any) -> ModuleResult:
+            return ModuleResult(name=name, stage=str(stage), frequency=str(freq),
+                                status=status, duration=round(duration, 6), **extra)
+
+        if freq is not Frequency.PER_BOOT and self.state.already_ran(name, freq, iid):
+            return result("skipped", reason=f"already ran ({freq})")
+        if spec.activate_keys and not any(k in cfg for k in spec.activate_keys):
+            return result("skipped", reason="no configuration for it")
+        module_log = logging.getLogger(f"bootseed.module.{name}")
+        ctx = ModuleContext(
+            name=name,
+            cfg=cfg,
+            target=self.target,
+            instance=self.info,
+            instance_dir=self.state.instance_dir(iid),
+            log=module_log,
+            console=self.console,
+            add_secret=self.redactor.add,
+            boot_uptime=lambda: read_uptime(self.opts.proc),
+        )
+        started = time.monotonic()
+        try:
+            spec.handle(ctx)
+        except Exception as exc:
+            duration = time.monotonic() - started
+            module_log.error("failed after %.3f s: %s: %s", duration, type(exc).__name__, exc)
+            module_log.debug("traceback:\n%s", "".join(traceback.format_exc()))
+            return result("failed", duration, error=str(exc) or type(exc).__name__,
+                          exception=type(exc).__name__)
+        duration = time.monotonic() - started
+        # Only now: a crash or failure above leaves the module due on the next run.
+        self.state.mark_ran(name, freq, iid)
+        module_log.info("ok in %.3f s", duration)
+        return result("ok", duration)
+
+    # -- endings ---------------------------------------------------------------
+
+    def _write_boot_finished(self) -> None:
+        assert self.info is not None
+        uptime = read_uptime(self.opts.proc)
+        text = f"{uptime:.2f} - {time.strftime('%a, %d %b %Y %H:%M:%S %z')} - v. {__version__}\n"
+        path = self.state.instance_dir(self.info.instance_id) / "boot-finished"
+        from bootseed.early.atomicfile import atomic_write
+
+        atomic_write(path, text, mode=0o644)
+
+    def _notify_ready(self) -> bool:
+        from bootseed.late.sdnotify import notify
+
+        sent = notify("READY=1\nSTATUS=local stage done")
+        log.debug("sd_notify READY=1: %s", "sent" if sent else "no NOTIFY_SOCKET or send failed")
+        # Tried once is enough: a missing socket will not appear later in the run.
+        return True
+
+    def _wait_for_network(self) -> None:
+        if self.opts.network_timeout <= 0:
+            return
+        from bootseed.late.netwait import wait_for_network
+
+        waited = wait_for_network(self.opts.network_timeout, self.opts.proc)
+        if waited.up:
+            log.info("network up after %.2f s: %s", waited.waited, waited.detail)
+        else:
+            self.status.problems.append(StatusProblem(
+                "network", f"not up after {waited.waited:.1f} s ({waited.detail}); "
+                           "continuing without it"))
+
+    def _write_status(self) -> None:
+        write_status(self.run_dir, self.status, self.redactor)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        path = self.run_dir / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            deadline = time.monotonic() + LOCK_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"another bootseed run holds {path} for {LOCK_TIMEOUT:.0f} s"
+                        ) from None
+                    time.sleep(0.2)
+            yield
+        finally:
+            os.close(fd)
+
+
+def run(options: RunOptions) -> RunStatus:
+    return Runner(options).run()

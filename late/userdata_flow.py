@@ -1,0 +1,134 @@
+"""From the seed's payloads to one validated cloud-config.
+
+System config (``/etc/bootseed/bootseed.cfg`` then ``bootseed.cfg.d/*.cfg``
+in name order) is merged under vendor-data, which is merged under user-data.
+Every key remembers where it came from so a schema problem names its file,
+part and line. Nothing here stops the run: problems are collected and
+returned with whatever config could be built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bootseed.early.seedcache import Seed
+from bootseed.late.modules.base import InstanceInfo
+from bootseed.late.registry import Registry
+from bootseed.late.target import TargetRoot
+from bootseed.late.userdata.types import Limits, Part
+
+SYSTEM_CONFIG = "/etc/bootseed/bootseed.cfg"
+SYSTEM_CONFIG_DIR = "/etc/bootseed/bootseed.cfg.d"
+
+Origins = dict[tuple[Any, ...], str]
+
+
+@dataclass
+class BuiltConfig:
+    config: dict[str, Any] = field(default_factory=dict)
+    origins: Origins = field(default_factory=dict)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # where, message, level
+    user_parts: list[Part] = field(default_factory=list)
+    vendor_parts: list[Part] = field(default_factory=list)
+    parts_summary: dict[str, Any] = field(default_factory=dict)
+    schema_checked: bool = False
+
+
+def load_system_config(target: TargetRoot) -> BuiltConfig:
+    from bootseed.late.userdata.merge import merge_config
+    from bootseed.late.userdata.yamlmarks import load_with_marks
+
+    built = BuiltConfig()
+    files = [target.path(SYSTEM_CONFIG)]
+    cfg_dir = target.path(SYSTEM_CONFIG_DIR)
+    if cfg_dir.is_dir():
+        files += sorted(p for p in cfg_dir.iterdir() if p.suffix == ".cfg" and p.is_file())
+    for host_path in files:
+        inside = "/" + str(host_path.relative_to(target.root)).lstrip("/")
+        try:
+            text = host_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            built.problems.append((inside, f"unreadable: {exc}", "error"))
+            continue
+        try:
+            data, marks = load_with_marks(text)
+        except Exception as exc:  # a YAML error names its own line
+            built.problems.append((inside, f"not valid YAML: {exc}", "error"))
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            built.problems.append((inside, "must be a mapping of cloud-config keys", "error"))
+            continue
+        built.config = merge_config(built.config, data)
+        built.origins.update({path: f"{inside} line {line}" for path, line in marks.items()})
+    return built
+
+
+def _vendor_enabled(user_cfg: dict[str, Any]) -> bool:
+    setting = user_cfg.get("vendor_data")
+    if isinstance(setting, dict):
+        enabled = setting.get("enabled", True)
+        return not (enabled is False or str(enabled).lower() in ("false", "no", "0"))
+    return True
+
+
+def build_config(
+    seed: Seed,
+    info: InstanceInfo,
+    target: TargetRoot,
+    instance_dir: Path,
+    instance_data: dict[str, Any],
+    registry: Registry,
+) -> BuiltConfig:
+    from bootseed.late.userdata.engine import process
+    from bootseed.late.userdata.merge import merge_config
+
+    built = load_system_config(target)
+    results = {}
+    for name in ("user-data", "vendor-data"):
+        raw = seed.payloads.get(name)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            results[name] = process(
+                raw, origin=name, launch_index=info.launch_index,
+                instance_data=instance_data, limits=Limits(),
+                include_cache_dir=instance_dir / "include-cache",
+            )
+        except Exception as exc:  # the engine's own failure must not stop the boot
+            built.problems.append((name, f"processing failed: {type(exc).__name__}: {exc}",
+                                   "error"))
+    user = results.get("user-data")
+    vendor = results.get("vendor-data")
+    user_cfg = user.cloud_config if user is not None else {}
+    if vendor is not None and not _vendor_enabled(user_cfg):
+        built.problems.append(("vendor-data", "disabled by user-data vendor_data.enabled",
+                               "info"))
+        vendor = None
+    for name, result in (("vendor-data", vendor), ("user-data", user)):
+        if result is None:
+            continue
+        for problem in result.problems:
+            built.problems.append((_prefixed(name, problem.where), problem.message, "error"))
+        built.config = merge_config(built.config, result.cloud_config)
+        origins: dict[tuple[Any, ...], str] = getattr(result, "key_origins", {}) or {}
+        built.origins.update({k: _prefixed(name, v) for k, v in origins.items()})
+        built.parts_summary[name] = result.to_json()["parts"]
+    built.user_parts = list(user.parts) if user is not None else []
+    built.vendor_parts = list(vendor.parts) if vendor is not None else []
+    if built.config:
+        from bootseed.late.schema import validate
+
+        for problem in validate(built.config, registry, built.origins):
+            built.problems.append((problem.where, problem.message, problem.level))
+        built.schema_checked = True
+    return built
+
+
+def _prefixed(origin: str, where: str) -> str:
+    return where if where.startswith(origin) else f"{origin} {where}"

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from bootseed.late.execute import (
+    TargetExecError,
+    commands_to_script,
+    run_in_target,
+    run_script_dir,
+)
+from bootseed.late.target import TargetRoot
+
+from .chroot import make_shell_root
+
+
+def test_commands_to_script_quotes_lists() -> None:
+    script = commands_to_script(["echo a > /x", ["printf", "%s\n", "a b", 3]], "runcmd")
+    assert script == "#!/bin/sh\necho a > /x\nprintf '%s\n' 'a b' 3\n"
+    with pytest.raises(TargetExecError, match=r"runcmd\[1\]"):
+        commands_to_script(["ok", {"bad": 1}], "runcmd")
+
+
+def test_refuses_target_without_shell(tmp_path: Path) -> None:
+    with pytest.raises(TargetExecError, match="cannot run commands in a target without /bin/sh"):
+        run_in_target(TargetRoot(tmp_path), ["/bin/true"])
+
+
+def test_runs_inside_chroot_and_logs_output(tmp_path: Path) -> None:
+    target = make_shell_root(tmp_path / "root")
+    run_in_target(target, ["/bin/sh", "-c", "echo out; echo err >&2; echo made > /made"],
+                  env={"INSTANCE_ID": "i-9"})
+    assert target.path("/made").read_text() == "made\n"
+    log = target.path("/var/log/user-data.log")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert "out\nerr\n" in log.read_text()
+    with pytest.raises(TargetExecError, match="exited with status 3"):
+        run_in_target(target, ["/bin/sh", "-c", "exit 3"])
+
+
+def test_script_dir_runs_all_in_order_and_reports_failures(tmp_path: Path) -> None:
+    target = make_shell_root(tmp_path / "root")
+    folder = target.path("/scripts")
+    folder.mkdir()
+    for name, body in (("10-a", "echo a >> /order"), ("20-fail", "exit 1"),
+                       ("30-c", "echo c >> /order")):
+        (folder / name).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / name).chmod(0o700)
+    (folder / "README").write_text("not a script\n")
+    with pytest.raises(TargetExecError, match="1 of 3 scripts failed"):
+        run_script_dir(target, folder)
+    assert target.path("/order").read_text() == "a\nc\n"
+    assert run_script_dir(target, target.path("/absent")) == []
