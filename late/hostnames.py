@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from bootseed.early.atomicfile import atomic_write
 from bootseed.late.modules.base import InstanceInfo
 
 DEFAULT_DOMAIN = "localdomain"
@@ -65,3 +67,27 @@ def choose(cfg: dict[str, Any], instance: InstanceInfo) -> HostnameChoice:
 
 def prefer_fqdn(cfg: dict[str, Any]) -> bool:
     return bool(cfg.get("prefer_fqdn_over_hostname", False))
+
+
+HOSTNAME_FILE = "/etc/hostname"
+PREVIOUS_NAME = "previous-hostname"
+
+
+def apply_running(name: str) -> None:
+    """Set the kernel's hostname (the caller checks the target is the host root)."""
+    import socket
+
+    socket.sethostname(name)
+
+
+def read_first_word(path: Path) -> str | None:
+    try:
+        words = path.read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        return None
+    return words[0] if words else None
+
+
+def write_small(path: Path, name: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, name + "\n", mode=0o644)
