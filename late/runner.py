@@ -5,6 +5,12 @@ default, one interpreter start per boot) or run a single stage; a single stage
 first runs any earlier stage this boot has not finished, so the order always
 holds. Nothing a module does can stop the run: failures are recorded in the
 status and the next module runs.
+
+Where the ``cloud_init_modules`` run: in the local stage, before READY=1,
+because with the seed already cached none of them needs the network, and
+what follows READY (networking, sshd) must find the hostname and the SSH host
+keys in place. Only when user-data pulls in URLs (``#include``) does user-data
+processing, and with it the init modules, wait for the network stage.
 """
 
 from __future__ import annotations
@@ -32,7 +38,13 @@ from bootseed.late.instance import (
     write_instance_data,
 )
 from bootseed.late.logsetup import setup_logging
-from bootseed.late.modules.base import Frequency, InstanceInfo, ModuleContext, ModuleSpec
+from bootseed.late.modules.base import (
+    Frequency,
+    InstanceInfo,
+    ModuleContext,
+    ModuleSpec,
+    Stage,
+)
 from bootseed.late.redact import Redactor
 from bootseed.late.registry import Registry, load_registry
 from bootseed.late.stages import MODULE_STAGE, ORDER, PlannedModule, RunStage, plan_stage
@@ -181,6 +193,8 @@ class Runner:
         self.status.stages[str(stage)] = timing
         # A re-run stage replaces its earlier module results in the status.
         self.status.modules = [m for m in self.status.modules if m.stage != str(stage)]
+        if stage is RunStage.LOCAL:
+            self.status.config_stage = None
         self._write_status()
         started = time.monotonic()
         log.info("stage %s: start", stage)
@@ -190,8 +204,10 @@ class Runner:
             self._ensure_context()
             if not self.stopped:
                 if stage is RunStage.NETWORK:
-                    self._process_user_data()
-                self._run_modules(stage)
+                    if self.status.config_stage is None:
+                        self._configure(stage)
+                else:
+                    self._run_modules(stage, MODULE_STAGE[stage])
                 if stage is RunStage.FINAL:
                     self._write_boot_finished()
         timing.end = time.time()
@@ -223,8 +239,9 @@ class Runner:
                 cmdline = (self.opts.proc / "cmdline").read_text().split()
             except OSError:
                 cmdline = []
-            if "bootseed=disabled" in cmdline:
-                return "bootseed=disabled on the kernel command line"
+            for word in ("bootseed=disabled", "bootseed=off"):
+                if word in cmdline:
+                    return f"{word} on the kernel command line"
         return None
 
     def _stage_local(self) -> None:
@@ -251,6 +268,18 @@ class Runner:
             if name in seed.payloads:
                 self.state.write_private(self.info.instance_id, saved, seed.payloads[name])
         write_instance_data(self.run_dir, build_instance_data(seed, self.info), self.redactor)
+        from bootseed.late.userdata_flow import needs_network
+
+        if needs_network(seed):
+            log.info("user-data includes URLs: processing it after the network is up")
+            return
+        self._configure(RunStage.LOCAL)
+
+    def _configure(self, stage: RunStage) -> None:
+        """Process user-data and run the init modules, once per boot."""
+        self._process_user_data()
+        self.status.config_stage = str(stage)
+        self._run_modules(stage, MODULE_STAGE[RunStage.NETWORK])
 
     def _load_seed(self, discover_missing: bool) -> Seed | None:
         try:
@@ -362,9 +391,9 @@ class Runner:
                     StatusProblem(problem.where, problem.message, "error"))
         return self._registry
 
-    def _run_modules(self, stage: RunStage) -> None:
+    def _run_modules(self, stage: RunStage, module_stage: Stage) -> None:
         cfg = self._load_cfg()
-        plan, problems = plan_stage(MODULE_STAGE[stage], cfg, self.registry)
+        plan, problems = plan_stage(module_stage, cfg, self.registry)
         for problem in problems:
             self.status.problems.append(StatusProblem(problem.where, problem.message))
         for planned in plan:

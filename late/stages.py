@@ -1,10 +1,11 @@
 """The runner's stages and which modules each one runs, in which order, how often.
 
-Four stages, always in this order: ``local`` (seed, instance, state; no
-network needed), ``network`` (user-data processing, which may fetch
-``#include`` URLs, then the ``cloud_init_modules``), ``config``
-(``cloud_config_modules``) and ``final`` (``cloud_final_modules``,
-``boot-finished``).
+Four stages, always in this order: ``local`` (seed, instance, state, user-data
+and the ``cloud_init_modules``: nothing there needs the network once the seed
+is cached), ``network`` (entered after READY=1 and the bounded network wait;
+it processes user-data and runs the init modules only when user-data includes
+URLs), ``config`` (``cloud_config_modules``) and ``final``
+(``cloud_final_modules``, ``boot-finished``).
 
 A cloud-config ``cloud_<stage>_modules`` list replaces that stage's default
 list, as in cloud-init; an entry is ``name``, ``[name, frequency, ...]`` or

@@ -72,6 +72,8 @@ class RunStatus:
     new_instance: bool = False
     source: str | None = None
     no_seed: bool = False
+    # The stage that processed user-data and ran the init modules this boot.
+    config_stage: str | None = None
     version: str = __version__
     started: float = field(default_factory=time.time)
     finished: float | None = None

@@ -9,6 +9,7 @@ returned with whatever config could be built.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from bootseed.late.modules.base import InstanceInfo
 from bootseed.late.registry import Registry
 from bootseed.late.target import TargetRoot
 from bootseed.late.userdata.types import Limits, Part
+
+_INCLUDE = re.compile(rb"(?mi)^#include|x-include-(?:once-)?url")
+_SCAN_LIMIT = 16 * 1024 * 1024
 
 SYSTEM_CONFIG = "/etc/bootseed/bootseed.cfg"
 SYSTEM_CONFIG_DIR = "/etc/bootseed/bootseed.cfg.d"
@@ -67,6 +71,25 @@ def load_system_config(target: TargetRoot) -> BuiltConfig:
         built.config = merge_config(built.config, data)
         built.origins.update({path: f"{inside} line {line}" for path, line in marks.items()})
     return built
+
+
+def needs_network(seed: Seed) -> bool:
+    """Whether user- or vendor-data pulls in URLs, so processing it must wait for the
+    network. Errs towards yes: a false alarm only moves work after READY=1."""
+    from bootseed.late.userdata.budget import Budget, BudgetExceeded
+    from bootseed.late.userdata.detect import is_gzip
+    from bootseed.late.userdata.gunzip import GunzipError, gunzip
+
+    for name in ("user-data", "vendor-data"):
+        raw = seed.payloads.get(name) or b""
+        if is_gzip(raw):
+            try:
+                raw = gunzip(raw, Budget(_SCAN_LIMIT))
+            except (GunzipError, BudgetExceeded):
+                continue  # the engine will report it; nothing to fetch from it
+        if _INCLUDE.search(raw):
+            return True
+    return False
 
 
 def _vendor_enabled(user_cfg: dict[str, Any]) -> bool:

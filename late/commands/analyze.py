@@ -1,0 +1,56 @@
+"""``bootseed analyze``: where the boot's time went, slowest first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+NAME = "analyze"
+HELP = "per-stage and per-module wall time of the last run, slowest first"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", type=Path, default=Path("/"),
+                        help="target root whose /run/bootseed to read (default: /)")
+    parser.add_argument("--json", action="store_true", help="print the table as JSON")
+
+
+def timings(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    stages = [
+        {"stage": name, "duration": t.get("duration") or 0.0}
+        for name, t in (doc.get("stages") or {}).items()
+    ]
+    modules = [
+        {"module": m["name"], "stage": m["stage"], "status": m["status"],
+         "duration": m.get("duration") or 0.0}
+        for m in doc.get("modules") or []
+    ]
+    stages.sort(key=lambda s: s["duration"], reverse=True)
+    modules.sort(key=lambda m: m["duration"], reverse=True)
+    return {"stages": stages, "modules": modules}
+
+
+def run(args: argparse.Namespace) -> int:
+    from bootseed.late.cli import CommandError
+    from bootseed.late.runner import DEFAULT_RUN_DIR
+    from bootseed.late.status import read_status
+    from bootseed.late.target import TargetRoot
+
+    run_dir = TargetRoot(args.root).path(DEFAULT_RUN_DIR)
+    doc = read_status(run_dir)
+    if doc is None:
+        raise CommandError(f"no status in {run_dir}: bootseed has not run")
+    table = timings(doc)
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
+    total = sum(s["duration"] for s in table["stages"])
+    print(f"stages (total {total:.3f} s):")
+    for s in table["stages"]:
+        print(f"  {s['duration']:9.3f} s  {s['stage']}")
+    print("modules:")
+    for m in table["modules"]:
+        print(f"  {m['duration']:9.3f} s  {m['module']:<24} {m['stage']:<8} {m['status']}")
+    return 0

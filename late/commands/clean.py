@@ -1,0 +1,55 @@
+"""``bootseed clean``: forget the instance so the next run behaves like a first boot."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+NAME = "clean"
+HELP = "remove bootseed state (and optionally logs and the seed cache) to simulate a new instance"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", type=Path, default=Path("/"),
+                        help="target root to clean (default: /)")
+    parser.add_argument("--logs", action="store_true",
+                        help="also remove /var/log/bootseed.log and /var/log/user-data.log")
+    parser.add_argument("--seed", action="store_true",
+                        help="also remove the seed cache in /run/bootseed (rediscover next run)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bootseed.late.cli import CommandError
+    from bootseed.late.logsetup import LOG_FILE, USER_OUTPUT_LOG
+    from bootseed.late.runner import DEFAULT_RUN_DIR
+    from bootseed.late.state import STATE_DIR
+    from bootseed.late.target import TargetRoot
+
+    target = TargetRoot(args.root)
+    removed: list[str] = []
+    run_dir = target.path(DEFAULT_RUN_DIR)
+    targets = [target.path(STATE_DIR)]
+    if args.seed:
+        targets.append(run_dir)
+    else:
+        # The agent's own results go; the seed as the early stage left it stays.
+        targets += [run_dir / name for name in ("status.json", "result.json",
+                                                "instance-data.json",
+                                                "instance-data-sensitive.json")]
+    if args.logs:
+        targets += [target.path(LOG_FILE), target.path(USER_OUTPUT_LOG)]
+    for path in targets:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            else:
+                continue
+        except OSError as exc:
+            raise CommandError(f"cannot remove {path}: {exc.strerror}") from exc
+        removed.append(str(path))
+    for name in removed:
+        print(f"removed {name}")
+    return 0

@@ -1,0 +1,53 @@
+"""``bootseed run``: apply the seed to the target root, one stage or all of them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+NAME = "run"
+HELP = "run the late agent's stages (local, network, config, final) on a target root"
+STAGE_CHOICES = ("local", "network", "config", "final", "all")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", choices=STAGE_CHOICES, default="all",
+                        help="stage to run; earlier stages not yet run this boot run first "
+                             "(default: all)")
+    parser.add_argument("--root", type=Path, default=Path("/"),
+                        help="target root every file effect goes to (default: /)")
+    parser.add_argument("--seed-dir", type=Path, default=None,
+                        help="seed cache to read (default: ROOT/run/bootseed)")
+    parser.add_argument("--notify", action="store_true",
+                        help="send READY=1 to $NOTIFY_SOCKET once the local stage is done")
+    parser.add_argument("--network-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="longest wait for a default route before the network stage "
+                             "(default: 30; 0 skips the wait)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug log lines on stderr")
+    parser.add_argument("--json", action="store_true", help="print the final status as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bootseed.late.cli import CommandError
+    from bootseed.late.runner import Runner, RunOptions
+    from bootseed.late.stages import ORDER, RunStage
+
+    if not args.root.is_dir():
+        raise CommandError(f"--root {args.root}: not a directory")
+    if args.network_timeout < 0:
+        raise CommandError("--network-timeout must be >= 0")
+    stages = ORDER if args.stage == "all" else (RunStage(args.stage),)
+    runner = Runner(RunOptions(
+        root=args.root.resolve(), seed_dir=args.seed_dir, stages=stages, notify=args.notify,
+        network_timeout=args.network_timeout, verbose=args.verbose,
+    ))
+    try:
+        status = runner.run()
+    except (OSError, RuntimeError) as exc:
+        raise CommandError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(runner.redactor.data(status.to_json()), indent=2, sort_keys=True))
+    # Failed modules do not fail the run (the status says); a run that could not
+    # proceed (unusable seed cache, a runner error) does.
+    return 1 if status.errors else 0
