@@ -1,0 +1,156 @@
+"""``phone_home``: tell a URL that this instance is up, with its id, names and host keys.
+
+Every network wait is bounded: at most ``MAX_TRIES`` attempts, each with a request
+timeout, a pause between them, and an overall deadline.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from bootseed.late.hostnames import HostnameError, choose
+from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
+from bootseed.late.sshkeys import public_path
+
+DEFAULT_TRIES = 10
+MAX_TRIES = 20
+REQUEST_TIMEOUT = 10.0
+RETRY_DELAY = 3.0
+TOTAL_DEADLINE = 120.0
+MISSING = "N/A"
+KEY_FILES = {
+    "pub_key_rsa": "rsa",
+    "pub_key_ecdsa": "ecdsa",
+    "pub_key_ed25519": "ed25519",
+}
+POSTABLE = ("pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "instance_id", "hostname", "fqdn")
+
+SCHEMA: dict[str, Any] = {
+    "properties": {
+        "phone_home": {
+            "type": "object",
+            "properties": {
+                "url": {"type": "string", "minLength": 1},
+                "post": {
+                    "oneOf": [
+                        {"type": "string", "enum": ["all"]},
+                        {"type": "array", "items": {"type": "string", "enum": list(POSTABLE)}},
+                    ]
+                },
+                "tries": {"type": "integer", "minimum": 1},
+            },
+            "required": ["url"],
+        }
+    }
+}
+
+
+class PhoneHomeError(RuntimeError):
+    """The config is unusable or every attempt failed; the message says which."""
+
+
+@dataclass(frozen=True)
+class Attempts:
+    ok: bool
+    tries: int
+    last_error: str
+
+
+def collect(ctx: ModuleContext) -> dict[str, str]:
+    try:
+        names = choose(ctx.cfg, ctx.instance)
+        hostname, fqdn = names.hostname, names.fqdn
+    except HostnameError:
+        hostname = fqdn = ctx.instance.local_hostname or MISSING
+    data = {"instance_id": ctx.instance.instance_id, "hostname": hostname, "fqdn": fqdn}
+    for field, keytype in KEY_FILES.items():
+        text = ctx.target.read_text(public_path(keytype), default="").strip()
+        data[field] = text or MISSING
+    return data
+
+
+def post_form(
+    url: str,
+    data: dict[str, str],
+    tries: int,
+    timeout: float = REQUEST_TIMEOUT,
+    delay: float = RETRY_DELAY,
+    deadline: float = TOTAL_DEADLINE,
+) -> Attempts:
+    """POST ``data`` as a form until a 2xx/3xx answer, within ``tries`` and ``deadline``."""
+    import requests
+
+    start = time.monotonic()
+    last = "no attempt made"
+    made = 0
+    with requests.Session() as session:
+        for attempt in range(1, tries + 1):
+            left = deadline - (time.monotonic() - start)
+            if left <= 0:
+                last += f" (gave up after {deadline:g}s)"
+                break
+            made = attempt
+            try:
+                resp = session.post(url, data=data, timeout=min(timeout, left))
+                if resp.status_code < 400:
+                    return Attempts(True, attempt, "")
+                last = f"HTTP {resp.status_code}"
+            except requests.RequestException as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if attempt < tries:
+                time.sleep(max(0.0, min(delay, deadline - (time.monotonic() - start))))
+    return Attempts(False, made, last)
+
+
+def handle(ctx: ModuleContext) -> None:
+    cfg = ctx.cfg.get("phone_home")
+    if not isinstance(cfg, dict):
+        raise PhoneHomeError("phone_home: expected a mapping with 'url'")
+    url = cfg.get("url")
+    if not isinstance(url, str) or not url:
+        raise PhoneHomeError("phone_home.url is required")
+    url = url.replace("$INSTANCE_ID", urllib.parse.quote(ctx.instance.instance_id, safe=""))
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise PhoneHomeError(f"phone_home.url: {url!r} is not an http(s) URL")
+    try:
+        tries = int(cfg.get("tries", DEFAULT_TRIES))
+    except (TypeError, ValueError):
+        raise PhoneHomeError(f"phone_home.tries: {cfg.get('tries')!r} is not a number") from None
+    if tries < 1:
+        raise PhoneHomeError(f"phone_home.tries: {tries} must be at least 1")
+    if tries > MAX_TRIES:
+        ctx.log.warning("phone_home.tries %d capped at %d", tries, MAX_TRIES)
+        tries = MAX_TRIES
+    post = cfg.get("post", "all")
+    problems: list[str] = []
+    if post == "all":
+        wanted = list(POSTABLE)
+    elif isinstance(post, list):
+        wanted = [k for k in post if k in POSTABLE]
+        problems += [f"phone_home.post: unknown key {k!r}" for k in post if k not in POSTABLE]
+    else:
+        raise PhoneHomeError(f"phone_home.post: {post!r} is neither 'all' nor a list of keys")
+    everything = collect(ctx)
+    data = {k: everything[k] for k in wanted}
+    result = post_form(url, data, tries, REQUEST_TIMEOUT, RETRY_DELAY, TOTAL_DEADLINE)
+    if not result.ok:
+        problems.insert(
+            0, f"phone_home to {url} failed after {result.tries} tries: {result.last_error}"
+        )
+    else:
+        ctx.log.info("phoned home to %s (%d fields, try %d)", url, len(data), result.tries)
+    if problems:
+        raise PhoneHomeError("; ".join(problems))
+
+
+MODULE = ModuleSpec(
+    name="phone_home",
+    stage=Stage.FINAL,
+    frequency=Frequency.PER_INSTANCE,
+    schema=SCHEMA,
+    handle=handle,
+    activate_keys=("phone_home",),
+)
