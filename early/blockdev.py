@@ -13,8 +13,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +23,11 @@ SYS_BLOCK = "/sys/class/block"
 BY_LABEL = "/dev/disk/by-label"
 # Filesystems a seed disc can carry; anything else is mounted with autodetection.
 SEED_FSTYPES = ("iso9660", "vfat", "udf", "ext4", "ext3", "ext2")
+
+
+# How a disc's files are made visible: the kernel mount below, or (tests on a
+# kernel without iso9660/vfat) something that presents the same tree.
+Mounter = Callable[["BlockDevice", float], AbstractContextManager[Path]]
 
 
 class BlockDevError(Exception):

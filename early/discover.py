@@ -21,6 +21,7 @@ from bootseed.early.blockdev import (
     BlockDevError,
     BlockDevice,
     DeviceFinder,
+    Mounter,
     default_finder,
     mounted,
     with_labels,
@@ -45,6 +46,7 @@ class DiscoveryConfig:
     dmi_dir: str = DEFAULT_DMI_DIR
     ec2_endpoints: list[str] = field(default_factory=lambda: list(ec2.DEFAULT_ENDPOINTS))
     blockdev_finder: DeviceFinder | None = None
+    mounter: Mounter = mounted
     scan_discs: bool = True
     total_budget: float | None = None
     request_timeout: float = 2.0
@@ -202,7 +204,8 @@ def _search_discs(config: DiscoveryConfig, args: SeedArgs, ctx: Context,
     if wanted("ovf"):
         plan += [("ovf", d) for d in iso]
     for kind, device in plan[: config.max_discs]:
-        seed = _attempt(ctx, f"{kind}-disc {device.path}", _disc_probe(ctx, kind, device, args))
+        seed = _attempt(ctx, f"{kind}-disc {device.path}",
+                        _disc_probe(ctx, config.mounter, kind, device, args))
         if seed is not None:
             return seed
     return None
@@ -212,13 +215,14 @@ def _dir_probe(ctx: Context, path: Path, args: SeedArgs) -> Callable[[], Seed | 
     return lambda: nocloud.from_directory(ctx, path, args)
 
 
-def _disc_probe(ctx: Context, kind: str, device: BlockDevice,
+def _disc_probe(ctx: Context, mounter: Mounter, kind: str, device: BlockDevice,
                 args: SeedArgs) -> Callable[[], Seed | None]:
-    return lambda: _read_disc(ctx, kind, device, args)
+    return lambda: _read_disc(ctx, mounter, kind, device, args)
 
 
-def _read_disc(ctx: Context, kind: str, device: BlockDevice, args: SeedArgs) -> Seed | None:
-    with mounted(device, timeout=max(1.0, ctx.budget.cap(15.0))) as mnt:
+def _read_disc(ctx: Context, mounter: Mounter, kind: str, device: BlockDevice,
+               args: SeedArgs) -> Seed | None:
+    with mounter(device, max(1.0, ctx.budget.cap(15.0))) as mnt:
         if kind == "nocloud":
             seed = nocloud.from_directory(ctx, mnt, args, location=device.path)
             if seed is None:
