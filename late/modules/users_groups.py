@@ -95,6 +95,11 @@ SCHEMA: dict[str, Any] = {
             ]
         },
         "user": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+        # System config; read here for system_info.default_user.
+        "system_info": {
+            "type": "object",
+            "properties": {"default_user": {"oneOf": [_USER_SCHEMA, {"type": "null"}]}},
+        },
     }
 }
 

@@ -44,7 +44,8 @@ SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "path": {"type": "string", "minLength": 1},
-                    "content": {"type": "string"},
+                    # Text, or bytes from YAML's !!binary (which JSON types cannot express).
+                    "content": {},
                     "source": {"type": "object"},
                     "owner": {"type": "string"},
                     "permissions": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
