@@ -10,7 +10,17 @@ DEFAULT_MAX_DECOMPRESSED = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps that keep hostile or broken user-data bounded in time and memory."""
+    """Caps that keep hostile or broken user-data bounded in time and memory.
+
+    ``max_total_bytes`` bounds every byte the engine creates beyond its input:
+    gzip output, fetched include bodies and rendered templates, summed over the
+    whole run. ``include_timeout`` is both the connect/read timeout and the
+    wall-clock cap of one download attempt; ``include_retries`` extra attempts
+    follow a connection error, timeout, 429 or 5xx, ``include_retry_delay``
+    seconds apart. ``max_yaml_nodes`` caps the expanded size of all
+    cloud-config documents together (alias bombs); ``max_yaml_depth`` their
+    nesting.
+    """
 
     max_total_bytes: int = DEFAULT_MAX_DECOMPRESSED
     max_parts: int = 1000
@@ -18,7 +28,11 @@ class Limits:
     max_includes: int = 32
     include_timeout: float = 10.0
     include_retries: int = 2
+    include_retry_delay: float = 1.0
+    include_max_redirects: int = 5
     max_mime_depth: int = 10
+    max_yaml_nodes: int = 1_000_000
+    max_yaml_depth: int = 100
 
 
 @dataclass(frozen=True)
@@ -65,15 +79,27 @@ class Part:
 
 @dataclass
 class UserDataResult:
-    """What the engine made of one user-data (or vendor-data) blob."""
+    """What the engine made of one user-data (or vendor-data) blob.
+
+    ``key_origins`` maps key paths of ``cloud_config`` (tuples of str/int, as
+    in ``("users", 0, "name")``) to where the value came from, e.g.
+    ``user-data part 2 (config.yaml) line 5``. ``notes`` are informational
+    (a part skipped for another launch index, an empty part) and do not make
+    the result fail.
+    """
 
     parts: list[Part] = field(default_factory=list)
     cloud_config: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    key_origins: dict[tuple[Any, ...], str] = field(default_factory=dict)
+    notes: list[Problem] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        from bootseed.late.userdata.jsonsafe import jsonable
+
         return {
             "parts": [p.summary() for p in self.parts],
-            "cloud_config": self.cloud_config,
+            "cloud_config": jsonable(self.cloud_config),
             "problems": [{"where": p.where, "message": p.message} for p in self.problems],
+            "notes": [{"where": p.where, "message": p.message} for p in self.notes],
         }

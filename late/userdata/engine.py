@@ -1,0 +1,664 @@
+"""The user-data engine: raw bytes in, parts + merged cloud-config + problems out.
+
+``process`` never raises on bad input. Everything wrong is reported as a
+``Problem`` naming where it is (``user-data part 2 (x.yaml) line 4``,
+``... include http://host/path``), and every other part still comes through.
+
+Flow: gunzip the blob if needed, cut MIME multiparts into leaves, detect each
+leaf's type (declared type, else cloud-init's first-line rules), expand
+includes / archives / jinja templates in place, then filter by launch index
+and merge cloud-config parts (and apply JSON patches) in document order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from bootseed.late.userdata import detect as ct
+from bootseed.late.userdata import mime
+from bootseed.late.userdata.budget import Budget, BudgetExceeded
+from bootseed.late.userdata.gunzip import GunzipError, gunzip
+from bootseed.late.userdata.includes import IncludeCache, parse_include_list
+from bootseed.late.userdata.jsonpatch import PatchError, apply_patch
+from bootseed.late.userdata.merge import (
+    DEFAULT,
+    Mergers,
+    MergeSpecError,
+    merge_traced,
+    parse_how,
+    pop_merge_how,
+)
+from bootseed.late.userdata.trace import Trace, build, flatten, from_flat
+from bootseed.late.userdata.types import Limits, Part, Problem, UserDataResult
+from bootseed.late.userdata.yamlmarks import YamlLimitError, load_counted
+
+_DEFAULT_LIMITS = Limits()
+
+
+@dataclass
+class _Candidate:
+    """A leaf that may become a Part once launch-index filtering is done."""
+
+    content_type: str
+    payload: bytes
+    where: str
+    filename: str | None
+    index_header: str | None
+    merge_how: str | None
+    config: Any = None
+    marks: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    patch: Any = None
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What travels with a payload from its container to the leaf it becomes."""
+
+    where: str
+    filename: str | None = None
+    index_header: str | None = None
+    merge_how: str | None = None
+
+
+def process(
+    raw: bytes,
+    *,
+    origin: str = "user-data",
+    launch_index: int | None = None,
+    instance_data: dict[str, Any] | None = None,
+    limits: Limits = _DEFAULT_LIMITS,
+    include_cache_dir: Path | None = None,
+) -> UserDataResult:
+    """Unpack and merge one user-data (or vendor-data) blob; never raises on bad input.
+
+    ``launch_index``: keep only parts for this index (parts without one apply
+    to all). ``instance_data``: the ``instance-data.json`` shaped dict jinja
+    templates see. ``include_cache_dir``: where ``#include-once`` bodies are
+    kept (0700 dir, 0600 files); None disables that cache.
+    """
+    run = _Run(origin, launch_index, instance_data, limits, include_cache_dir)
+    try:
+        run.blob(bytes(raw) if raw else b"", _Meta(origin), 0, ())
+    except Exception as exc:  # the contract is "never raises"; say what broke instead
+        run.problem(origin, f"internal error while unpacking: {type(exc).__name__}: {exc}")
+    try:
+        return run.finish()
+    except Exception as exc:
+        result = UserDataResult(problems=list(run.problems), notes=list(run.notes))
+        result.problems.append(
+            Problem(origin, f"internal error while merging: {type(exc).__name__}: {exc}")
+        )
+        return result
+
+
+def overlay_results(base: UserDataResult, top: UserDataResult) -> UserDataResult:
+    """Combine vendor-data (``base``) with user-data (``top``): user-data wins.
+
+    Configs merge with cloud-init's default chain, parts are base's then top's
+    (vendor scripts run before user scripts), problems and notes are kept.
+    """
+    base_t = from_flat(base.cloud_config, base.key_origins, "")
+    top_t = from_flat(top.cloud_config, top.key_origins, "")
+    merged, merged_t = merge_traced(base.cloud_config, top.cloud_config, DEFAULT, base_t, top_t)
+    return UserDataResult(
+        parts=[*base.parts, *top.parts],
+        cloud_config=merged if isinstance(merged, dict) else {},
+        problems=[*base.problems, *top.problems],
+        key_origins=flatten(merged_t) if merged_t is not None else {},
+        notes=[*base.notes, *top.notes],
+    )
+
+
+class _Run:
+    def __init__(
+        self,
+        origin: str,
+        launch_index: int | None,
+        instance_data: dict[str, Any] | None,
+        limits: Limits,
+        include_cache_dir: Path | None,
+    ) -> None:
+        self.origin = origin
+        self.launch_index = launch_index
+        self.instance_data = instance_data
+        self.limits = limits
+        self.cache = IncludeCache(include_cache_dir) if include_cache_dir is not None else None
+        self.budget = Budget(limits.max_total_bytes)
+        self.problems: list[Problem] = []
+        self.notes: list[Problem] = []
+        self.candidates: list[_Candidate] = []
+        self.dispatched = 0
+        self.stopped = False
+        self.includes_done = 0
+        self.yaml_nodes = 0
+        self._variables: dict[str, Any] | None = None
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(Problem(where, message))
+
+    def note(self, where: str, message: str) -> None:
+        self.notes.append(Problem(where, message))
+
+    # -- unpacking -------------------------------------------------------------------------
+
+    def blob(self, data: bytes, meta: _Meta, include_depth: int, chain: tuple[str, ...]) -> None:
+        """A whole user-data blob or include body: maybe gzip, maybe MIME, maybe one part."""
+        if ct.is_gzip(data):
+            try:
+                data = gunzip(data, self.budget)
+            except (GunzipError, BudgetExceeded) as exc:
+                self.problem(meta.where, str(exc))
+                return
+        if not data.strip():
+            self.note(meta.where, "empty; nothing to do")
+            return
+        if mime.looks_like_mime(data):
+            for leaf in mime.walk(
+                data,
+                meta.where,
+                max_depth=self.limits.max_mime_depth,
+                problem=self.problem,
+                note=self.note,
+            ):
+                if self.stopped:
+                    return
+                self.mime_leaf(leaf, include_depth, chain)
+            return
+        self.dispatch(None, data, meta, include_depth, chain)
+
+    def mime_leaf(self, leaf: mime.MimeLeaf, include_depth: int, chain: tuple[str, ...]) -> None:
+        headers = leaf.headers
+        try:
+            payload = mime.decode_body(headers, leaf.body)
+        except mime.MimeError as exc:
+            self.problem(leaf.where, f"{exc}; part ignored")
+            return
+        declared: str | None = headers.get_content_type()
+        if declared in ct.GZIP_TYPES or ct.is_gzip(payload):
+            try:
+                payload = gunzip(payload, self.budget)
+            except (GunzipError, BudgetExceeded) as exc:
+                self.problem(leaf.where, f"{exc}; part ignored")
+                return
+            if declared in ct.GZIP_TYPES or declared not in _KNOWN_TYPES:
+                declared = None
+        merge_how = headers.get("Merge-Type") or headers.get("X-Merge-Type")
+        index_header = headers.get("Launch-Index")
+        meta = _Meta(
+            where=leaf.where,
+            filename=headers.get_filename(),
+            index_header=str(index_header) if index_header is not None else None,
+            merge_how=str(merge_how) if merge_how is not None else None,
+        )
+        self.dispatch(declared, payload, meta, include_depth, chain)
+
+    def dispatch(
+        self,
+        declared: str | None,
+        payload: bytes,
+        meta: _Meta,
+        include_depth: int,
+        chain: tuple[str, ...],
+        *,
+        from_template: bool = False,
+    ) -> None:
+        if self.stopped:
+            return
+        self.dispatched += 1
+        if self.dispatched > self.limits.max_parts:
+            self.problem(
+                meta.where,
+                f"more than {self.limits.max_parts} parts; this and every later part is ignored",
+            )
+            self.stopped = True
+            return
+        if payload.startswith(ct.UTF8_BOM):
+            payload = payload[len(ct.UTF8_BOM) :]
+        content_type = declared
+        if declared is None or declared in ct.UNDECLARED or declared == ct.SHELLSCRIPT:
+            content_type = ct.detect(payload) or declared or "text/x-not-multipart"
+        assert content_type is not None
+        if not payload.strip():
+            self.note(meta.where, f"empty {content_type} part ignored")
+            return
+        if content_type in ct.INCLUDE_TYPES:
+            self.include(content_type, payload, meta, include_depth, chain)
+        elif content_type == ct.CLOUD_CONFIG_ARCHIVE:
+            self.archive(payload, meta, include_depth, chain)
+        elif content_type == ct.JINJA:
+            if from_template:
+                self.problem(meta.where, "a rendered template is a template again; not rendered")
+                return
+            self.template(payload, meta, include_depth, chain)
+        elif content_type in ct.LEAF_TYPES:
+            self.leaf(content_type, payload, meta)
+        else:
+            self.problem(
+                meta.where,
+                f"{content_type} content is not handled and was ignored "
+                f"(starts with {_first_line(payload)!r}; user-data parts start with "
+                f"#cloud-config, #!, #include, #cloud-boothook, ...)",
+            )
+
+    def leaf(self, content_type: str, payload: bytes, meta: _Meta) -> None:
+        candidate = _Candidate(
+            content_type, payload, meta.where, meta.filename, meta.index_header, meta.merge_how
+        )
+        if content_type == ct.CLOUD_CONFIG:
+            if not self._load_config(candidate):
+                return
+        elif content_type == ct.CLOUD_CONFIG_JSONP:
+            if not self._load_patch(candidate):
+                return
+        elif content_type == ct.BOOTHOOK:
+            candidate.payload = _boothook_script(payload)
+        self.candidates.append(candidate)
+
+    def _text(self, payload: bytes, where: str) -> str | None:
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = payload.count(b"\n", 0, exc.start) + 1
+            self.problem(
+                f"{where} line {line}",
+                f"not valid UTF-8 (byte 0x{payload[exc.start]:02x} at offset {exc.start}); "
+                f"part ignored",
+            )
+            return None
+
+    def _load_yaml(self, text: str, where: str) -> tuple[bool, Any, dict[tuple[Any, ...], int]]:
+        try:
+            data, marks, nodes = load_counted(
+                text,
+                max_nodes=max(0, self.limits.max_yaml_nodes - self.yaml_nodes),
+                max_depth=self.limits.max_yaml_depth,
+            )
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            at = f"{where} line {mark.line + 1} column {mark.column + 1}" if mark else where
+            reason = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+            self.problem(at, f"invalid YAML: {reason or exc}; part ignored")
+            return False, None, {}
+        except YamlLimitError as exc:
+            self.problem(where, f"YAML refused: {exc}; part ignored")
+            return False, None, {}
+        except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
+            self.problem(where, f"invalid YAML: {exc}; part ignored")
+            return False, None, {}
+        self.yaml_nodes += nodes
+        return True, data, marks
+
+    def _load_config(self, candidate: _Candidate) -> bool:
+        text = self._text(candidate.payload, candidate.where)
+        if text is None:
+            return False
+        ok, data, marks = self._load_yaml(text, candidate.where)
+        if not ok:
+            return False
+        if data is not None and not isinstance(data, dict):
+            self.problem(
+                candidate.where,
+                f"cloud-config must be a mapping, not a {type(data).__name__}; part ignored",
+            )
+            return False
+        candidate.config = data
+        candidate.marks = marks
+        return True
+
+    def _load_patch(self, candidate: _Candidate) -> bool:
+        text = self._text(candidate.payload, candidate.where)
+        if text is None:
+            return False
+        body = text.lstrip()
+        if body.lower().startswith("#cloud-config-jsonp"):
+            # Blank out the marker but keep its line, so JSON line numbers match the part.
+            skipped = len(text) - len(body)
+            body = text[:skipped] + body[len("#cloud-config-jsonp") :]
+        try:
+            patch = json.loads(body)
+        except json.JSONDecodeError as exc:
+            self.problem(
+                f"{candidate.where} line {exc.lineno} column {exc.colno}",
+                f"invalid JSON patch: {exc.msg}; part ignored",
+            )
+            return False
+        except RecursionError:
+            self.problem(candidate.where, "invalid JSON patch: nested too deeply; part ignored")
+            return False
+        if not isinstance(patch, list):
+            self.problem(candidate.where, "a JSON patch must be a list of operations; ignored")
+            return False
+        candidate.patch = patch
+        return True
+
+    def include(
+        self,
+        content_type: str,
+        payload: bytes,
+        meta: _Meta,
+        include_depth: int,
+        chain: tuple[str, ...],
+    ) -> None:
+        text = self._text(payload, meta.where)
+        if text is None:
+            return
+        urls = parse_include_list(text, once=content_type == ct.INCLUDE_ONCE)
+        if not urls:
+            self.note(meta.where, "include part lists no URLs")
+        limits = self.limits
+        for item in urls:
+            where = f"{meta.where} include {mime.printable(item.url, 300)}"
+            if self.stopped:
+                return
+            if not item.url.lower().startswith(("http://", "https://")):
+                self.problem(where, "only http:// and https:// URLs can be included; skipped")
+                continue
+            if include_depth >= limits.max_include_depth:
+                self.problem(
+                    where, f"includes nested deeper than {limits.max_include_depth}; not fetched"
+                )
+                continue
+            if item.url in chain:
+                self.problem(where, "include loop: this URL is already being included; skipped")
+                continue
+            if self.includes_done >= limits.max_includes:
+                self.problem(where, f"more than {limits.max_includes} includes; not fetched")
+                continue
+            self.includes_done += 1
+            body = self._include_body(item.url, item.once, where)
+            if body is None:
+                continue
+            self.blob(body, _Meta(where), include_depth + 1, (*chain, item.url))
+
+    def _include_body(self, url: str, once: bool, where: str) -> bytes | None:
+        if once and self.cache is not None:
+            try:
+                cached = self.cache.get(url)
+            except OSError as exc:
+                self.problem(where, f"include-once cache unreadable: {exc}")
+                cached = None
+            if cached is not None:
+                try:
+                    self.budget.charge(len(cached))
+                except BudgetExceeded as exc:
+                    self.problem(where, f"{exc}; include skipped")
+                    return None
+                self.note(where, "include-once: served from the cache, not fetched")
+                return cached
+        from bootseed.late.userdata.fetch import fetch
+
+        limits = self.limits
+        result = fetch(
+            url,
+            timeout=limits.include_timeout,
+            retries=limits.include_retries,
+            retry_delay=limits.include_retry_delay,
+            max_bytes=self.budget.remaining,
+            max_redirects=limits.include_max_redirects,
+        )
+        if result.body is None:
+            self.problem(where, f"include not fetched: {result.error}")
+            return None
+        try:
+            self.budget.charge(len(result.body))
+        except BudgetExceeded as exc:
+            self.problem(where, f"{exc}; include skipped")
+            return None
+        if once and self.cache is not None:
+            try:
+                self.cache.put(url, result.body)
+            except OSError as exc:
+                self.problem(where, f"include-once cache not written: {exc}")
+        return result.body
+
+    def archive(
+        self, payload: bytes, meta: _Meta, include_depth: int, chain: tuple[str, ...]
+    ) -> None:
+        text = self._text(payload, meta.where)
+        if text is None:
+            return
+        ok, items, _ = self._load_yaml(text, meta.where)
+        if not ok:
+            return
+        if items is None:
+            self.note(meta.where, "empty cloud-config-archive")
+            return
+        if not isinstance(items, list):
+            self.problem(
+                meta.where,
+                f"cloud-config-archive must be a list, not a {type(items).__name__}; ignored",
+            )
+            return
+        for number, item in enumerate(items, 1):
+            if self.stopped:
+                return
+            self._archive_item(number, item, meta, include_depth, chain)
+
+    def _archive_item(
+        self, number: int, item: Any, meta: _Meta, include_depth: int, chain: tuple[str, ...]
+    ) -> None:
+        where = f"{meta.where} item {number}"
+        if isinstance(item, str):
+            item = {"content": item}
+        if not isinstance(item, dict):
+            self.problem(where, f"archive item is a {type(item).__name__}, not a mapping; skipped")
+            return
+        fields = {str(k).lower(): v for k, v in item.items()}
+        filename = fields.get("filename")
+        if filename is not None:
+            where = f"{where} ({mime.printable(str(filename))})"
+        content = fields.get("content", "")
+        if isinstance(content, str):
+            data = content.encode("utf-8", "surrogateescape")
+        elif isinstance(content, bytes):
+            data = content
+        else:
+            self.problem(where, f"archive item content is a {type(content).__name__}; skipped")
+            return
+        if ct.is_gzip(data):
+            try:
+                data = gunzip(data, self.budget)
+            except (GunzipError, BudgetExceeded) as exc:
+                self.problem(where, f"{exc}; item skipped")
+                return
+        declared = fields.get("type")
+        if declared is not None and not isinstance(declared, str):
+            self.problem(where, "archive item type is not a string; detected from content")
+            declared = None
+        if not declared:
+            # cloud-init: an archive item without a type is cloud-config unless it says otherwise.
+            declared = ct.detect(data) or ct.CLOUD_CONFIG
+        index = fields.get("launch-index")
+        merge_how = fields.get("merge-type", fields.get("x-merge-type"))
+        item_meta = _Meta(
+            where=where,
+            filename=str(filename) if filename is not None else None,
+            index_header=str(index) if index is not None else None,
+            merge_how=str(merge_how) if merge_how is not None else None,
+        )
+        self.dispatch(declared.strip().lower(), data, item_meta, include_depth, chain)
+
+    def template(
+        self, payload: bytes, meta: _Meta, include_depth: int, chain: tuple[str, ...]
+    ) -> None:
+        from bootseed.late.userdata import template
+
+        text = self._text(payload, meta.where)
+        if text is None:
+            return
+        body = template.strip_header(text)
+        offset = text.count("\n", 0, len(text) - len(body))
+        try:
+            rendered = template.render(
+                body, self._template_variables(), self.budget.remaining, line_offset=offset
+            )
+        except template.TemplateError as exc:
+            at = f"{meta.where} line {exc.line}" if exc.line else meta.where
+            self.problem(at, f"{exc}; part ignored")
+            return
+        for name in dict.fromkeys(rendered.missing):
+            self.problem(
+                meta.where,
+                f"template variable {name!r} is undefined; rendered as "
+                f"{template.MISSING_PREFIX}{name}",
+            )
+        data = rendered.text.encode("utf-8", "surrogateescape")
+        try:
+            self.budget.charge(len(data))
+        except BudgetExceeded as exc:
+            self.problem(meta.where, f"{exc}; part ignored")
+            return
+        sub_type = ct.detect(data)
+        rendered_meta = _Meta(
+            f"{meta.where} (rendered)", meta.filename, meta.index_header, meta.merge_how
+        )
+        if sub_type not in ct.JINJA_RESULT_TYPES:
+            self.problem(
+                rendered_meta.where,
+                f"a template must render to #cloud-config, a #! script or #cloud-boothook, "
+                f"not {sub_type or repr(_first_line(data))}; ignored",
+            )
+            return
+        self.dispatch(sub_type, data, rendered_meta, include_depth, chain, from_template=True)
+
+    def _template_variables(self) -> dict[str, Any]:
+        from bootseed.late.userdata.template import instance_variables
+
+        if self._variables is None:
+            data = self.instance_data if isinstance(self.instance_data, dict) else {}
+            self._variables = instance_variables(data)
+        return self._variables
+
+    # -- filtering and merging ---------------------------------------------------------------
+
+    def finish(self) -> UserDataResult:
+        parts: list[Part] = []
+        config: dict[str, Any] = {}
+        config_t: Trace | None = Trace(self.origin, {})
+        for candidate in self.candidates:
+            index = self._launch_index(candidate)
+            if self.launch_index is not None and index is not None and index != self.launch_index:
+                self.note(
+                    candidate.where,
+                    f"for launch index {index}, this instance is {self.launch_index}; skipped",
+                )
+                continue
+            number = len(parts) + 1
+            parts.append(
+                Part(
+                    index=number,
+                    content_type=candidate.content_type,
+                    filename=_clean_filename(candidate.filename) or f"part-{number:03d}",
+                    payload=candidate.payload,
+                    source=candidate.where,
+                    launch_index=index,
+                    merge_how=candidate.merge_how,
+                )
+            )
+            if candidate.content_type == ct.CLOUD_CONFIG and isinstance(candidate.config, dict):
+                config, config_t = self._merge(config, config_t, candidate)
+            elif candidate.content_type == ct.CLOUD_CONFIG_JSONP:
+                config, config_t = self._patch(config, config_t, candidate)
+        return UserDataResult(
+            parts=parts,
+            cloud_config=config,
+            problems=self.problems,
+            key_origins=flatten(config_t) if config_t is not None else {},
+            notes=self.notes,
+        )
+
+    def _launch_index(self, candidate: _Candidate) -> int | None:
+        raw: Any = candidate.index_header
+        source = "Launch-Index"
+        if raw is None and isinstance(candidate.config, dict):
+            raw = candidate.config.get("launch-index")
+            source = "launch-index"
+        if raw is None:
+            return None
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            self.problem(
+                candidate.where,
+                f"{source} {str(raw)!r} is not an integer; the part applies to every instance",
+            )
+            return None
+
+    def _merge(
+        self, config: dict[str, Any], config_t: Trace | None, candidate: _Candidate
+    ) -> tuple[dict[str, Any], Trace | None]:
+        part = dict(candidate.config)
+        how = pop_merge_how(part)
+        spec = []
+        line = candidate.marks.get(("merge_how",)) or candidate.marks.get(("merge_type",))
+        try:
+            spec.extend(parse_how(how))
+        except MergeSpecError as exc:
+            where = f"{candidate.where} line {line}" if line else candidate.where
+            self.problem(where, f"merge_how: {exc}; using the default {_default_how()}")
+        try:
+            spec.extend(parse_how(candidate.merge_how))
+        except MergeSpecError as exc:
+            self.problem(
+                candidate.where, f"Merge-Type header: {exc}; using the default {_default_how()}"
+            )
+        mergers = Mergers.from_spec(spec) if spec else DEFAULT
+        if mergers.dict_opts is None:
+            self.problem(
+                candidate.where,
+                "merge chain has no dict() merger, so this part changes nothing (as in cloud-init)",
+            )
+        part_t = build(part, candidate.marks, candidate.where)
+        merged, merged_t = merge_traced(config, part, mergers, config_t, part_t)
+        return (merged if isinstance(merged, dict) else config), merged_t
+
+    def _patch(
+        self, config: dict[str, Any], config_t: Trace | None, candidate: _Candidate
+    ) -> tuple[dict[str, Any], Trace | None]:
+        try:
+            patched, patched_t = apply_patch(config, candidate.patch, config_t, candidate.where)
+        except PatchError as exc:
+            self.problem(candidate.where, f"JSON patch not applied: {exc}")
+            return config, config_t
+        if not isinstance(patched, dict):
+            self.problem(candidate.where, "JSON patch would make the config a non-mapping; ignored")
+            return config, config_t
+        return patched, patched_t
+
+
+_KNOWN_TYPES = ct.LEAF_TYPES | ct.INCLUDE_TYPES | {ct.CLOUD_CONFIG_ARCHIVE, ct.JINJA}
+
+
+def _default_how() -> str:
+    from bootseed.late.userdata.merge import DEFAULT_HOW
+
+    return DEFAULT_HOW
+
+
+def _first_line(payload: bytes) -> str:
+    line = payload.lstrip()[:200].split(b"\n", 1)[0]
+    return mime.printable(line.decode("utf-8", "replace"), 60)
+
+
+def _boothook_script(payload: bytes) -> bytes:
+    """The boothook as an executable file: marker line removed, LF line ends."""
+    text = payload.replace(b"\r\n", b"\n").lstrip()
+    marker = b"#cloud-boothook"
+    if text[: len(marker)].lower() == marker:
+        text = text[len(marker) :]
+    return text.lstrip()
+
+
+def _clean_filename(name: str | None) -> str | None:
+    """A name safe to join to a directory: no separators, no control characters."""
+    if not name:
+        return None
+    clean = mime.printable(name, 200)
+    clean = "".join("_" if ch in "/\\\0" else ch for ch in clean).strip()
+    if clean in ("", ".", ".."):
+        return None
+    return clean
