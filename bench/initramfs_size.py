@@ -1,0 +1,140 @@
+"""Print the initramfs size without and with bootseed's hook, in the boot-lab image.
+
+Builds the lab's image tree (cached base tree + bootseed installed in its venv, as
+``bootseed-image build`` does), then runs ``mkinitramfs`` in it twice: once as
+Debian ships it, once with ``initramfs-hooks/initramfs-tools`` installed. Prints
+both compressed sizes and the difference (target: at most 5 MiB added), and with
+``--list`` what the hook added by size. Run as root:
+
+    .venv/bin/python bench/initramfs_size.py [--json] [--list N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from bootseed.image_builder import rootfs
+from bootseed.image_builder.basetree import BaseTreeSpec, ensure_base_tree
+from bootseed.image_builder.cache import cache_root
+from bootseed.image_builder.wheels import build_wheels
+
+SOURCE = Path(__file__).resolve().parent.parent
+HOOKS = SOURCE / "initramfs-hooks" / "initramfs-tools"
+BUDGET = 5 * 1024 * 1024
+
+
+@contextlib.contextmanager
+def chroot_mounts(tree: Path) -> Iterator[None]:
+    mounted: list[Path] = []
+    try:
+        for fstype, target in (("proc", "proc"), ("sysfs", "sys")):
+            path = tree / target
+            path.mkdir(exist_ok=True)
+            subprocess.run(["mount", "-t", fstype, fstype, str(path)], check=True)
+            mounted.append(path)
+        yield
+    finally:
+        for path in reversed(mounted):
+            subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def prepare_tree(work: Path) -> tuple[Path, str]:
+    cache = cache_root()
+    base = ensure_base_tree(BaseTreeSpec(), cache)
+    wheels = build_wheels(SOURCE, cache, work / "wheels", python=sys.executable)
+    tree = work / "root"
+    rootfs.copy_base(base.root, tree)
+    rootfs.install_bootseed(tree, wheels, SOURCE / "systemd", sys.executable)
+    return tree, base.kernel_version
+
+
+def mkinitramfs(tree: Path, kernel: str, out: str) -> Path:
+    subprocess.run(["chroot", str(tree), "mkinitramfs", "-o", out, kernel], check=True,
+                   capture_output=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    return tree / out.lstrip("/")
+
+
+def install_hook(tree: Path) -> None:
+    dest = tree / "etc/initramfs-tools"
+    for src in sorted(HOOKS.rglob("*")):
+        target = dest / src.relative_to(HOOKS)
+        if src.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+
+
+def unpacked_sizes(tree: Path, image: str) -> dict[str, int]:
+    """Every regular file of an initramfs with its size (unpacked with unmkinitramfs)."""
+    out = tree / "tmp/unpacked"
+    if out.exists():
+        shutil.rmtree(out)
+    subprocess.run(["chroot", str(tree), "unmkinitramfs", image, "/tmp/unpacked"], check=True,
+                   capture_output=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    sizes = {str(p.relative_to(out)): p.stat().st_size
+             for p in out.rglob("*") if p.is_file() and not p.is_symlink()}
+    shutil.rmtree(out)
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--list", type=int, default=0, metavar="N",
+                        help="also list the N largest files the hook added")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="work in DIR and keep it (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bootseed-initramfs-size-"))
+    try:
+        tree, kernel = prepare_tree(work)
+        with chroot_mounts(tree):
+            without = mkinitramfs(tree, kernel, "/tmp/initrd-without.img")
+            install_hook(tree)
+            with_hook = mkinitramfs(tree, kernel, "/tmp/initrd-with.img")
+            added: list[tuple[str, int]] = []
+            if args.list:
+                before = unpacked_sizes(tree, "/tmp/initrd-without.img")
+                after = unpacked_sizes(tree, "/tmp/initrd-with.img")
+                added = sorted(((name, size) for name, size in after.items()
+                                if name not in before), key=lambda item: -item[1])
+        a, b = without.stat().st_size, with_hook.stat().st_size
+        figures = {"kernel": kernel, "without_bytes": a, "with_bytes": b,
+                   "added_bytes": b - a, "budget_bytes": BUDGET,
+                   "within_budget": b - a <= BUDGET,
+                   "added_files": len(added),
+                   "largest_added": [{"path": n, "bytes": s} for n, s in added[:args.list]]}
+        if args.json:
+            print(json.dumps(figures, indent=2))
+        else:
+            print(f"kernel {kernel}")
+            print(f"initramfs without hook: {a / 1048576:8.2f} MiB ({a} bytes)")
+            print(f"initramfs with hook:    {b / 1048576:8.2f} MiB ({b} bytes)")
+            print(f"added by bootseed:      {(b - a) / 1048576:8.2f} MiB "
+                  f"({'within' if b - a <= BUDGET else 'OVER'} the 5 MiB budget)")
+            if added:
+                print(f"{len(added)} files added; largest (unpacked):")
+                for name, size in added[:args.list]:
+                    print(f"  {size / 1024:9.1f} KiB  {name}")
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-3:]
+        print(f"initramfs_size: {' '.join(map(str, exc.cmd))} failed: {' | '.join(detail)}",
+              file=sys.stderr)
+        return 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
