@@ -1,0 +1,285 @@
+"""The runner end to end on temp target roots (real files, real chroot, real state)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
+from bootseed.late.stages import RunStage
+from bootseed.late.target import TargetRoot
+
+from .chroot import make_shell_root
+from .modules.targetfs import make_target
+from .runenv import Agent, module, plant_seed
+
+USER_DATA = """#cloud-config
+bootcmd:
+  - echo boot >> /bootcmd-count
+runcmd:
+  - echo run >> /runcmd-count
+final_message: "all done after $UPTIME s"
+"""
+
+
+def _counter_module(name: str, stage: Stage, freq: Frequency, fail_file: str | None = None):
+    def handle(ctx: ModuleContext) -> None:
+        if fail_file and ctx.target.path(fail_file).exists():
+            raise RuntimeError(f"{name} told to fail")
+        with open(ctx.target.path(f"/{name}-count"), "a") as fh:
+            fh.write("x\n")
+
+    return ModuleSpec(name, stage, freq, {"properties": {name: {"type": "object"}}}, handle)
+
+
+def _lines(target: TargetRoot, inside: str) -> int:
+    path = target.path(inside)
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> TargetRoot:
+    """Account files (for users_groups) and a shell (for commands) in a temp root."""
+    return make_shell_root(make_target(tmp_path / "root").root)
+
+
+def test_first_boot_runs_everything_and_writes_results(target: TargetRoot) -> None:
+    plant_seed(target.root, USER_DATA)
+    run = Agent(target.root).run()
+    status = run.status
+    assert status.state == "done", (status.errors, status.modules, run.log)
+    assert status.instance_id == "i-0001" and status.new_instance
+    assert status.config_stage == "local"
+    assert _lines(target, "/bootcmd-count") == 1 and _lines(target, "/runcmd-count") == 1
+    assert module(run, "bootcmd").stage == "local"
+    assert module(run, "runcmd").stage == "config"
+    assert module(run, "scripts_user").status == "ok"
+    assert any("all done after" in line for line in run.console)
+    base = target.path("/var/lib/bootseed")
+    assert (base / "instance/boot-finished").exists()
+    assert (base / "instances/i-0001/sem/runcmd").exists()
+    assert not (base / "instances/i-0001/sem/bootcmd").exists()  # per-boot: no semaphore
+    assert stat.S_IMODE((base / "instances/i-0001/user-data.txt").stat().st_mode) == 0o600
+    assert stat.S_IMODE((base / "instances/i-0001/cloud-config.json").stat().st_mode) == 0o600
+    run_dir = target.path("/run/bootseed")
+    doc = json.loads((run_dir / "status.json").read_text())
+    assert stat.S_IMODE((run_dir / "status.json").stat().st_mode) == 0o644
+    assert doc["state"] == "done" and doc["no_seed"] is False
+    assert set(doc["stages"]) == {"local", "network", "config", "final"}
+    assert all(t["duration"] is not None for t in doc["stages"].values())
+    assert isinstance(doc["boot_finished_uptime"], float)
+    for entry in doc["modules"]:
+        assert {"name", "stage", "frequency", "status", "duration", "error"} <= set(entry)
+    assert json.loads((run_dir / "result.json").read_text())["v1"]["errors"] == []
+    log = target.path("/var/log/bootseed.log")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o640
+    assert "stage final: done" in log.read_text()
+    assert stat.S_IMODE(target.path("/var/log/user-data.log").stat().st_mode) == 0o600
+
+
+def test_same_instance_skips_per_instance_new_instance_reruns(target: TargetRoot) -> None:
+    plant_seed(target.root, USER_DATA)
+    agent = Agent(target.root)
+    agent.run()
+    second = agent.run()
+    assert second.status.state == "done"
+    assert not second.status.new_instance
+    assert _lines(target, "/bootcmd-count") == 2  # per-boot
+    assert _lines(target, "/runcmd-count") == 1  # per-instance: not again
+    assert module(second, "runcmd").status == "skipped"
+    assert module(second, "scripts_user").reason == "already ran (per-instance)"
+
+    plant_seed(target.root, USER_DATA, instance_id="i-0002")
+    third = agent.run()
+    assert third.status.new_instance and third.status.previous_instance_id == "i-0001"
+    assert _lines(target, "/runcmd-count") == 2
+    assert os.readlink(target.path("/var/lib/bootseed/instance")) == "instances/i-0002"
+    assert target.path("/var/lib/bootseed/data/previous-instance-id").read_text() == "i-0001\n"
+
+
+def test_frequency_override_from_cloud_config(target: TargetRoot) -> None:
+    # The seed ask: "run config-mounts on every boot".
+    mounts = _counter_module("mounts", Stage.CONFIG, Frequency.PER_INSTANCE)
+    agent = Agent(target.root, extra=(mounts,))
+    plant_seed(target.root, "#cloud-config\nmounts: {}\n")
+    agent.run()
+    agent.run()
+    assert _lines(target, "/mounts-count") == 1
+    plant_seed(target.root, "#cloud-config\nmounts: {}\ncloud_config_modules:\n"
+                            "  - [mounts, always]\n  - runcmd\n")
+    third = agent.run()
+    agent.run()
+    assert _lines(target, "/mounts-count") == 3
+    assert module(third, "mounts").frequency == "per-boot"
+
+
+def test_failing_module_is_recorded_and_the_rest_run(target: TargetRoot) -> None:
+    flaky = _counter_module("flaky", Stage.CONFIG, Frequency.PER_INSTANCE, fail_file="/fail")
+    target.path("/fail").write_text("")
+    plant_seed(target.root, "#cloud-config\nbootcmd: ['exit 7']\nruncmd: ['echo r > /r']\n")
+    agent = Agent(target.root, extra=(flaky,))
+    run = agent.run()
+    assert run.status.state == "error"
+    boot = module(run, "bootcmd")
+    assert boot.status == "failed" and "exited with status 7" in boot.error
+    assert boot.exception == "TargetExecError" and boot.duration > 0
+    assert module(run, "flaky").status == "failed"
+    assert target.path("/r").exists()  # later modules still ran
+    # No semaphore after a failure: it is due again, and succeeds now.
+    assert not target.path("/var/lib/bootseed/instances/i-0001/sem/flaky").exists()
+    target.path("/fail").unlink()
+    again = agent.run()
+    assert module(again, "flaky").status == "ok"
+    assert target.path("/var/lib/bootseed/instances/i-0001/sem/flaky").exists()
+    result = json.loads(target.path("/run/bootseed/result.json").read_text())
+    assert any(e.startswith("bootcmd: ") for e in result["v1"]["errors"])
+
+
+def test_schema_problems_name_lines_and_do_not_stop_modules(target: TargetRoot) -> None:
+    plant_seed(target.root, "#cloud-config\npackages: [vim]\nruncmd: 5\n"
+                            "final_message: ok\n")
+    run = Agent(target.root).run()
+    wheres = {p.where: p for p in run.status.problems}
+    unknown = [p for w, p in wheres.items() if "packages" in w]
+    assert unknown and unknown[0].level == "warning" and "line 2" in unknown[0].where
+    bad = [p for w, p in wheres.items() if w.endswith("runcmd")]
+    assert bad and bad[0].level == "error" and "line 3" in bad[0].where
+    assert module(run, "runcmd").status == "failed"
+    assert module(run, "final_message").status == "ok"
+    doc = json.loads(target.path("/run/bootseed/status.json").read_text())
+    assert doc["state"] == "error"
+
+
+def test_problems_only_make_the_run_degraded(target: TargetRoot) -> None:
+    plant_seed(target.root, "#cloud-config\npackages: [vim]\n")
+    run = Agent(target.root).run()
+    doc = run.status.to_json()
+    assert doc["state"] == "done" and doc["degraded"] is True
+
+
+def test_no_seed_finishes_quickly(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    plant_seed(root, None, instance_id=None, source="none")
+    started = time.monotonic()
+    run = Agent(root).run()
+    assert time.monotonic() - started < 5
+    doc = json.loads((root / "run/bootseed/status.json").read_text())
+    assert doc["state"] == "done" and doc["no_seed"] is True
+    assert run.status.modules == []
+    assert not (root / "var/lib/bootseed").exists()
+
+
+def test_disabled(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc/bootseed").mkdir(parents=True)
+    (root / "etc/bootseed/disabled").write_text("")
+    plant_seed(root, USER_DATA)
+    run = Agent(root).run()
+    assert run.status.state == "disabled" and run.status.modules == []
+
+
+def test_unusable_seed_cache_is_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "run/bootseed").mkdir(parents=True)
+    (root / "run/bootseed/seed.json").write_text("{not json")
+    run = Agent(root).run()
+    assert run.status.state == "error"
+    assert "seed cache unusable" in run.status.errors[0]
+
+
+def test_split_stages_continue_the_same_boot(target: TargetRoot) -> None:
+    plant_seed(target.root, USER_DATA)
+    agent = Agent(target.root)
+    local = agent.run(stages=(RunStage.LOCAL,))
+    assert local.status.state == "running" and _lines(target, "/bootcmd-count") == 1
+    # config without network first: the missing network stage runs before it.
+    config = agent.run(stages=(RunStage.CONFIG,))
+    assert config.status.state == "running"
+    assert set(config.status.stages) == {"local", "network", "config"}
+    assert _lines(target, "/bootcmd-count") == 1  # init modules ran once this boot
+    final = agent.run(stages=(RunStage.FINAL,))
+    assert final.status.state == "done"
+    assert _lines(target, "/runcmd-count") == 1
+    assert {m.stage for m in final.status.modules} == {"local", "config", "final"}
+
+
+def test_include_user_data_waits_for_network_stage(target: TargetRoot) -> None:
+    plant_seed(target.root, "#include\nhttp://127.0.0.1:9/absent.yaml\n")
+    run = Agent(target.root).run()
+    assert run.status.config_stage == "network"
+    assert any("absent.yaml" in p.where + p.message for p in run.status.problems)
+
+
+def test_notify_sends_ready(target: TargetRoot, monkeypatch: pytest.MonkeyPatch) -> None:
+    plant_seed(target.root, USER_DATA)
+    sock_path = target.root.parent / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(sock_path))
+        server.settimeout(5)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(sock_path))
+        run = Agent(target.root).run(notify=True)
+        assert server.recv(4096).startswith(b"READY=1")
+    assert run.status.state == "done"
+
+
+def test_target_without_shell_refuses_commands(tmp_path: Path) -> None:
+    root = make_target(tmp_path / "root").root
+    plant_seed(root, USER_DATA)
+    run = Agent(root).run()
+    boot = module(run, "bootcmd")
+    assert boot.status == "failed" and "without /bin/sh" in boot.error
+    assert module(run, "final_message").status == "ok"
+
+
+def test_shell_script_user_data_runs_once(target: TargetRoot) -> None:
+    plant_seed(target.root, "#!/bin/sh\necho script >> /script-count\n")
+    agent = Agent(target.root)
+    agent.run()
+    agent.run()
+    assert _lines(target, "/script-count") == 1
+
+
+def test_per_boot_script_part_and_boothook(target: TargetRoot) -> None:
+    boundary = "BOUNDARY42"
+    mime = (
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\nMIME-Version: 1.0\n\n'
+        f"--{boundary}\nContent-Type: text/x-shellscript-per-boot\n"
+        'Content-Disposition: attachment; filename="every-boot.sh"\n\n'
+        "#!/bin/sh\necho b >> /per-boot-count\n"
+        f"--{boundary}\nContent-Type: text/cloud-boothook\n\n"
+        "#cloud-boothook\necho $INSTANCE_ID >> /boothook\n"
+        f"--{boundary}--\n"
+    )
+    plant_seed(target.root, mime)
+    agent = Agent(target.root)
+    agent.run()
+    agent.run()
+    assert _lines(target, "/per-boot-count") == 2
+    assert target.path("/boothook").read_text() == "i-0001\ni-0001\n"
+    assert target.path("/var/lib/bootseed/scripts/per-boot/every-boot.sh").exists()
+
+
+def test_vendor_data_merges_under_user_data(target: TargetRoot) -> None:
+    plant_seed(target.root,
+               "#cloud-config\nfinal_message: from user\n",
+               vendor_data="#cloud-config\nfinal_message: from vendor\n"
+                           "runcmd: ['echo v > /vendor-runcmd']\n")
+    run = Agent(target.root).run()
+    assert "from user" in run.console and "from vendor" not in run.console
+    assert target.path("/vendor-runcmd").exists()
+
+
+def test_system_config_is_the_base(target: TargetRoot) -> None:
+    cfg_dir = target.path("/etc/bootseed")
+    cfg_dir.mkdir(parents=True)
+    (cfg_dir / "bootseed.cfg").write_text("final_message: from system\nbogus_key: 1\n")
+    plant_seed(target.root, "#cloud-config\nruncmd: ['true']\n")
+    run = Agent(target.root).run()
+    assert "from system" in run.console
+    assert any(p.where.startswith("/etc/bootseed/bootseed.cfg line 2")
+               for p in run.status.problems)
