@@ -85,13 +85,13 @@ class RunOptions:
     extra_modules: tuple[ModuleSpec, ...] = ()
 
 
-def console_writer() -> Callable[[str], None]:
-    """Lines for the operator: ``/dev/console`` when we may write it, else stderr."""
+def console_writer(device: str = "/dev/console") -> Callable[[str], None]:
+    """Lines for the operator: ``device`` when we may write it, else stderr."""
 
     def write(line: str) -> None:
         text = line if line.endswith("\n") else line + "\n"
         try:
-            with open("/dev/console", "w", encoding="utf-8") as console:
+            with open(device, "a", encoding="utf-8") as console:
                 console.write(text)
                 return
         except OSError:

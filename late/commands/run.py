@@ -24,13 +24,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="longest wait for a default route before the network stage "
                              "(default: 30; 0 skips the wait)")
+    parser.add_argument("--console", default="/dev/console", metavar="PATH",
+                        help="where operator messages (host keys, final message) go; "
+                             "stderr when it cannot be written (default: /dev/console)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug log lines on stderr")
     parser.add_argument("--json", action="store_true", help="print the final status as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from bootseed.late.cli import CommandError
-    from bootseed.late.runner import Runner, RunOptions
+    from bootseed.late.runner import Runner, RunOptions, console_writer
     from bootseed.late.stages import ORDER, RunStage
 
     if not args.root.is_dir():
@@ -41,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     runner = Runner(RunOptions(
         root=args.root.resolve(), seed_dir=args.seed_dir, stages=stages, notify=args.notify,
         network_timeout=args.network_timeout, verbose=args.verbose,
+        console=console_writer(args.console),
     ))
     try:
         status = runner.run()
