@@ -216,7 +216,9 @@ def _http_once(url: str, method: str, headers: dict[str, str], timeout: float, m
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError(url, "bad-url", "not an http, https or file URL")
     try:
-        port = parts.port
+        # Always explicit: given no port, http.client would read the tail of an
+        # IPv6 literal ("fd00:ec2::254") as one.
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise FetchError(url, "bad-url", str(exc)) from exc
     conn: http.client.HTTPConnection
