@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--sys-class-net", default="/sys/class/net", help=argparse.SUPPRESS)
     pre.add_argument("--dmi-dir", default=None, help=argparse.SUPPRESS)
     pre.add_argument("--no-disc-scan", action="store_true", help=argparse.SUPPRESS)
+    pre.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)
+    pre.add_argument("--ec2-endpoint", action="append", default=None, help=argparse.SUPPRESS)
     pre.add_argument("--resolv-conf", default=None,
                      help="write DHCP's DNS servers here (the initramfs script passes "
                      "/etc/resolv.conf; never the host's file)")
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         cmdline=args.cmdline, out_dir=args.out, root=args.root, sys_class_net=args.sys_class_net,
         resolv_conf=args.resolv_conf, net_backend=args.net_backend,
         carrier_timeout=args.carrier_timeout, dhcp_timeout=args.dhcp_timeout, kmsg=args.kmsg,
-        dmi_dir=args.dmi_dir, scan_discs=not args.no_disc_scan))
+        dmi_dir=args.dmi_dir, scan_discs=not args.no_disc_scan, proc=args.proc,
+        ec2_endpoints=args.ec2_endpoint))
     if args.json:
         print(json.dumps(seed.manifest() if seed is not None else {"disabled": True},
                          indent=2, sort_keys=True, default=str))

@@ -55,6 +55,7 @@ class PremountOptions:
     # Test hooks: where DMI is read and whether block devices are scanned.
     dmi_dir: str | None = None
     scan_discs: bool = True
+    ec2_endpoints: list[str] | None = None
 
 
 @dataclass
@@ -140,6 +141,8 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
     if options.dmi_dir is not None:
         config.dmi_dir = options.dmi_dir
     config.scan_discs = options.scan_discs
+    if options.ec2_endpoints is not None:
+        config.ec2_endpoints = list(options.ec2_endpoints)
     config.stage = "early"
     report.step("setup", t)
     budget = (config.total_budget or parse_seed_args(cmdline).timeout
