@@ -283,3 +283,19 @@ def test_system_config_is_the_base(target: TargetRoot) -> None:
     assert "from system" in run.console
     assert any(p.where.startswith("/etc/bootseed/bootseed.cfg line 2")
                for p in run.status.problems)
+
+
+def test_discovers_seed_without_cache(target: TargetRoot) -> None:
+    # A NoCloud seed directory inside the target is found before any disc or network
+    # source is tried, so this stays on the local filesystem.
+    seed_dir = target.path("/var/lib/bootseed/seed/nocloud")
+    seed_dir.mkdir(parents=True)
+    (seed_dir / "meta-data").write_text("instance-id: i-disc\nlocal-hostname: found\n")
+    (seed_dir / "user-data").write_text("#cloud-config\nruncmd: ['echo d > /discovered']\n")
+    run = Agent(target.root).run()
+    assert run.status.state == "done", run.status.errors
+    assert run.status.instance_id == "i-disc" and run.status.source.lower().startswith("nocloud")
+    assert target.path("/discovered").exists()
+    manifest = json.loads(target.path("/run/bootseed/seed.json").read_text())
+    assert manifest["instance_id"] == "i-disc" and manifest["stage"] == "late"
+    assert stat.S_IMODE(target.path("/run/bootseed/seed.json").stat().st_mode) == 0o600
