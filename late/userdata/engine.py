@@ -280,8 +280,10 @@ class _Run:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             at = f"{where} line {mark.line + 1} column {mark.column + 1}" if mark else where
-            reason = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-            self.problem(at, f"invalid YAML: {reason or exc}; part ignored")
+            reason = str(exc.problem or exc)
+            if exc.context and exc.context_mark is not None:
+                reason += f" ({exc.context} at line {exc.context_mark.line + 1})"
+            self.problem(at, f"invalid YAML: {reason}; part ignored")
             return False, None, {}
         except YamlLimitError as exc:
             self.problem(where, f"YAML refused: {exc}; part ignored")
