@@ -59,7 +59,7 @@ class ModuleResult:
 class StatusProblem:
     where: str
     message: str
-    level: str = "warning"  # warning | error
+    level: str = "warning"  # info | warning | error
 
 
 @dataclass
@@ -85,7 +85,8 @@ class RunStatus:
 
     @property
     def degraded(self) -> bool:
-        return self.state == "done" and bool(self.problems)
+        """Done, but with warnings or errors to look at (``info`` entries do not count)."""
+        return self.state == "done" and any(p.level != "info" for p in self.problems)
 
     def stage_done(self, stage: str) -> bool:
         timing = self.stages.get(stage)
@@ -136,7 +137,7 @@ def write_status(run_dir: Path, status: RunStatus, redactor: Redactor) -> Path:
 def write_result(run_dir: Path, status: RunStatus, redactor: Redactor) -> Path:
     errors = [*status.errors]
     errors += [f"{m.name}: {m.error}" for m in status.modules if m.status == "failed"]
-    recoverable = [f"{p.where}: {p.message}" for p in status.problems]
+    recoverable = [f"{p.where}: {p.message}" for p in status.problems if p.level != "info"]
     doc = {"v1": {"datasource": status.source, "errors": errors,
                   "recoverable_errors": recoverable}}
     path = run_dir / RESULT_NAME

@@ -138,17 +138,18 @@ def build_config(
             continue
         for problem in result.problems:
             built.problems.append((_prefixed(name, problem.where), problem.message, "error"))
+        for note in result.notes:
+            built.problems.append((_prefixed(name, note.where), note.message, "info"))
         built.config = merge_config(built.config, result.cloud_config)
-        origins: dict[tuple[Any, ...], str] = getattr(result, "key_origins", {}) or {}
-        built.origins.update({k: _prefixed(name, v) for k, v in origins.items()})
+        built.origins.update({k: _prefixed(name, v) for k, v in result.key_origins.items()})
         built.parts_summary[name] = result.to_json()["parts"]
     built.user_parts = list(user.parts) if user is not None else []
     built.vendor_parts = list(vendor.parts) if vendor is not None else []
     if built.config:
         from bootseed.late.schema import validate
 
-        for problem in validate(built.config, registry, built.origins):
-            built.problems.append((problem.where, problem.message, problem.level))
+        for found in validate(built.config, registry, built.origins):
+            built.problems.append((found.where, found.message, found.level))
         built.schema_checked = True
     return built
 

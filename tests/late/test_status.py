@@ -50,3 +50,11 @@ def test_exit_codes() -> None:
     status = RunStatus(state="done")
     status.problems.append(StatusProblem("x", "y"))
     assert status.to_json()["degraded"] is True
+
+
+def test_info_entries_do_not_degrade() -> None:
+    status = RunStatus(state="done")
+    status.problems.append(StatusProblem("user-data part 2", "skipped: launch index 3", "info"))
+    assert status.to_json()["degraded"] is False
+    status.problems.append(StatusProblem("user-data line 4", "unknown key", "warning"))
+    assert status.to_json()["degraded"] is True
