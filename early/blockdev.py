@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -204,6 +203,8 @@ def _mount_base() -> str | None:
 @contextmanager
 def mounted(device: BlockDevice, timeout: float = 15.0) -> Iterator[Path]:
     """Mount ``device`` read-only on a private (0700) temp dir; always unmount."""
+    import tempfile  # only when there is a disc: it pulls in random and hashlib
+
     mountpoint = Path(tempfile.mkdtemp(prefix="bootseed-mnt-", dir=_mount_base()))
     cmd = ["mount", "-o", "ro"]
     if device.fstype in SEED_FSTYPES:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,8 @@ def parse_properties(data: bytes, where: str) -> dict[str, str]:
     head = data[:MAX_XML_BYTES].upper()
     if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
         raise SourceError(where, "DOCTYPE/ENTITY declarations are not accepted")
+    import xml.etree.ElementTree as ET  # only when a disc carries an OVF environment
+
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
