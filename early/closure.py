@@ -40,6 +40,10 @@ from pathlib import Path
 
 OUR_ROOT = "bootseed"
 ENTRY_PACKAGE = "bootseed.early"
+# Codecs looked up by name at run time, with no import statement to follow:
+# socket.getaddrinfo encodes every str host name with idna (even "169.254.169.254"), and
+# open(..., encoding=...) looks its codec up by name. utf-8 is a start-up module already.
+RUNTIME_CODECS = ("encodings.idna", "encodings.ascii", "encodings.latin_1")
 # importlib/__init__ registers the frozen bootstrap modules under these names, so their
 # source files are never loaded.
 FROZEN_ALIASES = frozenset({"importlib._bootstrap", "importlib._bootstrap_external"})
@@ -275,8 +279,10 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
 
 def startup_modules(python: str = sys.executable) -> list[str]:
     """Modules the interpreter imports before running anything, with an empty environment
-    (as in an initramfs) and the flags the init script uses."""
-    code = "import sys; print('\\n'.join(sorted(sys.modules)))"
+    (as in an initramfs) and the flags the init script uses. The stage is started with
+    ``-m``, i.e. through runpy, whose frozen imports (importlib.util -> importlib._abc)
+    are not visible to a source scan."""
+    code = "import runpy, sys; print('\\n'.join(sorted(sys.modules)))"
     out = subprocess.run([python, "-I", "-S", "-c", code], env={}, capture_output=True,
                          text=True, check=True, timeout=60)
     return [line for line in out.stdout.split() if line and line != "__main__"]
@@ -306,9 +312,7 @@ def compute(with_packages: set[str], path: list[str] | None = None,
             python: str = sys.executable) -> Closure:
     search = list(path if path is not None else sys.path)
     finder = Finder(search, with_packages)
-    # Codecs looked up by name from C (idna for non-ASCII host names) are not included:
-    # such seed URLs are left to the late stage.
-    entries = [*startup_modules(python), *package_modules(ENTRY_PACKAGE, search)]
+    entries = [*startup_modules(python), *RUNTIME_CODECS, *package_modules(ENTRY_PACKAGE, search)]
     for name in entries:
         finder.add(name)
     for package in sorted(with_packages):

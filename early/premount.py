@@ -108,7 +108,7 @@ def run(options: PremountOptions) -> Seed | None:
     try:
         seed = _run(options, report)
     except (Exception, WatchdogExpired) as exc:
-        report.error = f"{type(exc).__name__}: {exc}"
+        report.error = f"{type(exc).__name__}: {exc}{_where(exc)}"
         seed = Seed(source="none", stage="early")
         seed.problems.append(SeedProblem(where="early stage", message=report.error))
     finally:
@@ -273,6 +273,14 @@ def _console(line: str, kmsg: bool) -> None:
                 handle.write(f"<5>{line}\n")
         except OSError:
             pass
+
+
+def _where(exc: BaseException) -> str:
+    """Where it happened (innermost frame), so a report from a boot is actionable."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,179 @@
+"""The build-time module closure: the import scan's rules, and the proof that matters —
+the early stage runs its real paths in a chroot that holds nothing but the closure, the
+interpreter and their shared libraries (what the initramfs hook installs)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bootseed.early import closure
+
+from tests.early.test_net_lab import SERVER_IP, NetnsPair, needs_netns, netns_lab
+
+REPO = Path(__file__).resolve().parents[2]
+
+SAMPLE = '''
+"""doc"""
+import json
+from typing import TYPE_CHECKING
+from . import sibling
+from .. import uncle
+try:
+    import fastjson
+except ImportError:
+    import slowjson
+if TYPE_CHECKING:
+    import only_for_mypy
+class K:
+    import in_class_body
+def f():
+    import lazy_one
+    from pkg.sub import name
+if __name__ == "__main__":
+    import only_as_script
+'''
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A path entry holding bootseed/early (the editable install hides it from finders)."""
+    root = tmp_path_factory.mktemp("pathtree")
+    (root / "bootseed").mkdir()
+    (root / "bootseed" / "early").symlink_to(REPO / "early")
+    return root
+
+
+def test_scan_marks_eager_lazy_optional_and_skips_dead_branches(tmp_path: Path) -> None:
+    source = tmp_path / "mod.py"
+    source.write_text(SAMPLE)
+    refs = {r.name: r for r in closure.scan_imports(source, "a.b.mod", is_package=False)}
+    assert refs["json"].eager and not refs["json"].optional
+    assert refs["a.b"].fromlist == ("sibling",)
+    assert refs["a"].fromlist == ("uncle",)
+    assert refs["fastjson"].eager and refs["fastjson"].optional
+    # An except clause is a fallback: not followed unless the importer is ours.
+    assert not refs["slowjson"].eager and refs["slowjson"].optional
+    assert refs["in_class_body"].eager
+    assert not refs["lazy_one"].eager and not refs["pkg.sub"].eager
+    assert "only_for_mypy" not in refs and "only_as_script" not in refs
+
+
+def test_closure_of_the_early_stage_without_optional_packages(tree: Path) -> None:
+    result = closure.compute(set(), [str(tree), *sys.path])
+    names = set(result.modules)
+    assert {"bootseed.early.premount", "bootseed.early.__main__", "bootseed.early.net",
+            "http.client", "json", "encodings.utf_8"} <= names
+    # Third-party packages are opt-in; the standard library's function-level helpers
+    # (pydoc, unittest via doctest, ...) are not dragged in.
+    assert "pyroute2" in result.left_out and "pyroute2.iproute.linux" not in names
+    assert not {"pydoc", "unittest", "tkinter", "doctest"} & names
+    assert all(m.area != "third-party" for m in result.modules.values())
+    assert not result.unresolved.keys() - {"_winapi", "msvcrt", "nt", "winreg", "_overlapped"}
+
+
+def test_closure_with_pyroute2_skips_its_package_init(tree: Path) -> None:
+    result = closure.compute({"pyroute2"}, [str(tree), *sys.path])
+    assert result.modules["pyroute2"].kind == "namespace"
+    assert {"pyroute2.iproute.linux", "pyroute2.dhcp.client"} <= set(result.modules)
+    # What only pyroute2/__init__ pulls in stays out.
+    assert "pyroute2.ndb.main" not in result.modules
+
+
+def test_cli_lists_json(tree: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "bootseed.early.closure", "list", "--json",
+                          "--path", str(tree)], capture_output=True, text=True, check=True,
+                         timeout=120)
+    doc = json.loads(out.stdout)
+    assert doc["modules"]["bootseed.early.premount"]["area"] == "ours"
+    assert doc["summary"]["files"] > 50
+
+
+def test_cli_install_needs_an_existing_dest(tmp_path: Path, tree: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "bootseed.early.closure", "install", "--dest",
+                          str(tmp_path / "missing"), "--path", str(tree)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 1 and "not a directory" in out.stderr
+
+
+# --- the closure in a chroot -----------------------------------------------------------
+
+
+def copy_with_libraries(src: str, dest_root: Path, target: str | None = None) -> None:
+    """What initramfs-tools' copy_exec does: the file plus the libraries ldd names."""
+    out = dest_root / (target or src).lstrip("/")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, out)
+    listing = subprocess.run(["ldd", src], capture_output=True, text=True, check=False).stdout
+    for line in listing.splitlines():
+        words = line.split()
+        lib = words[2] if "=>" in words and len(words) > 2 else (words[0] if words else "")
+        if lib.startswith("/"):
+            lib_out = dest_root / lib.lstrip("/")
+            if not lib_out.exists():
+                lib_out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(lib, lib_out)
+
+
+@pytest.fixture(scope="module")
+def chroot_root(tmp_path_factory: pytest.TempPathFactory, tree: Path) -> Path:
+    root = tmp_path_factory.mktemp("initramfs-like")
+    result = closure.compute({"pyroute2"}, [str(tree), *sys.path])
+    extensions = closure.install(result, root, optimize=2)
+    interpreter = str(Path(sys.executable).resolve())
+    copy_with_libraries(interpreter, root, "/usr/bin/python3")
+    for src, target in extensions:
+        copy_with_libraries(src, root, target)
+    for name in ("proc", "sys", "dev", "run", "tmp", "etc"):
+        (root / name).mkdir(exist_ok=True)
+    return root
+
+
+@pytest.fixture
+def lab() -> Iterator[NetnsPair]:
+    with netns_lab() as pair:
+        yield pair
+
+
+def chroot_premount(lab: NetnsPair, root: Path, *args: str) -> tuple[dict[str, object], str]:
+    script = ('mount -t proc proc "$0/proc" && mount -t sysfs sysfs "$0/sys" && '
+              'exec chroot "$0" /usr/bin/python3 -I -S -m bootseed.early premount "$@"')
+    result = lab.run_client(["sh", "-c", script, str(root), "--out", "/run/bootseed",
+                             "--dmi-dir", "/nonexistent", "--no-disc-scan",
+                             "--carrier-timeout", "3", "--dhcp-timeout", "5", *args])
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((root / "run/bootseed/seed.json").read_text())
+    shutil.rmtree(root / "run/bootseed")
+    return doc, result.stderr
+
+
+@needs_netns
+@pytest.mark.root
+def test_closure_alone_runs_the_no_seed_path(lab: NetnsPair, chroot_root: Path) -> None:
+    doc, stderr = chroot_premount(lab, chroot_root, "--cmdline", "root=LABEL=x quiet")
+    assert doc["source"] == "none" and doc["problems"] == [], stderr
+    assert "bootseed-early: no seed" in stderr
+
+
+@needs_netns
+@pytest.mark.root
+def test_closure_alone_fetches_ec2_over_pyroute2_dhcp(lab: NetnsPair, chroot_root: Path,
+                                                      tmp_path: Path) -> None:
+    lab.start_dhcp()
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "user-data").write_bytes(b"#cloud-config\n{}\n")
+    (seed / "meta-data").write_text(json.dumps({"instance-id": "i-chroot"}))
+    imds = lab.serve("imds:v2-required", seed, 8080)
+    doc, stderr = chroot_premount(lab, chroot_root, "--cmdline", "bootseed.ds=ec2",
+                                  "--ec2-endpoint", f"http://{SERVER_IP}:8080")
+    log = imds.stop()
+    assert doc["source"] == "ec2" and doc["instance_id"] == "i-chroot", stderr
+    action = next(a for a in doc["actions"] if a["action"] == "early-stage")  # type: ignore
+    assert action["network"]["backend"] == "pyroute2"
+    assert any(r["method"] == "PUT" for r in log)
