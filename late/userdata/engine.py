@@ -13,6 +13,7 @@ and merge cloud-config parts (and apply JSON patches) in document order.
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -656,11 +657,17 @@ def _boothook_script(payload: bytes) -> bytes:
 
 
 def _clean_filename(name: str | None) -> str | None:
-    """A name safe to join to a directory: no separators, no control characters."""
+    """A name safe to join to a directory: no separators or control characters, <= 200 bytes."""
     if not name:
         return None
-    clean = mime.printable(name, 200)
-    clean = "".join("_" if ch in "/\\\0" else ch for ch in clean).strip()
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    clean = "".join(
+        "_" if ch in "/\\\0" or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") else ch
+        for ch in text
+    ).strip()
+    encoded = clean.encode("utf-8")
+    if len(encoded) > 200:
+        clean = encoded[:200].decode("utf-8", "ignore")
     if clean in ("", ".", ".."):
         return None
     return clean
