@@ -68,4 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the importable module, not this __main__ copy, so that the
+    # CommandError the verbs raise is the class main() catches.
+    from bootseed.late.cli import main as _main
+
+    sys.exit(_main())

@@ -24,11 +24,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="longest wait for a default route before the network stage "
                              "(default: 30; 0 skips the wait)")
-    parser.add_argument("--console", default="/dev/console", metavar="PATH",
+    parser.add_argument("--console", default=None, metavar="PATH",
                         help="where operator messages (host keys, final message) go; "
-                             "stderr when it cannot be written (default: /dev/console)")
+                             "stderr when it cannot be written (default: /dev/console when "
+                             "ROOT is /, else stderr: a test target must not print on the "
+                             "host's console)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug log lines on stderr")
     parser.add_argument("--json", action="store_true", help="print the final status as JSON")
+
+
+def _console_device(requested: str | None, root: Path) -> str:
+    if requested is not None:
+        return requested
+    return "/dev/console" if root.resolve() == Path("/") else "/dev/stderr"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     runner = Runner(RunOptions(
         root=args.root.resolve(), seed_dir=args.seed_dir, stages=stages, notify=args.notify,
         network_timeout=args.network_timeout, verbose=args.verbose,
-        console=console_writer(args.console),
+        console=console_writer(_console_device(args.console, args.root)),
     ))
     try:
         status = runner.run()
