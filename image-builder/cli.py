@@ -1,0 +1,247 @@
+"""``bootseed-image``: build images, make seed discs, boot images in the lab.
+
+Verbs: ``build``, ``boot IMAGE``, ``seed-iso``. Each has ``--help``, exits
+non-zero with a one-line reason on error and offers ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class CliError(Exception):
+    """Printed as ``bootseed-image VERB: message``; exit status ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _size(text: str) -> int:
+    from bootseed.image_builder.disk import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+# --- build -----------------------------------------------------------------
+
+def _register_build(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("out"),
+                        help="output directory (default: ./out)")
+    parser.add_argument("--name", default="bootseed-bookworm-amd64",
+                        help="image base name (default: %(default)s)")
+    parser.add_argument("--format", action="append", choices=("raw", "qcow2"), dest="formats",
+                        help="image format; repeat for both (default: raw)")
+    parser.add_argument("--root-size", type=_size, default="10G",
+                        help="root filesystem size, sparse (default: 10G)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="cache dir (default: $BOOTSEED_CACHE or /var/cache/bootseed)")
+    parser.add_argument("--no-checksum", action="store_true", help="skip sha256 of the images")
+    parser.add_argument("--json", action="store_true", help="print the build manifest as JSON")
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    from bootseed.image_builder.build import BuildError, BuildOptions, build_image
+    from bootseed.image_builder.disk import GIB
+
+    options = BuildOptions(
+        out_dir=args.out,
+        name=args.name,
+        formats=tuple(args.formats or ("raw",)),
+        root_size=args.root_size,
+        cache=args.cache,
+        checksums=not args.no_checksum,
+    )
+    try:
+        manifest = build_image(options, stream=sys.stderr)
+    except BuildError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        _print_json(manifest.to_json())
+    else:
+        for entry in manifest.files:
+            print(f"{entry.path}: {entry.format}, {entry.size / GIB:.1f} GiB "
+                  f"({entry.allocated / 2**20:.0f} MiB allocated)"
+                  + (f", sha256 {entry.sha256}" if entry.sha256 else ""))
+        print(f"kernel {manifest.kernel_version}, {len(manifest.packages)} packages, "
+              f"built in {manifest.seconds:.0f}s")
+    return 0
+
+
+# --- boot ------------------------------------------------------------------
+
+def _register_boot(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", type=Path, help="a built image (.raw or .qcow2 with its "
+                        ".manifest.json beside it)")
+    parser.add_argument("--nocloud-url", type=Path, metavar="DIR",
+                        help="serve DIR over HTTP as a NoCloud seed; its URL goes on the "
+                        "kernel command line")
+    parser.add_argument("--imds", type=Path, metavar="DIR",
+                        help="run the EC2 metadata mock with DIR's user-data/meta-data "
+                        "(guest gets EC2's DMI)")
+    parser.add_argument("--imds-mode", default="v2", help="EC2 mock mode (default: v2)")
+    parser.add_argument("--cidata", type=Path, metavar="DIR",
+                        help="attach DIR's files as a cidata ISO (CD-ROM)")
+    parser.add_argument("--ovf", type=Path, metavar="FILE",
+                        help="attach FILE (ovf-env.xml) as an OVF ISO (CD-ROM)")
+    parser.add_argument("--config-drive", type=Path, metavar="DIR",
+                        help="attach DIR (meta_data.json, user_data) as a config-2 ISO")
+    parser.add_argument("--disk", action="append", default=[], metavar="LABEL:SIZE",
+                        help="attach an extra ext4 disk labelled LABEL (repeatable)")
+    parser.add_argument("--kernel-arg", action="append", default=[], metavar="ARG",
+                        help="extra kernel command line argument (repeatable)")
+    parser.add_argument("--report-file", action="append", default=[], metavar="PATH",
+                        help="guest file to include in the report (repeatable)")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="hard limit for the whole boot in seconds (default: 300)")
+    parser.add_argument("--memory", type=int, default=1024, help="guest MiB (default: 1024)")
+    parser.add_argument("--cpus", type=int, default=1, help="guest CPUs (default: 1)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where overlays and logs go (default: a new dir under /tmp)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result (problems and the guest's report) as JSON")
+
+
+def _run_boot(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from bootseed.image_builder.lab import BootLab, BootOptions, ExtraDisk, LabError
+    from bootseed.image_builder.procrun import CommandFailed
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bootseed-lab-"))
+    try:
+        lab = BootLab(args.image, workdir)
+        options = BootOptions(
+            nocloud_dir=args.nocloud_url,
+            imds_dir=args.imds,
+            imds_mode=args.imds_mode,
+            cidata_dir=args.cidata,
+            ovf_file=args.ovf,
+            config_drive_dir=args.config_drive,
+            disks=[ExtraDisk.parse(d) for d in args.disk],
+            kernel_args=list(args.kernel_arg),
+            report_files=list(args.report_file),
+            timeout=args.timeout,
+            memory_mb=args.memory,
+            cpus=args.cpus,
+        )
+        print(f"booting {args.image} (console log in {workdir}) ...", file=sys.stderr)
+        result = lab.boot(options)
+    except (LabError, CommandFailed, ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        _print_json({
+            "ok": result.ok,
+            "seconds": round(result.seconds, 1),
+            "console_log": str(result.console_log),
+            "kernel_args": result.kernel_args,
+            "problems": result.problems(),
+            "phone_home": [r.path for r in result.sink_requests],
+            "report": result.report.raw if result.report else None,
+        })
+    else:
+        print(result.summary())
+    return 0 if result.ok else 1
+
+
+# --- seed-iso ----------------------------------------------------------------
+
+def _register_seed_iso(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=("cidata", "ovf", "config-2"),
+                        help="cidata: DIR's files; ovf: an ovf-env.xml FILE; config-2: DIR "
+                        "with meta_data.json and user_data")
+    parser.add_argument("source", type=Path, help="the seed directory or file")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="ISO file to write")
+    parser.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+
+def _run_seed_iso(args: argparse.Namespace) -> int:
+    from bootseed.image_builder.disk import sha256_file
+    from bootseed.image_builder.lab import LabError, _load_seeddisc
+
+    try:
+        seeddisc = _load_seeddisc()
+    except LabError as exc:
+        raise CliError(str(exc)) from None
+    source: Path = args.source
+    if not source.exists():
+        raise CliError(f"{source}: no such file or directory")
+    try:
+        if args.kind == "cidata":
+            if not source.is_dir():
+                raise CliError(f"{source}: cidata needs a directory")
+            files = {p.name: p.read_bytes() for p in sorted(source.iterdir()) if p.is_file()}
+            seeddisc.make_cidata_iso(args.output, files)
+        elif args.kind == "ovf":
+            seeddisc.make_ovf_iso(args.output, source.read_bytes())
+        else:
+            meta = source / "meta_data.json"
+            user = source / "user_data"
+            if not meta.is_file():
+                raise CliError(f"{meta}: missing (config-2 needs meta_data.json)")
+            seeddisc.make_config_drive_iso(
+                args.output, json.loads(meta.read_text()),
+                user.read_bytes() if user.is_file() else None)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{args.output}: {exc}") from None
+    info = {"path": str(args.output), "kind": args.kind, "size": args.output.stat().st_size,
+            "sha256": sha256_file(args.output)}
+    if args.json:
+        _print_json(info)
+    else:
+        print(f"{info['path']}: {info['kind']} ISO, {info['size']} bytes")
+    return 0
+
+
+VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                       Callable[[argparse.Namespace], int]]] = {
+    "build": ("build a bootable Debian bookworm image with bootseed inside",
+              _register_build, _run_build),
+    "boot": ("boot an image under QEMU with a seed and report what the guest did",
+             _register_boot, _run_boot),
+    "seed-iso": ("make a cidata, OVF or config-2 seed disc", _register_seed_iso,
+                 _run_seed_iso),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bootseed-image",
+        description="Build bootseed disk images and seed discs, and boot them under QEMU.",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+    for name, (help_text, register, runner) in VERBS.items():
+        verb = sub.add_parser(name, help=help_text, description=help_text)
+        register(verb)
+        verb.set_defaults(_run=runner)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args))
+    except CliError as exc:
+        print(f"bootseed-image {args.verb}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"bootseed-image {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

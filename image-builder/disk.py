@@ -1,0 +1,206 @@
+"""The partitioned raw disk: GPT, a BIOS boot partition, an ext4 root.
+
+Layout (512-byte sectors)::
+
+    0            protective MBR (boot.img goes here)
+    1..33        GPT header and entries
+    2048..4095   partition 1: BIOS boot (type EF02), holds GRUB's core.img
+    4096..       partition 2: the ext4 root, labelled, ``root_bytes`` long
+    last 33      backup GPT
+
+The file is sparse: only written blocks take space. The root filesystem is
+made and filled in one go with ``mkfs.ext4 -d TREE -E offset=...`` straight
+into the disk file, so neither loop devices nor mounts are needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from bootseed.image_builder.procrun import run
+
+SECTOR = 512
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+BIOS_BOOT_TYPE = "EF02"
+LINUX_FS_TYPE = "8300"
+ROOT_PARTITION_NAME = "bootseed-root"
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+
+
+class DiskError(Exception):
+    """The disk image could not be laid out or read."""
+
+
+def parse_size(text: str) -> int:
+    """``"10G"``, ``"512M"``, ``"1.5GiB"``, ``"4096"`` -> bytes (powers of 1024)."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (use e.g. 512M, 10G)")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    factor = {"": 1, "K": 1024, "M": MIB, "G": GIB, "T": 1024 * GIB}[unit]
+    return int(number * factor)
+
+
+@dataclass(frozen=True)
+class DiskLayout:
+    root_bytes: int
+    bios_start: int = 2048
+    bios_sectors: int = 2048
+    gpt_tail_sectors: int = 34
+
+    def __post_init__(self) -> None:
+        if self.root_bytes % MIB:
+            raise DiskError(f"root size {self.root_bytes} is not a whole number of MiB")
+
+    @property
+    def root_start(self) -> int:
+        return self.bios_start + self.bios_sectors
+
+    @property
+    def root_sectors(self) -> int:
+        return self.root_bytes // SECTOR
+
+    @property
+    def root_offset(self) -> int:
+        return self.root_start * SECTOR
+
+    @property
+    def total_bytes(self) -> int:
+        # Round the end up to a MiB so the backup GPT has its own tail.
+        end = (self.root_start + self.root_sectors + self.gpt_tail_sectors) * SECTOR
+        return (end + MIB - 1) // MIB * MIB
+
+
+def write_partition_table(image: Path, layout: DiskLayout, log: IO[str] | None = None) -> None:
+    """Create the sparse file and its GPT (with a protective MBR)."""
+    with open(image, "wb") as handle:
+        handle.truncate(layout.total_bytes)
+    root_end = layout.root_start + layout.root_sectors - 1
+    run(
+        [
+            "sgdisk",
+            "--clear",
+            f"--new=1:{layout.bios_start}:{layout.root_start - 1}",
+            f"--typecode=1:{BIOS_BOOT_TYPE}",
+            "--change-name=1:bios-boot",
+            f"--new=2:{layout.root_start}:{root_end}",
+            f"--typecode=2:{LINUX_FS_TYPE}",
+            f"--change-name=2:{ROOT_PARTITION_NAME}",
+            str(image),
+        ],
+        log=log,
+    )
+
+
+def make_root_filesystem(
+    image: Path, layout: DiskLayout, tree: Path, label: str, log: IO[str] | None = None
+) -> None:
+    """mkfs.ext4 the root partition inside ``image`` and copy ``tree`` into it."""
+    run(
+        [
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-L",
+            label,
+            "-E",
+            f"offset={layout.root_offset}",
+            "-d",
+            str(tree),
+            str(image),
+            f"{layout.root_bytes // 1024}k",
+        ],
+        log=log,
+        timeout=1800,
+    )
+
+
+def _debugfs(image: Path, fs_offset: int, request: str) -> str:
+    # "?offset=" is e2fsprogs' io option: debugfs reads the filesystem at that
+    # byte offset inside the disk file, no partition device needed.
+    return run(["debugfs", "-R", request, f"{image}?offset={fs_offset}"])
+
+
+def file_disk_offset(image: Path, fs_offset: int, path_in_fs: str) -> int:
+    """Byte offset in ``image`` of the first block of a file in the filesystem.
+
+    Used for the GRUB environment block, which is one block long: the lab
+    overwrites exactly those bytes in a per-boot overlay.
+    """
+    out = _debugfs(image, fs_offset, "stats")
+    match = re.search(r"^Block size:\s+(\d+)", out, re.MULTILINE)
+    if not match:
+        raise DiskError(f"debugfs found no ext4 filesystem at offset {fs_offset} of {image}")
+    block_size = int(match.group(1))
+    block = _debugfs(image, fs_offset, f"bmap {path_in_fs} 0").strip().splitlines()
+    if not block or not block[-1].isdigit() or int(block[-1]) == 0:
+        raise DiskError(f"{path_in_fs} has no data block in {image}")
+    return fs_offset + int(block[-1]) * block_size
+
+
+def read_fs_text(image: Path, fs_offset: int, path_in_fs: str) -> str:
+    """The content of one text file of the filesystem (debugfs ``cat``)."""
+    return _debugfs(image, fs_offset, f"cat {path_in_fs}")
+
+
+def fs_uuid(image: Path, fs_offset: int) -> str:
+    out = _debugfs(image, fs_offset, "stats")
+    match = re.search(r"^Filesystem UUID:\s+(\S+)", out, re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def convert_to_qcow2(raw: Path, out: Path, log: IO[str] | None = None) -> None:
+    run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(out)], log=log,
+        timeout=1800)
+
+
+def sha256_file(path: Path, chunk: int = 4 * MIB) -> str:
+    """sha256 of the whole file; holes are hashed as zeros without reading them.
+
+    A 10 GiB sparse image holds ~0.5 GiB of data: skipping the reads of the
+    holes (SEEK_DATA/SEEK_HOLE) makes this several times faster.
+    """
+    digest = hashlib.sha256()
+    zeros = bytes(chunk)
+    with open(path, "rb") as handle:
+        fd = handle.fileno()
+        size = os.fstat(fd).st_size
+        pos = 0
+        while pos < size:
+            try:
+                data_start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left
+                data_start = size
+            _hash_zeros(digest, data_start - pos, zeros)
+            if data_start >= size:
+                break
+            data_end = os.lseek(fd, data_start, os.SEEK_HOLE)
+            handle.seek(data_start)
+            remaining = data_end - data_start
+            while remaining:
+                block = handle.read(min(chunk, remaining))
+                if not block:
+                    raise DiskError(f"{path} shrank while being hashed")
+                digest.update(block)
+                remaining -= len(block)
+            pos = data_end
+    return digest.hexdigest()
+
+
+def _hash_zeros(digest: Any, count: int, zeros: bytes) -> None:
+    view = memoryview(zeros)
+    while count > 0:
+        step = min(count, len(zeros))
+        digest.update(view[:step])
+        count -= step
+
+
+def allocated_bytes(path: Path) -> int:
+    """Bytes the (sparse) file really occupies on disk."""
+    return path.stat().st_blocks * 512

@@ -1,0 +1,179 @@
+"""Guest side of the boot lab: print bootseed's outcome on the serial console.
+
+Installed in lab images as ``/usr/lib/bootseed-lab/report.py`` and run by
+``bootseed-lab-report.service`` (only when the kernel command line has
+``bootseed.lab=1``). It waits for ``bootseed status --wait --json``, gathers a
+few probes of the guest, and writes one JSON document between
+:data:`BEGIN_MARKER` and :data:`END_MARKER` to ``/dev/ttyS0`` in a single
+write (the tty layer does not interleave other writers' output into one
+write), then powers the guest off so QEMU exits by itself.
+
+Kernel command line knobs (all set by the lab):
+
+* ``bootseed.lab.files=/a,/b`` - files whose content (base64) goes in the report
+* ``bootseed.lab.status_timeout=S`` - how long to wait for bootseed (default 600)
+* ``bootseed.lab.poweroff=0`` - stay up after reporting
+
+Standard library only: it runs with the guest's /usr/bin/python3, whatever
+state bootseed's own install is in.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pwd
+import socket
+import subprocess
+import time
+from typing import Any
+
+BEGIN_MARKER = "==== BOOTSEED-REPORT BEGIN ===="
+END_MARKER = "==== BOOTSEED-REPORT END ===="
+REPORT_FORMAT = 1
+FILE_LIMIT = 64 * 1024
+TEXT_LIMIT = 16 * 1024
+
+
+def parse_cmdline(cmdline: str) -> dict[str, str]:
+    """``bootseed.lab.*`` options from a kernel command line (prefix stripped)."""
+    options: dict[str, str] = {}
+    for word in cmdline.split():
+        if word.startswith("bootseed.lab."):
+            name, _, value = word[len("bootseed.lab.") :].partition("=")
+            options[name] = value
+    return options
+
+
+def _run(argv: list[str], timeout: float = 30) -> tuple[int, str, str]:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+                              timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 127, "", f"{argv[0]}: {exc}"
+    return proc.returncode, proc.stdout[-TEXT_LIMIT:], proc.stderr[-TEXT_LIMIT:]
+
+
+def bootseed_status(timeout: float) -> dict[str, Any]:
+    rc, out, err = _run(
+        ["bootseed", "status", "--wait", "--json", "--timeout", str(int(timeout))],
+        timeout=timeout + 30,
+    )
+    parsed: Any = None
+    error = ""
+    try:
+        parsed = json.loads(out) if out.strip() else None
+    except ValueError as exc:
+        error = f"status output is not JSON: {exc}"
+    return {"rc": rc, "json": parsed, "stderr": err, "error": error}
+
+
+def users(min_uid: int = 1000) -> list[dict[str, Any]]:
+    found = []
+    for entry in pwd.getpwall():
+        if entry.pw_uid < min_uid or entry.pw_name == "nobody":
+            continue
+        keys_path = os.path.join(entry.pw_dir, ".ssh", "authorized_keys")
+        try:
+            with open(keys_path, encoding="utf-8", errors="replace") as handle:
+                keys: list[str] | None = [ln.strip() for ln in handle if ln.strip()]
+        except OSError:
+            keys = None
+        groups_rc, groups_out, _ = _run(["id", "-nG", entry.pw_name])
+        found.append(
+            {
+                "name": entry.pw_name,
+                "uid": entry.pw_uid,
+                "home": entry.pw_dir,
+                "shell": entry.pw_shell,
+                "groups": groups_out.split() if groups_rc == 0 else [],
+                "authorized_keys": keys,
+            }
+        )
+    return found
+
+
+def file_contents(paths: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+            with open(path, "rb") as handle:
+                data = handle.read(FILE_LIMIT)
+        except OSError as exc:
+            result[path] = {"error": exc.strerror or str(exc)}
+            continue
+        result[path] = {
+            "size": st.st_size,
+            "mode": f"{st.st_mode & 0o7777:04o}",
+            "uid": st.st_uid,
+            "b64": base64.b64encode(data).decode(),
+        }
+    return result
+
+
+def _monotonic_since(unit: str) -> float | None:
+    rc, out, _ = _run(["systemctl", "show", "-P", "ActiveEnterTimestampMonotonic", unit])
+    value = out.strip()
+    return int(value) / 1e6 if rc == 0 and value.isdigit() and int(value) else None
+
+
+def collect(options: dict[str, str]) -> dict[str, Any]:
+    timeout = float(options.get("status_timeout") or 600)
+    status = bootseed_status(timeout)
+    files = [p for p in (options.get("files") or "").split(",") if p]
+    _, state, _ = _run(["systemctl", "is-system-running"])
+    _, failed, _ = _run(["systemctl", "list-units", "--failed", "--plain", "--no-legend"])
+    _, ip_json, _ = _run(["ip", "-j", "addr"])
+    _, journal, _ = _run(["journalctl", "-b", "-u", "bootseed.service", "--no-pager",
+                          "-o", "short-monotonic", "-n", "80"])
+    try:
+        addresses: Any = json.loads(ip_json)
+    except ValueError:
+        addresses = None
+    return {
+        "format": REPORT_FORMAT,
+        "uptime": time.clock_gettime(time.CLOCK_BOOTTIME),
+        "hostname": socket.gethostname(),
+        "fqdn": socket.getfqdn(),
+        "status": status,
+        "system_state": state.strip(),
+        "failed_units": [line.split()[0] for line in failed.splitlines() if line.strip()],
+        "multi_user_reached": _monotonic_since("multi-user.target"),
+        "bootseed_service_active": _monotonic_since("bootseed.service"),
+        "users": users(),
+        "files": file_contents(files),
+        "addresses": addresses,
+        "bootseed_journal": journal,
+    }
+
+
+def emit(report: dict[str, Any], device: str = "/dev/ttyS0") -> None:
+    text = f"\n{BEGIN_MARKER}\n{json.dumps(report, sort_keys=True)}\n{END_MARKER}\n"
+    data = text.encode()
+    print(text, flush=True)
+    fd = os.open(device, os.O_WRONLY | os.O_NOCTTY)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def main() -> int:
+    with open("/proc/cmdline", encoding="utf-8") as handle:
+        options = parse_cmdline(handle.read())
+    try:
+        report = collect(options)
+    except Exception as exc:  # the lab must hear about any failure here
+        report = {"format": REPORT_FORMAT, "report_error": f"{type(exc).__name__}: {exc}"}
+    emit(report)
+    if options.get("poweroff", "1") != "0":
+        subprocess.run(["systemctl", "poweroff", "--no-block"], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,384 @@
+"""The boot lab: boot an image under QEMU with a seed, and read what the guest says.
+
+Python API (what the boot tests and ``bootseed-image boot`` use)::
+
+    from bootseed.image_builder.lab import BootLab, BootOptions
+
+    lab = BootLab(Path("out/bootseed-bookworm-amd64.raw"), workdir=Path("/tmp/run1"))
+    result = lab.boot(BootOptions(nocloud_dir=Path("examples/nocloud"),
+                                  report_files=["/etc/motd"]))
+    result.ok                     # reached "done" with no module errors
+    result.report.hostname        # probes from inside the guest
+    result.sink_requests          # what the guest POSTed to the phone-home sink
+    print(result.summary())
+
+One boot:
+
+1. a qcow2 overlay on the image (the image stays pristine), with this boot's
+   kernel arguments written into its GRUB environment block (``overlay.py``);
+2. lab servers on 127.0.0.1 (phone-home sink always; NoCloud seed server,
+   EC2 metadata mock when asked), reachable from the guest only through
+   ``guestfwd`` rules (``labnet.py``);
+3. seed discs (cidata / OVF / config-2 ISOs) and extra disks attached;
+4. QEMU with TCG, serial console to ``console.log``, a hard timeout; the lab
+   report unit in the guest prints its report and powers off (``qemu.py``);
+5. the report parsed from the console log (``serialreport.py``).
+
+Kernel arguments the lab adds: ``bootseed.lab=1`` (turns the report unit
+on), ``bootseed.lab.files=...`` (files the report includes),
+``ds=nocloud;s=http://169.254.100.1/`` with a NoCloud URL seed, and
+``bootseed.ds=ec2`` only if asked (EC2 boots get EC2's DMI instead, so the
+guest discovers the platform as it would on EC2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bootseed.image_builder import labnet, overlay, qemu
+from bootseed.image_builder.manifest import read_manifest
+from bootseed.image_builder.mocks.httpbase import LoggedRequest, MockServer
+from bootseed.image_builder.mocks.sink import PhoneHomeSink
+from bootseed.image_builder.mocks.static import StaticServer
+from bootseed.image_builder.serialreport import GuestReport, ReportError, extract_reports
+
+DEFAULT_TIMEOUT = 300.0
+_LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,16}$")
+
+
+class LabError(Exception):
+    """A boot could not be set up (bad option, missing piece); not a guest failure."""
+
+
+@dataclass(frozen=True)
+class ExtraDisk:
+    label: str
+    size: str
+
+    @classmethod
+    def parse(cls, text: str) -> ExtraDisk:
+        label, sep, size = text.partition(":")
+        if not sep or not _LABEL_RE.match(label) or not size:
+            raise LabError(f"--disk {text!r}: expected LABEL:SIZE, e.g. data:1G "
+                           "(label: up to 16 of A-Z a-z 0-9 _ . -)")
+        return cls(label=label, size=size)
+
+
+@dataclass
+class BootOptions:
+    nocloud_dir: Path | None = None
+    imds_dir: Path | None = None
+    imds_mode: str = "v2"
+    cidata_dir: Path | None = None
+    ovf_file: Path | None = None
+    config_drive_dir: Path | None = None
+    disks: list[ExtraDisk] = field(default_factory=list)
+    kernel_args: list[str] = field(default_factory=list)
+    report_files: list[str] = field(default_factory=list)
+    ec2_dmi: bool | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    status_timeout: int = 240
+    memory_mb: int = 1024
+    cpus: int = 1
+    allow_reboot: bool = False
+    lab_report: bool = True
+
+
+@dataclass
+class BootResult:
+    workdir: Path
+    console_log: Path
+    seconds: float
+    timed_out: bool
+    qemu_returncode: int | None
+    qemu_stderr: str
+    kernel_args: str
+    reports: list[GuestReport]
+    report_error: str
+    sink_requests: list[LoggedRequest]
+    seed_requests: list[LoggedRequest]
+    imds_requests: list[LoggedRequest]
+
+    @property
+    def report(self) -> GuestReport | None:
+        return self.reports[-1] if self.reports else None
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None and self.report.configured
+
+    def console_text(self) -> str:
+        return self.console_log.read_text(errors="replace")
+
+    def problems(self) -> list[str]:
+        found: list[str] = []
+        if self.timed_out:
+            found.append(f"timed out after {self.seconds:.0f}s without the guest powering off")
+        elif self.qemu_returncode not in (0, None):
+            tail = self.qemu_stderr.strip().splitlines()[-1:] or ["no output"]
+            found.append(f"QEMU exited {self.qemu_returncode}: {tail[0]}")
+        if self.report_error:
+            found.append(self.report_error)
+        report = self.report
+        if report is None:
+            if not self.report_error:
+                found.append("no report on the serial console")
+            return found
+        if report.status_problem:
+            found.append(report.status_problem)
+        elif report.state != "done":
+            found.append(f"bootseed ended in state {report.state!r}")
+        for module in report.module_errors:
+            found.append(f"module {module.get('name')}: {module.get('error') or 'failed'}")
+        for problem in report.problems:
+            found.append(f"problem: {_one_line(problem)}")
+        return found
+
+    def summary(self) -> str:
+        """A short human report of the boot."""
+        report = self.report
+        verdict = "CONFIGURED" if self.ok else "FAILED"
+        lines = [f"boot: {verdict} in {self.seconds:.0f}s of wall time (console: "
+                 f"{self.console_log})"]
+        if report is not None:
+            status = report.status or {}
+            uptime = status.get("boot_finished_uptime")
+            multi_user = report.raw.get("multi_user_reached")
+            lines.append(
+                f"  source: {status.get('source', '?')}  instance-id: "
+                f"{status.get('instance_id', '?')}  state: {report.state}"
+                + ("  (no seed)" if report.no_seed else "")
+            )
+            timing = []
+            if isinstance(multi_user, (int, float)):
+                timing.append(f"multi-user at {multi_user:.1f}s")
+            if isinstance(uptime, (int, float)):
+                timing.append(f"configured at {uptime:.1f}s")
+            if timing:
+                lines.append("  guest uptime: " + ", ".join(timing))
+            stages = status.get("stages") or {}
+            if stages:
+                lines.append("  stages: " + ", ".join(
+                    f"{name} {_stage_text(info)}" for name, info in stages.items()))
+            if report.modules:
+                lines.append("  modules: " + ", ".join(
+                    f"{m.get('name')} {m.get('status')}" for m in report.modules))
+            lines.append(f"  hostname: {report.hostname}  addresses: "
+                         f"{', '.join(report.addresses) or 'none'}")
+        lines.append(f"  lab servers: seed {len(self.seed_requests)} requests, "
+                     f"imds {len(self.imds_requests)}, phone-home {len(self.sink_requests)}")
+        problems = self.problems()
+        lines.append("  problems: " + ("none" if not problems else ""))
+        lines += [f"    - {p}" for p in problems]
+        return "\n".join(lines)
+
+
+def _one_line(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text.replace("\n", " ")[:300]
+
+
+def _stage_text(info: Any) -> str:
+    if isinstance(info, dict):
+        parts = [str(info.get("status") or info.get("state") or "")]
+        duration = info.get("duration")
+        if isinstance(duration, (int, float)):
+            parts.append(f"{duration:.1f}s")
+        return " ".join(p for p in parts if p) or "?"
+    return str(info)
+
+
+def _load_mock_imds() -> Any:
+    try:
+        from bootseed.image_builder.mocks import imds
+    except ImportError:
+        raise LabError("the EC2 metadata mock (bootseed.image_builder.mocks.imds) is not "
+                       "available in this tree yet") from None
+    return imds.MockImds
+
+
+def _load_seeddisc() -> Any:
+    try:
+        from bootseed.image_builder import seeddisc
+    except ImportError:
+        raise LabError("seed discs need bootseed.image_builder.seeddisc, which is not "
+                       "available in this tree yet") from None
+    return seeddisc
+
+
+class BootLab:
+    """Boots one image, any number of times; each boot in its own subdirectory."""
+
+    def __init__(self, image: Path, workdir: Path) -> None:
+        self.image = image.resolve()
+        self.workdir = workdir
+        manifest = read_manifest(self.image)
+        self.grubenv_offset = manifest.grubenv_offset
+        self.image_format = "qcow2" if self.image.suffix == ".qcow2" else "raw"
+        self._boots = 0
+
+    def _next_dir(self) -> Path:
+        self._boots += 1
+        path = self.workdir / f"boot-{self._boots:02d}-{int(time.time())}"
+        path.mkdir(parents=True, exist_ok=False)
+        return path
+
+    def _attach_seed_discs(self, opts: BootOptions, bootdir: Path) -> list[qemu.Drive]:
+        drives: list[qemu.Drive] = []
+        wanted = [opts.cidata_dir, opts.ovf_file, opts.config_drive_dir]
+        if not any(wanted):
+            return drives
+        seeddisc = _load_seeddisc()
+        if opts.cidata_dir is not None:
+            iso = bootdir / "cidata.iso"
+            files = {p.name: p.read_bytes() for p in sorted(opts.cidata_dir.iterdir())
+                     if p.is_file()}
+            seeddisc.make_cidata_iso(iso, files)
+            drives.append(qemu.Drive(iso, fmt="raw", interface="ide", media="cdrom",
+                                     readonly=True))
+        if opts.ovf_file is not None:
+            iso = bootdir / "ovf-env.iso"
+            seeddisc.make_ovf_iso(iso, opts.ovf_file.read_bytes())
+            drives.append(qemu.Drive(iso, fmt="raw", interface="ide", media="cdrom",
+                                     readonly=True))
+        if opts.config_drive_dir is not None:
+            iso = bootdir / "config-2.iso"
+            meta = opts.config_drive_dir / "meta_data.json"
+            user = opts.config_drive_dir / "user_data"
+            seeddisc.make_config_drive_iso(
+                iso, json.loads(meta.read_text()) if meta.is_file() else {},
+                user.read_bytes() if user.is_file() else None)
+            drives.append(qemu.Drive(iso, fmt="raw", interface="ide", media="cdrom",
+                                     readonly=True))
+        return drives
+
+    def kernel_args(self, opts: BootOptions) -> str:
+        args: list[str] = []
+        if opts.lab_report:
+            args.append("bootseed.lab=1")
+            args.append(f"bootseed.lab.status_timeout={opts.status_timeout}")
+            if opts.report_files:
+                bad = [f for f in opts.report_files if "," in f or " " in f or not
+                       f.startswith("/")]
+                if bad:
+                    raise LabError(f"report file paths must be absolute, without commas or "
+                                   f"spaces: {bad}")
+                args.append("bootseed.lab.files=" + ",".join(opts.report_files))
+            if opts.allow_reboot:
+                args.append("bootseed.lab.poweroff=0")
+        if opts.nocloud_dir is not None:
+            args.append(f"ds=nocloud;s={labnet.seed_url()}")
+        args += opts.kernel_args
+        return " ".join(args)
+
+    def boot(self, opts: BootOptions) -> BootResult:
+        bootdir = self._next_dir()
+        disk = bootdir / "disk.qcow2"
+        overlay.create_overlay(self.image, self.image_format, disk)
+        args = self.kernel_args(opts)
+        overlay.set_kernel_args(disk, self.grubenv_offset, args, bootdir / "grubenv.block")
+        drives = [qemu.Drive(disk, fmt="qcow2")]
+        for extra in opts.disks:
+            path = bootdir / f"disk-{extra.label}.raw"
+            overlay.make_data_disk(path, extra.label, extra.size)
+            drives.append(qemu.Drive(path, fmt="raw"))
+        drives += self._attach_seed_discs(opts, bootdir)
+        with self._servers(opts) as servers:
+            spec = qemu.VmSpec(
+                drives=drives,
+                nic=labnet.nic_argument(servers.forwards, relay=labnet.relay_program()),
+                console_log=bootdir / "console.log",
+                memory_mb=opts.memory_mb,
+                cpus=opts.cpus,
+                allow_reboot=opts.allow_reboot,
+                smbios=qemu.EC2_SMBIOS if self._ec2_dmi(opts) else None,
+            )
+            (bootdir / "qemu.argv.json").write_text(json.dumps(spec.argv(), indent=1) + "\n")
+            outcome = qemu.run_vm(spec.argv(), opts.timeout, bootdir / "qemu.stderr")
+            sink, seed, imds = servers.snapshot()
+        console = spec.console_log.read_text(errors="replace") if spec.console_log.exists() \
+            else ""
+        report_error = ""
+        try:
+            reports = extract_reports(console)
+        except ReportError as exc:
+            reports, report_error = [], str(exc)
+        result = BootResult(
+            workdir=bootdir,
+            console_log=spec.console_log,
+            seconds=outcome.seconds,
+            timed_out=outcome.timed_out,
+            qemu_returncode=outcome.returncode,
+            qemu_stderr=outcome.stderr,
+            kernel_args=args,
+            reports=reports,
+            report_error=report_error,
+            sink_requests=sink,
+            seed_requests=seed,
+            imds_requests=imds,
+        )
+        (bootdir / "result.json").write_text(json.dumps(
+            {"ok": result.ok, "seconds": result.seconds, "timed_out": result.timed_out,
+             "problems": result.problems(), "kernel_args": args,
+             "report": result.report.raw if result.report else None}, indent=2) + "\n")
+        return result
+
+    @staticmethod
+    def _ec2_dmi(opts: BootOptions) -> bool:
+        return opts.imds_dir is not None if opts.ec2_dmi is None else opts.ec2_dmi
+
+    @contextlib.contextmanager
+    def _servers(self, opts: BootOptions) -> Iterator[_Servers]:
+        servers = _Servers()
+        try:
+            servers.sink = PhoneHomeSink().start()
+            servers.forwards.append(labnet.GuestForward(labnet.SINK_ADDR, labnet.HTTP_PORT,
+                                                        _port(servers.sink)))
+            if opts.nocloud_dir is not None:
+                if not opts.nocloud_dir.is_dir():
+                    raise LabError(f"--nocloud-url {opts.nocloud_dir}: not a directory")
+                servers.seed = StaticServer(opts.nocloud_dir).start()
+                servers.forwards.append(labnet.GuestForward(
+                    labnet.SEED_ADDR, labnet.HTTP_PORT, _port(servers.seed)))
+            if opts.imds_dir is not None:
+                if not opts.imds_dir.is_dir():
+                    raise LabError(f"--imds {opts.imds_dir}: not a directory")
+                mock_cls = _load_mock_imds()
+                servers.imds = mock_cls.from_seed_dir(opts.imds_dir, mode=opts.imds_mode)
+                servers.imds.start()
+                servers.forwards.append(labnet.GuestForward(
+                    labnet.IMDS_ADDR, labnet.HTTP_PORT, _port(servers.imds)))
+            yield servers
+        finally:
+            servers.stop()
+
+
+def _port(server: MockServer) -> int:
+    return int(server.server_address[1])
+
+
+@dataclass
+class _Servers:
+    forwards: list[labnet.GuestForward] = field(default_factory=list)
+    sink: MockServer | None = None
+    seed: MockServer | None = None
+    imds: Any = None
+
+    def snapshot(self) -> tuple[list[LoggedRequest], list[LoggedRequest], list[LoggedRequest]]:
+        def requests(server: Any) -> list[LoggedRequest]:
+            return list(server.requests) if server is not None else []
+
+        return requests(self.sink), requests(self.seed), requests(self.imds)
+
+    def stop(self) -> None:
+        for server in (self.sink, self.seed, self.imds):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    server.stop()

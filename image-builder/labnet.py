@@ -1,0 +1,92 @@
+"""The lab's guest network: QEMU user networking that reaches only our servers.
+
+The guest gets ``-nic user,restrict=on`` (no route to the host or beyond)
+with network ``169.254.0.0/16``, so that the EC2 metadata address
+169.254.169.254 is inside it: QEMU only accepts ``guestfwd`` targets inside
+the user network. Each lab server (a :class:`~http.server.HTTPServer` on
+127.0.0.1) is reachable from the guest at one fixed address through a
+``guestfwd`` rule in its per-connection form: for every TCP connection the
+guest opens to that address, QEMU runs ``socat STDIO TCP4:127.0.0.1:PORT``.
+(The ``guestfwd=...-tcp:HOST:PORT`` form connects once at startup and
+serves a single connection, which HTTP clients that reconnect cannot use.)
+
+Nothing here ever sends a packet to a non-loopback address: the only
+outbound traffic on the host is socat connecting to 127.0.0.1.
+
+===================  =====================  =====================================
+guest address        what                   host side
+===================  =====================  =====================================
+169.254.169.254:80   EC2 metadata mock      ``MockImds`` on 127.0.0.1:ephemeral
+169.254.100.1:80     NoCloud seed (HTTP)    ``StaticServer`` on 127.0.0.1:ephemeral
+169.254.100.2:80     phone-home sink        ``PhoneHomeSink`` on 127.0.0.1:ephemeral
+===================  =====================  =====================================
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+GUEST_NET = "169.254.0.0/16"
+GATEWAY = "169.254.0.2"
+DNS = "169.254.0.3"
+DHCP_START = "169.254.0.15"
+IMDS_ADDR = "169.254.169.254"
+SEED_ADDR = "169.254.100.1"
+SINK_ADDR = "169.254.100.2"
+HTTP_PORT = 80
+
+
+def seed_url() -> str:
+    """The NoCloud ``s=`` URL the guest uses (trailing slash: files are appended)."""
+    return f"http://{SEED_ADDR}/"
+
+
+def sink_url(path: str = "/") -> str:
+    return f"http://{SINK_ADDR}{path}"
+
+
+@dataclass(frozen=True)
+class GuestForward:
+    """Guest ``ip:port`` -> host ``127.0.0.1:host_port``, one relay per connection."""
+
+    guest_ip: str
+    guest_port: int
+    host_port: int
+
+    def option(self, relay: str = "socat") -> str:
+        if not 0 < self.host_port < 65536:
+            raise ValueError(f"bad host port {self.host_port}")
+        return (
+            f"guestfwd=tcp:{self.guest_ip}:{self.guest_port}-"
+            f"cmd:{relay} STDIO TCP4:127.0.0.1:{self.host_port}"
+        )
+
+
+def relay_program() -> str:
+    path = shutil.which("socat")
+    if path is None:
+        raise RuntimeError("socat is not installed (scripts/bootstrap installs it)")
+    return path
+
+
+def nic_argument(forwards: Sequence[GuestForward], relay: str = "socat",
+                 model: str = "virtio-net-pci", mac: str = "52:54:00:12:34:56") -> str:
+    """The value of QEMU's ``-nic`` option for the lab network."""
+    parts = [
+        "user",
+        f"model={model}",
+        f"mac={mac}",
+        "restrict=on",
+        "ipv6=off",
+        f"net={GUEST_NET}",
+        f"host={GATEWAY}",
+        f"dns={DNS}",
+        f"dhcpstart={DHCP_START}",
+    ]
+    parts += [fwd.option(relay) for fwd in forwards]
+    for part in parts:
+        if "," in part:
+            raise ValueError(f"a comma inside the -nic value {part!r} would split it")
+    return ",".join(parts)

@@ -1,0 +1,156 @@
+"""QEMU command lines for the lab, and running one VM with a hard timeout.
+
+Always ``-accel tcg -cpu max``: ``/dev/kvm`` exists on the lab machines but
+hangs, and ``-cpu max`` gives the guest RDRAND so early Python does not wait
+for entropy. ``-nodefaults`` so the guest has exactly the devices listed.
+The serial console (ttyS0) is written to a log file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+QEMU = "qemu-system-x86_64"
+
+
+@dataclass(frozen=True)
+class Drive:
+    path: Path
+    fmt: str = "qcow2"
+    interface: str = "virtio"
+    media: str = "disk"
+    readonly: bool = False
+
+    def argument(self) -> str:
+        if "," in str(self.path):
+            raise ValueError(f"a comma in {self.path} would split QEMU's -drive value")
+        parts = [f"file={self.path}", f"format={self.fmt}", f"if={self.interface}",
+                 f"media={self.media}", "cache=unsafe"]
+        if self.readonly:
+            parts.append("readonly=on")
+        return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class SmbiosSystem:
+    """SMBIOS type 1 (what the guest sees in /sys/class/dmi/id/sys_vendor, ...)."""
+
+    manufacturer: str
+    product: str = ""
+    version: str = ""
+    serial: str = ""
+    uuid: str = ""
+
+    def argument(self) -> str:
+        parts = ["type=1", f"manufacturer={self.manufacturer}"]
+        for name in ("product", "version", "serial", "uuid"):
+            value = getattr(self, name)
+            if value:
+                parts.append(f"{name}={value}")
+        if any("," in p for p in parts):
+            raise ValueError("a comma in an SMBIOS field would split QEMU's -smbios value")
+        return ",".join(parts)
+
+
+# What an EC2 instance's DMI says (vendor, product, and a uuid starting "ec2").
+EC2_SMBIOS = SmbiosSystem(
+    manufacturer="Amazon EC2",
+    product="t3.micro",
+    serial="ec2e7b2c-5d1f-4f3e-9a0b-0123456789ab",
+    uuid="ec2e7b2c-5d1f-4f3e-9a0b-0123456789ab",
+)
+
+
+@dataclass
+class VmSpec:
+    drives: list[Drive]
+    nic: str | None
+    console_log: Path
+    memory_mb: int = 1024
+    cpus: int = 1
+    allow_reboot: bool = False
+    smbios: SmbiosSystem | None = None
+    extra: list[str] = field(default_factory=list)
+
+    def argv(self, qemu: str = QEMU) -> list[str]:
+        args = [
+            qemu,
+            "-accel", "tcg",
+            "-cpu", "max",
+            "-machine", "pc",
+            "-m", str(self.memory_mb),
+            "-smp", str(self.cpus),
+            "-nodefaults",
+            "-no-user-config",
+            "-display", "none",
+            "-monitor", "none",
+            "-chardev", f"file,id=console,path={self.console_log}",
+            "-serial", "chardev:console",
+        ]
+        if not self.allow_reboot:
+            args.append("-no-reboot")
+        if self.smbios is not None:
+            args += ["-smbios", self.smbios.argument()]
+        for drive in self.drives:
+            args += ["-drive", drive.argument()]
+        args += ["-nic", self.nic] if self.nic else ["-nic", "none"]
+        return args + list(self.extra)
+
+
+@dataclass
+class VmOutcome:
+    returncode: int | None
+    timed_out: bool
+    seconds: float
+    stderr: str
+
+
+def run_vm(argv: Sequence[str], timeout: float, stderr_path: Path) -> VmOutcome:
+    """Run QEMU until it exits or ``timeout`` seconds pass; it never outlives this call.
+
+    QEMU runs in its own process group so its relay children (socat) go too.
+    """
+    started = time.monotonic()
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                start_new_session=True)
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            if proc.poll() is None:
+                _kill_group(proc)
+            _reap_leftovers(proc.pid)
+    seconds = time.monotonic() - started
+    text = stderr_path.read_text(errors="replace")[-4000:]
+    return VmOutcome(returncode=proc.returncode, timed_out=timed_out, seconds=seconds,
+                     stderr=text)
+
+
+def _reap_leftovers(pgid: int) -> None:
+    # socat relays of connections still open when QEMU went away.
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
