@@ -83,7 +83,8 @@ def process(
     """
     run = _Run(origin, launch_index, instance_data, limits, include_cache_dir)
     try:
-        run.blob(bytes(raw) if raw else b"", _Meta(origin), 0, ())
+        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw or b"")
+        run.blob(data, _Meta(origin), 0, ())
     except Exception as exc:  # the contract is "never raises"; say what broke instead
         run.problem(origin, f"internal error while unpacking: {type(exc).__name__}: {exc}")
     try:

@@ -22,6 +22,9 @@ Report = Callable[[str, str], None]
 _HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
 _MIME_HINT = re.compile(rb"(?:^|\n)mime-version[ \t]*:", re.IGNORECASE)
 _HEAD_SCAN = 4096
+# Real header blocks are a few hundred bytes; a huge one is junk, and the
+# email header parser is slow on it.
+MAX_HEADER_BYTES = 64 * 1024
 
 
 class MimeError(ValueError):
@@ -50,7 +53,10 @@ def looks_like_mime(data: bytes) -> bool:
 
 
 def split_entity(data: bytes) -> tuple[Message, bytes, bool]:
-    """Headers, body and whether the blank line between them was missing."""
+    """Headers, body and whether the blank line between them was missing.
+
+    Raises ``MimeError`` when the header block is larger than ``MAX_HEADER_BYTES``.
+    """
     pos = 0
     size = len(data)
     body_start = size
@@ -62,6 +68,8 @@ def split_entity(data: bytes) -> tuple[Message, bytes, bool]:
         if line in (b"\n", b"\r\n"):
             body_start = end
             break
+        if end > MAX_HEADER_BYTES:
+            raise MimeError(f"header block is larger than {MAX_HEADER_BYTES} bytes")
         if pos > 0 and line[:1] in (b" ", b"\t"):
             pos = end
             continue
@@ -98,7 +106,11 @@ def walk(
     note: Report,
 ) -> Iterator[MimeLeaf]:
     """Yield the leaves of the MIME message ``data`` in document order."""
-    headers, body, missing = split_entity(data)
+    try:
+        headers, body, missing = split_entity(data)
+    except MimeError as exc:
+        problem(where, f"{exc}; ignored")
+        return
     if missing:
         note(where, "no blank line after the headers; the first non-header line starts the body")
     yield from _walk_entity(headers, body, where, 0, max_depth, problem, note)
@@ -127,7 +139,11 @@ def _walk_entity(
     count = 0
     token = boundary.encode("utf-8", "surrogateescape")
     for count, chunk in enumerate(_split(body, token, state), 1):
-        child_headers, child_body, missing = split_entity(chunk)
+        try:
+            child_headers, child_body, missing = split_entity(chunk)
+        except MimeError as exc:
+            problem(f"{where} part {count}", f"{exc}; part ignored")
+            continue
         child_where = entity_label(f"{where} part {count}", child_headers)
         if missing:
             note(

@@ -269,3 +269,14 @@ def test_part_handler_is_recorded_as_a_part() -> None:
     handler = b"#part-handler\ndef list_types():\n    return []\n"
     result = process(multipart(P(handler)))
     assert _summary(result) == [("text/part-handler", len(handler))]
+
+
+def test_huge_header_block_is_refused_quickly() -> None:
+    raw = multipart(P(b"#!/bin/sh\n", filename="ok.sh"), P(b"x: y\n" * 20000, filename="junk"))
+    result = process(b"MIME-Version: 1.0\n" + b"a: b\n" * 200_000)
+    assert ["header block is larger" in p.message for p in result.problems] == [True]
+    # A part whose "headers" never end is reported; its neighbours survive.
+    junk = raw.replace(b'filename="junk"\n\n', b'filename="junk"\n')
+    result = process(junk)
+    assert [p.filename for p in result.parts] == ["ok.sh"]
+    assert [p.where for p in result.problems] == ["user-data part 2"]
