@@ -239,7 +239,9 @@ class _Run:
         elif content_type in ct.LEAF_TYPES:
             self.leaf(content_type, payload, meta)
         else:
-            self.problem(
+            # A note, not a problem: as with cloud-init's warning, some clouds' users pass
+            # data meant for their own software, and that must not mark the boot failed.
+            self.note(
                 meta.where,
                 f"{content_type} content is not handled and was ignored "
                 f"(starts with {_first_line(payload)!r}; user-data parts start with "

@@ -24,11 +24,15 @@ def test_empty_parts_are_noted_not_failed() -> None:
     assert result.cloud_config == {}
 
 
-def test_unknown_content_is_reported_with_its_first_line() -> None:
+def test_unknown_content_is_noted_with_its_first_line() -> None:
     result = process(b"just some words\nmore\n")
-    assert result.parts == []
-    assert result.problems[0].where == "user-data"
-    assert "'just some words'" in result.problems[0].message
+    assert (result.parts, result.problems) == ([], [])
+    assert result.notes[0].where == "user-data"
+    assert "'just some words'" in result.notes[0].message
+    mixed = process(multipart(P(b'{"app": "data"}', "application/json"), P(b"#!/bin/sh\n")))
+    assert mixed.problems == []
+    assert [n.where for n in mixed.notes] == ["user-data part 1"]
+    assert [p.content_type for p in mixed.parts] == ["text/x-shellscript"]
 
 
 def test_broken_yaml_reports_line_and_other_parts_survive() -> None:
