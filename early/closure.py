@@ -40,10 +40,10 @@ from pathlib import Path
 
 OUR_ROOT = "bootseed"
 ENTRY_PACKAGE = "bootseed.early"
-# Codecs looked up by name at run time, with no import statement to follow:
-# socket.getaddrinfo encodes every str host name with idna (even "169.254.169.254"), and
-# open(..., encoding=...) looks its codec up by name. utf-8 is a start-up module already.
-RUNTIME_CODECS = ("encodings.idna", "encodings.ascii", "encodings.latin_1")
+# Codecs are looked up by name at run time, with no import statement to follow; the
+# names in the code are found by codec_modules(). This one is named only in C:
+# socket.getaddrinfo encodes every str host name with idna (even "169.254.169.254").
+RUNTIME_CODECS = ("encodings.idna",)
 # importlib/__init__ registers the frozen bootstrap modules under these names, so their
 # source files are never loaded.
 FROZEN_ALIASES = frozenset({"importlib._bootstrap", "importlib._bootstrap_external"})
@@ -136,6 +136,8 @@ class Finder:
             for ref in scan_imports(Path(module.origin), name, module.is_package):
                 if ref.eager or self._follow_lazy(name, ref.name):
                     self._add_ref(ref, name)
+            for codec in codec_modules(Path(module.origin)):
+                self.add(codec, name, optional=True)
         return module
 
     def _add_ref(self, ref: ImportRef, importer: str) -> None:
@@ -242,6 +244,44 @@ def scan_imports(path: Path, module: str, is_package: bool) -> list[ImportRef]:
 
     visit(tree, True, False)
     return refs
+
+
+def codec_modules(path: Path) -> list[str]:
+    """Codec modules named by string literals in a module (``json`` has "utf-8-sig",
+    ``http.client`` "iso-8859-1", ...): codecs are looked up by name at run time, so no
+    import statement says which are needed. Multibyte (CJK) codecs are left out: they
+    are large extension modules and no seed source uses them."""
+    import encodings
+    from encodings.aliases import aliases
+
+    found: set[str] = set()
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    # Literals inside tables (locale's alias map, email.charset's charset map) are data
+    # about codecs, not codecs this code decodes with.
+    in_tables = {id(item) for node in ast.walk(tree)
+                 if isinstance(node, (ast.Dict, ast.List, ast.Tuple, ast.Set))
+                 for item in ast.walk(node)}
+    for node in ast.walk(tree):
+        if id(node) in in_tables:
+            continue
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and 2 < len(node.value) <= 20 and node.value.isascii()):
+            continue
+        norm = encodings.normalize_encoding(node.value).lower()
+        name = aliases.get(norm, aliases.get(norm.replace(".", "_"), norm))
+        if not name.replace("_", "").isalnum() or name in _CODEC_MISSES:
+            continue
+        spec = importlib.machinery.PathFinder.find_spec(name, encodings.__path__)
+        if spec is None or spec.origin is None:
+            _CODEC_MISSES.add(name)
+            continue
+        if b"_multibytecodec" in Path(spec.origin).read_bytes():
+            continue
+        found.add(f"encodings.{name}")
+    return sorted(found)
+
+
+_CODEC_MISSES: set[str] = set()
 
 
 def _resolve_relative(name: str | None, level: int, package: str) -> str | None:

@@ -177,3 +177,11 @@ def test_closure_alone_fetches_ec2_over_pyroute2_dhcp(lab: NetnsPair, chroot_roo
     action = next(a for a in doc["actions"] if a["action"] == "early-stage")  # type: ignore
     assert action["network"]["backend"] == "pyroute2"
     assert any(r["method"] == "PUT" for r in log)
+
+
+def test_codecs_named_in_code_are_found_but_not_codec_tables(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text('import json\n'
+                      'def f(b):\n    open("x", encoding="ascii")\n    return b.decode("utf-8-sig")\n'
+                      'TABLE = {"big5": "x", "koi8_r": "y"}\n')
+    assert closure.codec_modules(source) == ["encodings.ascii", "encodings.utf_8_sig"]
