@@ -11,11 +11,12 @@ import binascii
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email.message import Message
-from email.parser import BytesHeaderParser
-from email.policy import compat32
+from typing import TYPE_CHECKING
 
 from bootseed.late.userdata.detect import detect
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 Report = Callable[[str, str], None]
 
@@ -79,6 +80,10 @@ def split_entity(data: bytes) -> tuple[Message, bytes, bool]:
         body_start = pos
         missing_separator = pos > 0
         break
+    # Imported here: plain #cloud-config user-data (the common case) never needs email.
+    from email.parser import BytesHeaderParser
+    from email.policy import compat32
+
     head = data[: min(pos, body_start)]
     headers = BytesHeaderParser(policy=compat32).parsebytes(head)
     return headers, data[body_start:], missing_separator
