@@ -92,7 +92,9 @@ def _register_boot(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--imds", type=Path, metavar="DIR",
                         help="run the EC2 metadata mock with DIR's user-data/meta-data "
                         "(guest gets EC2's DMI)")
-    parser.add_argument("--imds-mode", default="v2", help="EC2 mock mode (default: v2)")
+    parser.add_argument("--imds-mode", default="v2-required",
+                        choices=("v2-required", "v2-optional", "v1-only"),
+                        help="EC2 mock mode (default: v2-required, IMDSv2 tokens only)")
     parser.add_argument("--cidata", type=Path, metavar="DIR",
                         help="attach DIR's files as a cidata ISO (CD-ROM)")
     parser.add_argument("--ovf", type=Path, metavar="FILE",
@@ -195,7 +197,7 @@ def _run_seed_iso(args: argparse.Namespace) -> int:
             seeddisc.make_config_drive_iso(
                 args.output, json.loads(meta.read_text()),
                 user.read_bytes() if user.is_file() else None)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, seeddisc.SeedDiscError) as exc:
         raise CliError(f"{args.output}: {exc}") from None
     info = {"path": str(args.output), "kind": args.kind, "size": args.output.stat().st_size,
             "sha256": sha256_file(args.output)}

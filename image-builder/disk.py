@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from bootseed.image_builder.procrun import run
+from bootseed.image_builder.procrun import CommandFailed, run
 
 SECTOR = 512
 MIB = 1024 * 1024
@@ -124,7 +124,11 @@ def make_root_filesystem(
 def _debugfs(image: Path, fs_offset: int, request: str) -> str:
     # "?offset=" is e2fsprogs' io option: debugfs reads the filesystem at that
     # byte offset inside the disk file, no partition device needed.
-    return run(["debugfs", "-R", request, f"{image}?offset={fs_offset}"])
+    try:
+        return run(["debugfs", "-R", request, f"{image}?offset={fs_offset}"])
+    except CommandFailed as exc:
+        raise DiskError(f"no readable ext4 filesystem at byte {fs_offset} of {image} "
+                        f"({exc.output_tail.strip()})") from None
 
 
 def file_disk_offset(image: Path, fs_offset: int, path_in_fs: str) -> int:

@@ -75,7 +75,7 @@ class ExtraDisk:
 class BootOptions:
     nocloud_dir: Path | None = None
     imds_dir: Path | None = None
-    imds_mode: str = "v2"
+    imds_mode: str = "v2-required"
     cidata_dir: Path | None = None
     ovf_file: Path | None = None
     config_drive_dir: Path | None = None
@@ -102,6 +102,7 @@ class BootResult:
     kernel_args: str
     reports: list[GuestReport]
     report_error: str
+    seed_given: bool
     sink_requests: list[LoggedRequest]
     seed_requests: list[LoggedRequest]
     imds_requests: list[LoggedRequest]
@@ -112,7 +113,11 @@ class BootResult:
 
     @property
     def ok(self) -> bool:
-        return self.report is not None and self.report.configured
+        """The guest reached "done" with no module errors (and found the seed it was given)."""
+        report = self.report
+        if report is None or not report.configured:
+            return False
+        return not (self.seed_given and report.no_seed)
 
     def console_text(self) -> str:
         return self.console_log.read_text(errors="replace")
@@ -135,6 +140,8 @@ class BootResult:
             found.append(report.status_problem)
         elif report.state != "done":
             found.append(f"bootseed ended in state {report.state!r}")
+        if self.seed_given and report.no_seed:
+            found.append("the lab gave the guest a seed but bootseed found none")
         for module in report.module_errors:
             found.append(f"module {module.get('name')}: {module.get('error') or 'failed'}")
         for problem in report.problems:
@@ -236,6 +243,14 @@ class BootLab:
         if not any(wanted):
             return drives
         seeddisc = _load_seeddisc()
+        try:
+            return self._make_seed_discs(seeddisc, opts, bootdir)
+        except seeddisc.SeedDiscError as exc:
+            raise LabError(f"seed disc: {exc}") from None
+
+    @staticmethod
+    def _make_seed_discs(seeddisc: Any, opts: BootOptions, bootdir: Path) -> list[qemu.Drive]:
+        drives: list[qemu.Drive] = []
         if opts.cidata_dir is not None:
             iso = bootdir / "cidata.iso"
             files = {p.name: p.read_bytes() for p in sorted(opts.cidata_dir.iterdir())
@@ -320,6 +335,7 @@ class BootLab:
             kernel_args=args,
             reports=reports,
             report_error=report_error,
+            seed_given=self.seed_given(opts),
             sink_requests=sink,
             seed_requests=seed,
             imds_requests=imds,
@@ -329,6 +345,11 @@ class BootLab:
              "problems": result.problems(), "kernel_args": args,
              "report": result.report.raw if result.report else None}, indent=2) + "\n")
         return result
+
+    @staticmethod
+    def seed_given(opts: BootOptions) -> bool:
+        return any(v is not None for v in (opts.nocloud_dir, opts.imds_dir, opts.cidata_dir,
+                                           opts.ovf_file, opts.config_drive_dir))
 
     @staticmethod
     def _ec2_dmi(opts: BootOptions) -> bool:
