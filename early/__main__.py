@@ -39,10 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--dhcp-timeout", type=float, default=15.0, metavar="S")
     pre.add_argument("--kmsg", action="store_true", help="also log the summary to /dev/kmsg")
     pre.add_argument("--json", action="store_true", help="print the written seed.json")
+    sub.add_parser("rootswitch", add_help=False, help="rescue boot, root take-over and "
+                   "overlay root after the root is mounted (see rootswitch --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["rootswitch"]:
+        from bootseed.early.rootswitch import main as rootswitch_main
+
+        return rootswitch_main((sys.argv[1:] if argv is None else argv)[1:])
     args = build_parser().parse_args(argv)
     from bootseed.early.premount import PremountOptions, run
 
