@@ -1,0 +1,118 @@
+"""The GRUB environment block (``/boot/grub/grubenv``): our own reader and writer.
+
+Format (what GRUB's ``save_env`` and ``grub-editenv`` use): exactly 1024 bytes,
+starting ``# GRUB Environment Block\\n``, then ``name=value\\n`` lines, the rest
+padded with ``#``. A backslash or newline inside a value is escaped with a
+backslash. The size never changes because GRUB rewrites the block in place,
+through the file's block list, and cannot grow a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bootseed.early.atomicfile import atomic_write
+
+BLOCK_SIZE = 1024
+HEADER = b"# GRUB Environment Block\n"
+
+
+class GrubenvError(ValueError):
+    """A block that is not a GRUB environment block, or values that do not fit one."""
+
+
+def _unescape(raw: str) -> str:
+    out: list[str] = []
+    chars = iter(raw)
+    for ch in chars:
+        if ch == "\\":
+            out.append(next(chars, ""))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\\n")
+
+
+def parse(block: bytes, where: str = "grubenv") -> dict[str, str]:
+    """The variables of a block, in order."""
+    if not block.startswith(HEADER):
+        raise GrubenvError(f"{where}: does not start with the GRUB environment block header")
+    if len(block) != BLOCK_SIZE:
+        raise GrubenvError(f"{where}: {len(block)} bytes; a GRUB environment block has "
+                           f"{BLOCK_SIZE}")
+    text = block[len(HEADER):].decode("utf-8", "replace")
+    values: dict[str, str] = {}
+    # Split on newlines that are not escaped.
+    line: list[str] = []
+    lines: list[str] = []
+    escaped = False
+    for ch in text:
+        if escaped:
+            line.append("\\" + ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "\n":
+            lines.append("".join(line))
+            line = []
+        else:
+            line.append(ch)
+    for entry in lines:
+        if not entry or entry.startswith("#"):
+            continue
+        name, sep, value = entry.partition("=")
+        if sep:
+            values[name] = _unescape(value)
+    return values
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and "=" not in name and "\n" not in name and not name.startswith("#")
+
+
+def render(values: dict[str, str]) -> bytes:
+    """A 1024-byte block holding ``values``."""
+    body = bytearray(HEADER)
+    for name, value in values.items():
+        if not _valid_name(name):
+            raise GrubenvError(f"grubenv: bad variable name {name!r}")
+        body += f"{name}={_escape(value)}\n".encode()
+    if len(body) > BLOCK_SIZE:
+        raise GrubenvError(f"grubenv: the variables need {len(body)} bytes; the block has "
+                           f"{BLOCK_SIZE}")
+    return bytes(body) + b"#" * (BLOCK_SIZE - len(body))
+
+
+def read(path: Path) -> dict[str, str]:
+    """The variables in ``path``; an empty dict when the file does not exist."""
+    try:
+        block = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    return parse(block, str(path))
+
+
+def update(path: Path, changes: dict[str, str | None]) -> dict[str, str]:
+    """Set (or with ``None`` unset) variables, keeping every other one; atomic.
+
+    The file is replaced by rename, as ``grub-editenv`` does: GRUB finds the
+    new file's blocks when it next reads the block list at boot.
+    """
+    values = read(path)
+    for name, value in changes.items():
+        if value is None:
+            values.pop(name, None)
+        else:
+            values[name] = value
+    data = render(values)
+    mode = 0o644
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data, mode=mode)
+    return values
