@@ -1,0 +1,148 @@
+"""Build the Debian packages from a copy of the tree, run lintian, check what they hold."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[2]
+BUILD_DEB = SOURCE / "scripts" / "build-deb"
+PY = "usr/lib/python3/dist-packages"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("dpkg-buildpackage") is None or shutil.which("lintian") is None,
+    reason="dpkg-dev and lintian are installed by scripts/bootstrap",
+)
+
+
+@dataclass
+class Deb:
+    path: Path
+    fields: dict[str, str]
+    files: dict[str, tarfile.TarInfo]
+    control: dict[str, str]  # maintainer scripts and conffiles, by name
+
+    def text(self, member: str) -> str:
+        proc = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(self.path)],
+                              capture_output=True, check=True, timeout=60)
+        with tarfile.open(fileobj=__import__("io").BytesIO(proc.stdout)) as tar:
+            extracted = tar.extractfile("./" + member)
+            assert extracted is not None, member
+            return extracted.read().decode()
+
+
+def _read_deb(path: Path, tmp: Path) -> Deb:
+    fields: dict[str, str] = {}
+    info = subprocess.run(["dpkg-deb", "-f", str(path)], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    key = ""
+    for line in info.splitlines():
+        if line[:1].isspace():
+            fields[key] += "\n" + line.strip()
+        else:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    listing = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(path)], capture_output=True,
+                             check=True, timeout=60).stdout
+    with tarfile.open(fileobj=__import__("io").BytesIO(listing)) as tar:
+        files = {m.name.removeprefix("./").rstrip("/"): m for m in tar.getmembers()}
+    ctrl = tmp / f"{path.name}.control"
+    subprocess.run(["dpkg-deb", "-e", str(path), str(ctrl)], check=True, timeout=60)
+    control = {p.name: p.read_text() for p in ctrl.iterdir() if p.is_file()}
+    return Deb(path, fields, files, control)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Deb]:
+    out = tmp_path_factory.mktemp("debs")
+    before = subprocess.run(["git", "status", "--porcelain", "--ignored", "debian"],
+                            cwd=SOURCE, capture_output=True, text=True, timeout=60).stdout
+    proc = subprocess.run([str(BUILD_DEB), "--lintian", str(out)], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    after = subprocess.run(["git", "status", "--porcelain", "--ignored", "debian"],
+                           cwd=SOURCE, capture_output=True, text=True, timeout=60).stdout
+    assert after == before, "the build left files in the work tree's debian/"
+    debs = {p.name.split("_")[0]: _read_deb(p, out) for p in out.glob("*.deb")}
+    assert set(debs) == {"bootseed", "bootseed-initramfs"}
+    return debs
+
+
+def test_lintian_reports_no_errors_or_warnings(built: dict[str, Deb]) -> None:
+    changes = next(built["bootseed"].path.parent.glob("*.changes"))
+    proc = subprocess.run(["lintian", "--fail-on", "error,warning", str(changes)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not [line for line in proc.stdout.splitlines() if line[:2] in ("E:", "W:")]
+
+
+def test_agent_package_contents(built: dict[str, Deb]) -> None:
+    deb = built["bootseed"]
+    for path in ("usr/bin/bootseed", f"{PY}/bootseed/late/cli.py",
+                 f"{PY}/bootseed/early/seedcache.py", f"{PY}/bootseed/late/modules/runcmd.py",
+                 "lib/systemd/system/bootseed.service",
+                 "lib/systemd/system/bootseed-final.service",
+                 "lib/systemd/system-generators/bootseed-generator",
+                 "usr/share/man/man1/bootseed.1.gz", "usr/share/man/man1/bootseed-run.1.gz",
+                 "usr/share/man/man1/bootseed-status.1.gz",
+                 "usr/share/man/man8/bootseed-generator.8.gz",
+                 "usr/share/doc/bootseed/copyright"):
+        assert path in deb.files, path
+    assert deb.files["usr/bin/bootseed"].mode & 0o111
+    assert deb.files["lib/systemd/system-generators/bootseed-generator"].mode & 0o111
+    # The image builder and boot lab are development tools, not part of an installed system.
+    assert not [p for p in deb.files if "image_builder" in p or p.endswith("bootseed-image")]
+    # A man page for every verb the CLI has.
+    verbs = sorted(p.stem for p in (SOURCE / "late" / "commands").glob("[a-z]*.py"))
+    for verb in verbs:
+        assert f"usr/share/man/man1/bootseed-{verb}.1.gz" in deb.files, verb
+    entry = deb.text("usr/bin/bootseed")
+    assert entry.startswith("#! /usr/bin/python3") or entry.startswith("#!/usr/bin/python3")
+    assert "bootseed.late.cli" in entry
+
+
+def test_agent_depends_on_debian_packages_only(built: dict[str, Deb]) -> None:
+    depends = {d.strip().split()[0] for d in built["bootseed"].fields["Depends"].split(",")}
+    assert {"python3-yaml", "python3-requests", "python3-cryptography", "python3-jsonschema",
+            "python3-jinja2"} <= depends
+    assert "python3:any" in depends or "python3" in depends
+    # bookworm's pyroute2 0.7.2 has no DHCP client and there is no libblkid binding:
+    # the package relies on the standard-library fallbacks.
+    assert not {"python3-pyroute2", "python3-pylibblkid", "python3-blkid"} & depends
+
+
+def test_units_are_not_enabled_or_started_by_the_package(built: dict[str, Deb]) -> None:
+    deb = built["bootseed"]
+    scripts = "".join(deb.control.get(n, "") for n in ("postinst", "prerm", "postrm"))
+    assert "deb-systemd-helper enable" not in scripts
+    assert "deb-systemd-invoke start" not in scripts
+    assert not [p for p in deb.files if p.startswith("etc/systemd")]
+    for unit in ("bootseed.service", "bootseed-final.service"):
+        lines = deb.text(f"lib/systemd/system/{unit}").splitlines()
+        assert "[Service]" in lines
+        assert "[Install]" not in lines
+
+
+def test_initramfs_package(built: dict[str, Deb]) -> None:
+    deb = built["bootseed-initramfs"]
+    for path in ("usr/share/initramfs-tools/hooks/bootseed",
+                 "usr/share/initramfs-tools/scripts/init-premount/bootseed",
+                 "etc/initramfs-tools/conf.d/bootseed"):
+        assert path in deb.files, path
+    assert deb.files["usr/share/initramfs-tools/hooks/bootseed"].mode & 0o111
+    assert "/etc/initramfs-tools/conf.d/bootseed" in deb.control["conffiles"]
+    conf = deb.text("etc/initramfs-tools/conf.d/bootseed").splitlines()
+    # The system python3 and the standard library only (see docs/readme/packaging.md).
+    assert "BOOTSEED_VENV=/usr" in conf
+    assert 'BOOTSEED_WITH=""' in conf
+    depends = deb.fields["Depends"]
+    assert "bootseed (= " in depends
+    assert "initramfs-tools" in depends
+    # dh_installinitramfs: dpkg activates initramfs-tools' trigger when the package is
+    # installed, upgraded or removed, so the initramfs gains or loses the hook.
+    assert "activate-noawait update-initramfs" in deb.control["triggers"].splitlines()
