@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -177,14 +178,27 @@ def _top_level_blocks(text: str, keys: tuple[str, ...], path: Path, root: Path,
         while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#"):
             end += 1
         try:
-            doc = parse_simple_yaml("\n".join(lines[i:end]))
+            doc = parse_simple_yaml(_FLOW_WORDS.sub(_quote_flow, "\n".join(lines[i:end])))
         except MetadataError as exc:
             report.problem(f"/{path.relative_to(root)} line {i + exc.line}",
-                           f"{key}: {str(exc).split(': ', 1)[-1]}; ignored")
+                           f"{key}: {str(exc).split(': ', 1)[-1]}; ignored"
+                           + ("; volume consumption off until fixed" if key == "volumes"
+                              else ""))
+            if key == "volumes":
+                found[key] = (i + 1, {"consume": False})
             continue
         if isinstance(doc, dict):
             found[key] = (i + 1, doc.get(key))
     return found
+
+
+# ``[mount, exec]``: a flow list of plain words, which the small YAML reader only takes
+# in its JSON spelling.
+_FLOW_WORDS = re.compile(r"\[([A-Za-z0-9_ ,-]*)\]")
+
+
+def _quote_flow(match: re.Match[str]) -> str:
+    return json.dumps([word.strip() for word in match.group(1).split(",") if word.strip()])
 
 
 def _apply_volumes(config: ImageConfig, merged: dict[str, Any], report: Report) -> None:

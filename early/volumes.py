@@ -286,10 +286,10 @@ def mounted_readonly(volume: Volume, timeout: float, base: str = "/run") -> Iter
 
 def parse_volume_file(data: bytes, volume: Volume, where: str) -> VolumeSpec:
     """Parse ``bootseed-volume.yaml``; ``VolumeError`` names the file and the problem."""
-    from bootseed.early.sources.metadata import MetadataError, parse_simple_yaml
+    from bootseed.early.sources.metadata import MetadataError, parse_meta_data
 
     try:
-        doc = parse_simple_yaml(data.decode("utf-8-sig"))
+        doc = parse_meta_data(data)
     except (MetadataError, UnicodeDecodeError) as exc:
         raise VolumeError(f"{where}: {exc}") from exc
     if not isinstance(doc, dict):
