@@ -138,7 +138,9 @@ class BootResult:
             return found
         if report.status_problem:
             found.append(report.status_problem)
-        elif report.state != "done":
+        elif report.not_run and not report.no_seed:
+            found.append(f"bootseed did not run: {report.generator}")
+        elif report.state not in ("done", "not-run"):
             found.append(f"bootseed ended in state {report.state!r}")
         if self.seed_given and report.no_seed:
             found.append("the lab gave the guest a seed but bootseed found none")
@@ -163,6 +165,8 @@ class BootResult:
                 f"{status.get('instance_id', '?')}  state: {report.state}"
                 + ("  (no seed)" if report.no_seed else "")
             )
+            if report.generator:
+                lines.append(f"  generator: {report.generator}")
             timing = []
             if isinstance(multi_user, (int, float)):
                 timing.append(f"multi-user at {multi_user:.1f}s")
@@ -179,8 +183,22 @@ class BootResult:
                     f"{m.get('name')} {m.get('status')}" for m in report.modules))
             lines.append(f"  hostname: {report.hostname}  addresses: "
                          f"{', '.join(report.addresses) or 'none'}")
+            for user in report.raw.get("users") or []:
+                keys = user.get("authorized_keys")
+                lines.append(f"  user: {user.get('name')} (groups: "
+                             f"{' '.join(user.get('groups') or []) or '-'}; "
+                             f"authorized keys: {len(keys) if keys is not None else 'none'})")
+            for path, entry in sorted((report.raw.get("files") or {}).items()):
+                if "error" in entry:
+                    lines.append(f"  file: {path}: {entry['error']}")
+                else:
+                    lines.append(f"  file: {path}: {entry.get('size')} bytes, mode "
+                                 f"{entry.get('mode')}")
         lines.append(f"  lab servers: seed {len(self.seed_requests)} requests, "
                      f"imds {len(self.imds_requests)}, phone-home {len(self.sink_requests)}")
+        for request in self.sink_requests:
+            lines.append(f"  phone-home: {request.method} {request.path} "
+                         f"({len(request.body)} bytes)")
         problems = self.problems()
         lines.append("  problems: " + ("none" if not problems else ""))
         lines += [f"    - {p}" for p in problems]

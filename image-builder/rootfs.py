@@ -164,13 +164,44 @@ def install_bootseed(tree: Path, wheels: WheelSet, units_dir: Path, python: str,
     link.symlink_to(f"{VENV}/bin/bootseed")
     run(["chroot", str(tree), f"{VENV}/bin/python3", "-m", "compileall", "-q",
          VENV_SITE], log=log, timeout=900)
-    units = sorted(units_dir.glob("*.service")) + sorted(units_dir.glob("*.timer"))
-    if not units:
-        raise RootfsError(f"no systemd units in {units_dir}")
-    for unit in units:
-        shutil.copy2(unit, tree / "etc/systemd/system" / unit.name)
-    run(["systemctl", f"--root={tree}", "enable", *(u.name for u in units)], log=log)
+    install_units(tree, units_dir, log=log)
     return wheels.bootseed_wheel.name
+
+
+UNIT_SUFFIXES = (".service", ".timer", ".socket", ".path", ".target")
+
+
+def install_units(tree: Path, units_dir: Path, log: IO[str] | None = None) -> list[str]:
+    """Install systemd units and generators from ``units_dir`` as the package would.
+
+    Units go to /usr/lib/systemd/system (where the generator's links point),
+    ``*-generator`` files to /usr/lib/systemd/system-generators; only units
+    with an ``[Install]`` section are enabled (bootseed's own are added per
+    boot by bootseed-generator when there is a seed). Returns what was
+    installed.
+    """
+    unit_dest = tree / "usr/lib/systemd/system"
+    gen_dest = tree / "usr/lib/systemd/system-generators"
+    installed: list[str] = []
+    enable: list[str] = []
+    for item in sorted(units_dir.iterdir()):
+        if item.suffix in UNIT_SUFFIXES:
+            shutil.copy2(item, unit_dest / item.name)
+            unit_dest.joinpath(item.name).chmod(0o644)
+            if "[Install]" in item.read_text():
+                enable.append(item.name)
+        elif item.name.endswith("-generator") and item.is_file():
+            gen_dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(item, gen_dest / item.name)
+            gen_dest.joinpath(item.name).chmod(0o755)
+        else:
+            continue
+        installed.append(item.name)
+    if not installed:
+        raise RootfsError(f"no systemd units in {units_dir}")
+    if enable:
+        run(["systemctl", f"--root={tree}", "enable", *enable], log=log)
+    return installed
 
 
 def install_lab_files(tree: Path, log: IO[str] | None = None) -> None:

@@ -37,12 +37,22 @@ class GuestReport:
         return value if isinstance(value, dict) else None
 
     @property
+    def generator(self) -> str:
+        """bootseed-generator's verdict for this boot ("" if it did not run)."""
+        return str(self.raw.get("generator") or "")
+
+    @property
+    def not_run(self) -> bool:
+        """bootseed-generator left bootseed out of this boot (no seed, or off)."""
+        return self.status is None and self.generator.startswith("disabled")
+
+    @property
     def status_problem(self) -> str:
-        """Why there is no status document, if there is none."""
+        """Why there is no status document, if there is none and should be one."""
         if "report_error" in self.raw:
             return f"the guest's report script failed: {self.raw['report_error']}"
         block = self.raw.get("status") or {}
-        if self.status is not None:
+        if self.status is not None or self.not_run:
             return ""
         detail = block.get("error") or (block.get("stderr") or "").strip().splitlines()[-1:]
         if isinstance(detail, list):
@@ -51,6 +61,8 @@ class GuestReport:
 
     @property
     def state(self) -> str:
+        if self.not_run:
+            return "not-run"
         return str((self.status or {}).get("state", "unknown"))
 
     @property
@@ -69,10 +81,15 @@ class GuestReport:
 
     @property
     def no_seed(self) -> bool:
+        if self.not_run:
+            return "no seed" in self.generator
         return bool((self.status or {}).get("no_seed"))
 
     @property
     def configured(self) -> bool:
+        """Done without module errors, or rightly left out: nothing to configure."""
+        if self.not_run:
+            return self.no_seed
         return self.state == "done" and not self.module_errors
 
     @property

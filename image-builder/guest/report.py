@@ -14,6 +14,10 @@ Kernel command line knobs (all set by the lab):
 * ``bootseed.lab.status_timeout=S`` - how long to wait for bootseed (default 600)
 * ``bootseed.lab.poweroff=0`` - stay up after reporting
 
+When bootseed-generator left bootseed out of the boot (its verdict in
+``/run/bootseed-generator`` starts with ``disabled``: no seed, or switched
+off), there is nothing to wait for: the report says so at once.
+
 Standard library only: it runs with the guest's /usr/bin/python3, whatever
 state bootseed's own install is in.
 """
@@ -33,6 +37,7 @@ BEGIN_MARKER = "==== BOOTSEED-REPORT BEGIN ===="
 END_MARKER = "==== BOOTSEED-REPORT END ===="
 REPORT_FORMAT = 1
 FILE_LIMIT = 64 * 1024
+GENERATOR_VERDICT = "/run/bootseed-generator"
 TEXT_LIMIT = 16 * 1024
 
 
@@ -119,9 +124,24 @@ def _monotonic_since(unit: str) -> float | None:
     return int(value) / 1e6 if rc == 0 and value.isdigit() and int(value) else None
 
 
+def generator_verdict(path: str = GENERATOR_VERDICT) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
 def collect(options: dict[str, str]) -> dict[str, Any]:
     timeout = float(options.get("status_timeout") or 600)
-    status = bootseed_status(timeout)
+    generator = generator_verdict()
+    if generator is not None and generator.startswith("disabled"):
+        # bootseed-generator left bootseed out of this boot: there is no run
+        # to wait for.
+        status: dict[str, Any] = {"rc": None, "json": None, "stderr": "", "error": "",
+                                  "skipped": True}
+    else:
+        status = bootseed_status(timeout)
     files = [p for p in (options.get("files") or "").split(",") if p]
     _, state, _ = _run(["systemctl", "is-system-running"])
     _, failed, _ = _run(["systemctl", "list-units", "--failed", "--plain", "--no-legend"])
@@ -138,6 +158,7 @@ def collect(options: dict[str, str]) -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "fqdn": socket.getfqdn(),
         "status": status,
+        "generator": generator,
         "system_state": state.strip(),
         "failed_units": [line.split()[0] for line in failed.splitlines() if line.strip()],
         "multi_user_reached": _monotonic_since("multi-user.target"),

@@ -113,11 +113,17 @@ def test_no_seed_reaches_multi_user_and_says_so(lab: BootLab):
     result = lab.boot(BootOptions())
     report = result.report
     assert report is not None, _diagnose(result)
-    assert report.state == "done", _diagnose(result)
-    assert report.no_seed
-    assert (report.status or {}).get("source") == "none"
-    assert report.modules == [] or all(m.get("status") != "error" for m in report.modules)
+    assert result.ok, _diagnose(result)
+    assert report.no_seed, _diagnose(result)
+    if report.not_run:
+        # bootseed-generator saw no seed and left bootseed out of the boot.
+        assert "no seed" in report.generator
+    else:
+        assert report.state == "done"
+        assert (report.status or {}).get("source") == "none"
+        assert not report.module_errors
     multi_user = report.raw.get("multi_user_reached")
     assert isinstance(multi_user, float) and multi_user > 0
-    assert not result.sink_requests
-    assert result.ok
+    assert not result.sink_requests and not result.seed_requests
+    print(f"no-seed boot: multi-user at {multi_user:.1f}s guest uptime, "
+          f"{result.seconds:.0f}s wall")

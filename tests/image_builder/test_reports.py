@@ -83,3 +83,23 @@ def test_file_contents_probe(tmp_path: Path):
     assert base64.b64decode(result[str(path)]["b64"]) == b"data"
     assert result[str(path)]["mode"] == "0640"
     assert "error" in result[str(tmp_path / "nope")]
+
+
+def test_generator_left_bootseed_out():
+    doc = {"format": 1, "generator": "disabled: no seed cache, no seed on the kernel command "
+           "line, no seed directory, disc or cloud",
+           "status": {"rc": None, "json": None, "stderr": "", "error": "", "skipped": True}}
+    (report,) = extract_reports(f"{guest.BEGIN_MARKER}\n{json.dumps(doc)}\n{guest.END_MARKER}")
+    assert report.not_run and report.no_seed and report.configured
+    assert report.state == "not-run"
+    assert report.status_problem == ""
+    doc["generator"] = "disabled: bootseed=off on the kernel command line"
+    (report,) = extract_reports(f"{guest.BEGIN_MARKER}\n{json.dumps(doc)}\n{guest.END_MARKER}")
+    assert report.not_run and not report.no_seed and not report.configured
+
+
+def test_generator_verdict_file(tmp_path: Path):
+    path = tmp_path / "verdict"
+    assert guest.generator_verdict(str(path)) is None
+    path.write_text("enabled: ds=nocloud on the kernel command line\n")
+    assert guest.generator_verdict(str(path)) == "enabled: ds=nocloud on the kernel command line"
