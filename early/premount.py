@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -292,6 +291,8 @@ def _read_cmdline(proc: str) -> str:
     if not path.exists() and proc == "/proc":
         # initramfs init mounts /proc before any script; if something unmounted it,
         # mount it again rather than losing the command line.
+        import subprocess
+
         subprocess.run(["mount", "-t", "proc", "proc", "/proc"], capture_output=True,
                        timeout=5, check=False)
     try:
