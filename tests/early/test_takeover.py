@@ -112,8 +112,9 @@ def test_mount_and_exec_actions_are_recorded_for_the_late_agent(lab: Lab) -> Non
 def _uuid(out: dict, device: str) -> str:
     import subprocess
 
-    return subprocess.run(["blkid", "-s", "UUID", "-o", "value", device], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    # -c /dev/null: the blkid cache keeps a reused loop device's old UUID.
+    return subprocess.run(["blkid", "-c", "/dev/null", "-s", "UUID", "-o", "value", device],
+                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 @pytest.mark.root
