@@ -39,6 +39,11 @@ def _escape(value: str) -> str:
 
 def parse(block: bytes, where: str = "grubenv") -> dict[str, str]:
     """The variables of a block, in order."""
+    return _parse(block, where)[1]
+
+
+def _parse(block: bytes, where: str) -> tuple[list[str], dict[str, str]]:
+    """(comment lines after the header, variables)."""
     if not block.startswith(HEADER):
         raise GrubenvError(f"{where}: does not start with the GRUB environment block header")
     if len(block) != BLOCK_SIZE:
@@ -46,6 +51,7 @@ def parse(block: bytes, where: str = "grubenv") -> dict[str, str]:
                            f"{BLOCK_SIZE}")
     text = block[len(HEADER):].decode("utf-8", "replace")
     values: dict[str, str] = {}
+    comments: list[str] = []
     # Split on newlines that are not escaped.
     line: list[str] = []
     lines: list[str] = []
@@ -62,21 +68,25 @@ def parse(block: bytes, where: str = "grubenv") -> dict[str, str]:
         else:
             line.append(ch)
     for entry in lines:
+        if entry.startswith("#") and not values:
+            comments.append(entry)  # e.g. Debian's "do not edit" line: kept as it was
         if not entry or entry.startswith("#"):
             continue
         name, sep, value = entry.partition("=")
         if sep:
             values[name] = _unescape(value)
-    return values
+    return comments, values
 
 
 def _valid_name(name: str) -> bool:
     return bool(name) and "=" not in name and "\n" not in name and not name.startswith("#")
 
 
-def render(values: dict[str, str]) -> bytes:
-    """A 1024-byte block holding ``values``."""
+def render(values: dict[str, str], comments: list[str] | tuple[str, ...] = ()) -> bytes:
+    """A 1024-byte block holding ``values`` (after ``comments``, one ``#`` line each)."""
     body = bytearray(HEADER)
+    for comment in comments:
+        body += f"{comment}\n".encode()
     for name, value in values.items():
         if not _valid_name(name):
             raise GrubenvError(f"grubenv: bad variable name {name!r}")
@@ -102,13 +112,16 @@ def update(path: Path, changes: dict[str, str | None]) -> dict[str, str]:
     The file is replaced by rename, as ``grub-editenv`` does: GRUB finds the
     new file's blocks when it next reads the block list at boot.
     """
-    values = read(path)
+    try:
+        comments, values = _parse(path.read_bytes(), str(path))
+    except FileNotFoundError:
+        comments, values = [], {}
     for name, value in changes.items():
         if value is None:
             values.pop(name, None)
         else:
             values[name] = value
-    data = render(values)
+    data = render(values, comments)
     mode = 0o644
     try:
         mode = os.stat(path).st_mode & 0o7777
