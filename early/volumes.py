@@ -254,7 +254,9 @@ def umount(mountpoint: str, timeout: float = 30.0) -> None:
 
 
 def move(source: str, target: str, timeout: float = 10.0) -> None:
-    run(["mount", "--move", source, target], timeout)
+    # "-o move", not "--move": the spelling klibc and busybox mount both take (as initramfs
+    # init itself uses).
+    run(["mount", "-o", "move", source, target], timeout)
 
 
 @contextmanager

@@ -1,0 +1,78 @@
+"""The root decisions run from the initramfs closure alone: a chroot holding only the
+modules ``bootseed.early.closure`` computes (no optional packages, so libblkid is reached
+through the ``blkid`` binary), the interpreter, and mount/umount/blkid with their
+libraries. A module missing from the closure would fail the boot's root switch silently;
+here it fails the test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bootseed.early import closure
+
+from tests.early.test_closure import copy_with_libraries
+from tests.early.test_volumes_support import Lab, lab, needs_root, root_files
+
+__all__ = ["lab"]
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = ("mount", "umount", "blkid")
+
+# Inside a private mount namespace: the initramfs-like tree gets /dev, /proc, /sys, a /run
+# tmpfs and the root on /root; then the stage runs chrooted, then we look at /root.
+SCRIPT = r'''
+set -e
+R="$1"; ROOTDEV="$2"; shift 2
+mount --bind /dev "$R/dev"; mount -t proc proc "$R/proc"; mount -t sysfs sysfs "$R/sys"
+mount -t tmpfs tmpfs "$R/run"; mount -o ro "$ROOTDEV" "$R/root"
+chroot "$R" /usr/bin/python3 -I -S -m bootseed.early rootswitch --rootmnt /root --json "$@"
+echo "MARKER=$(cat "$R/root/marker")"
+echo "FSTYPE=$(awk -v m="$R/root" '$5 == m' /proc/self/mountinfo | tail -1 \
+	| sed 's/.* - //;s/ .*//')"
+'''
+
+
+@pytest.mark.root
+@needs_root
+def test_takeover_and_overlay_from_the_closure_alone(lab: Lab, tmp_path: Path) -> None:
+    tools = [shutil.which(t) for t in TOOLS]
+    if not all(tools):
+        pytest.skip("needs mount, umount and blkid binaries")
+    tree = tmp_path / "pathtree"
+    (tree / "bootseed").mkdir(parents=True)
+    (tree / "bootseed" / "early").symlink_to(REPO / "early")
+    initramfs = tmp_path / "initramfs"
+    initramfs.mkdir()
+    result = closure.compute(set(), [str(tree), *sys.path])
+    extensions = closure.install(result, initramfs, optimize=2)
+    copy_with_libraries(str(Path(sys.executable).resolve()), initramfs, "/usr/bin/python3")
+    for src, target in extensions:
+        copy_with_libraries(src, initramfs, target)
+    for tool in tools:
+        assert tool is not None
+        copy_with_libraries(tool, initramfs, f"/usr/sbin/{Path(tool).name}")
+    for name in ("dev", "proc", "sys", "run", "tmp", "root", "media", "etc"):
+        (initramfs / name).mkdir(exist_ok=True)
+
+    root = lab.ext4("root", "imgroot", root_files("original"))
+    ebs = lab.ext4("ebs", "ebs", root_files("ebs-root", {"bootseed-volume.yaml":
+                                                          "action: root\n"}))
+    proc = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", SCRIPT, "sh", str(initramfs),
+         root, "--cmdline", "ro bootseed.overlay=tmpfs", "--device", root, "--device", ebs],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    doc_text, _, tail = proc.stdout.rpartition("}\n")
+    doc = json.loads(doc_text + "}")
+    assert doc["problems"] == [], proc.stderr
+    assert [a["action"] for a in doc["actions"]] == ["rootswitch", "takeover", "overlay"]
+    assert doc["root"] == ebs
+    assert "MARKER=ebs-root" in tail and "FSTYPE=overlay" in tail
+    # Nothing leaked out of the namespace: /run was its tmpfs, the mounts went with it.
+    assert not (initramfs / "run/bootseed").exists()
