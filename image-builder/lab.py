@@ -24,6 +24,11 @@ One boot:
    report unit in the guest prints its report and powers off (``qemu.py``);
 5. the report parsed from the console log (``serialreport.py``).
 
+Reboots: ``BootOptions(reboots=N)`` lets the guest reboot after each of its
+first N reports and power off after the next; ``result.reports`` then holds
+one report per boot (``report.raw["boot_number"]`` 1, 2, ...), all from the
+same overlay, so a test sees what survives a reboot.
+
 Kernel arguments the lab adds: ``bootseed.lab=1`` (turns the report unit
 on), ``bootseed.lab.files=...`` (files the report includes),
 ``ds=nocloud;s=http://169.254.100.1/`` with a NoCloud URL seed, and
@@ -88,6 +93,7 @@ class BootOptions:
     memory_mb: int = 1024
     cpus: int = 1
     allow_reboot: bool = False
+    reboots: int = 0
     lab_report: bool = True
 
 
@@ -304,7 +310,9 @@ class BootLab:
                     raise LabError(f"report file paths must be absolute, without commas or "
                                    f"spaces: {bad}")
                 args.append("bootseed.lab.files=" + ",".join(opts.report_files))
-            if opts.allow_reboot:
+            if opts.reboots:
+                args.append(f"bootseed.lab.reboots={opts.reboots}")
+            elif opts.allow_reboot:
                 args.append("bootseed.lab.poweroff=0")
         if opts.nocloud_dir is not None:
             args.append(f"ds=nocloud;s={labnet.seed_url()}")
@@ -330,7 +338,7 @@ class BootLab:
                 console_log=bootdir / "console.log",
                 memory_mb=opts.memory_mb,
                 cpus=opts.cpus,
-                allow_reboot=opts.allow_reboot,
+                allow_reboot=opts.allow_reboot or opts.reboots > 0,
                 smbios=qemu.EC2_SMBIOS if self._ec2_dmi(opts) else None,
             )
             (bootdir / "qemu.argv.json").write_text(json.dumps(spec.argv(), indent=1) + "\n")

@@ -12,6 +12,8 @@ Kernel command line knobs (all set by the lab):
 
 * ``bootseed.lab.files=/a,/b`` - files whose content (base64) goes in the report
 * ``bootseed.lab.status_timeout=S`` - how long to wait for bootseed (default 600)
+* ``bootseed.lab.reboots=N`` - reboot after each of the first N reports, power
+  off after the next one (boot number kept in :data:`BOOT_COUNTER`)
 * ``bootseed.lab.poweroff=0`` - stay up after reporting
 
 When bootseed-generator left bootseed out of the boot (its verdict in
@@ -38,6 +40,7 @@ END_MARKER = "==== BOOTSEED-REPORT END ===="
 REPORT_FORMAT = 1
 FILE_LIMIT = 64 * 1024
 GENERATOR_VERDICT = "/run/bootseed-generator"
+BOOT_COUNTER = "/var/lib/bootseed-lab/boot-count"
 TEXT_LIMIT = 16 * 1024
 
 
@@ -183,16 +186,47 @@ def emit(report: dict[str, Any], device: str = "/dev/ttyS0") -> None:
         os.close(fd)
 
 
+def count_boot(path: str = BOOT_COUNTER) -> int:
+    """This boot's number (1 on the first boot the lab reports on)."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            previous = int(handle.read().strip() or 0)
+    except (OSError, ValueError):
+        previous = 0
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="ascii") as handle:
+        handle.write(f"{previous + 1}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(path + ".tmp", path)
+    return previous + 1
+
+
+def next_action(options: dict[str, str], boot_number: int) -> str:
+    """"reboot", "poweroff" or "stay" after reporting on boot ``boot_number``."""
+    if options.get("poweroff", "1") == "0":
+        return "stay"
+    try:
+        reboots = int(options.get("reboots") or 0)
+    except ValueError:
+        reboots = 0
+    return "reboot" if boot_number <= reboots else "poweroff"
+
+
 def main() -> int:
     with open("/proc/cmdline", encoding="utf-8") as handle:
         options = parse_cmdline(handle.read())
+    boot_number = count_boot()
     try:
         report = collect(options)
     except Exception as exc:  # the lab must hear about any failure here
         report = {"format": REPORT_FORMAT, "report_error": f"{type(exc).__name__}: {exc}"}
+    report["boot_number"] = boot_number
+    action = next_action(options, boot_number)
+    report["next"] = action
     emit(report)
-    if options.get("poweroff", "1") != "0":
-        subprocess.run(["systemctl", "poweroff", "--no-block"], check=False)
+    if action != "stay":
+        subprocess.run(["systemctl", action, "--no-block"], check=False)
     return 0
 
 

@@ -103,3 +103,14 @@ def test_generator_verdict_file(tmp_path: Path):
     assert guest.generator_verdict(str(path)) is None
     path.write_text("enabled: ds=nocloud on the kernel command line\n")
     assert guest.generator_verdict(str(path)) == "enabled: ds=nocloud on the kernel command line"
+
+
+def test_boot_counter_and_next_action(tmp_path: Path):
+    counter = str(tmp_path / "lab" / "boot-count")
+    assert [guest.count_boot(counter) for _ in range(3)] == [1, 2, 3]
+    assert guest.next_action({}, 1) == "poweroff"
+    assert guest.next_action({"reboots": "2"}, 1) == "reboot"
+    assert guest.next_action({"reboots": "2"}, 2) == "reboot"
+    assert guest.next_action({"reboots": "2"}, 3) == "poweroff"
+    assert guest.next_action({"poweroff": "0", "reboots": "2"}, 1) == "stay"
+    assert guest.next_action({"reboots": "x"}, 1) == "poweroff"
