@@ -150,9 +150,9 @@ def apply(rootmnt: str, request: OverlayRequest, stage_dir: str, budget: Budget,
     try:
         if not original.read_only:
             # The lower layer must not change under the overlay.
-            volumes.run(["mount", "-o", "remount,ro", rootmnt], 30.0)
+            volumes.remount(rootmnt, "ro")
             undo.push("read-only remount of the root",
-                      lambda: volumes.run(["mount", "-o", "remount,rw", rootmnt], 30.0))
+                      lambda: volumes.remount(rootmnt, "rw"))
         for directory in (lower, upper):
             os.makedirs(directory, exist_ok=True)
         if request.on_tmpfs:

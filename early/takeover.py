@@ -115,7 +115,7 @@ def _keep_original(rootmnt: str, old_dir: str, inside: str, options: str,
     undo.push("move of the original root into the new one",
               lambda: volumes.move(target, old_dir))
     try:
-        volumes.run(["mount", "-o", "remount,rw", target], 30.0)
+        volumes.remount(target, "rw")
     except VolumeError as exc:
         # Still worth booting: the user can fsck it and remount it by hand.
         return [f"original root left read-only at /{inside.strip('/')}: {exc}"]
@@ -125,9 +125,9 @@ def _keep_original(rootmnt: str, old_dir: str, inside: str, options: str,
 def _make_dir_in(rootmnt: str, target: str, options: str) -> None:
     """Create a mount point in a root that may be mounted read-only."""
     if options == "ro":
-        volumes.run(["mount", "-o", "remount,rw", rootmnt], 30.0)
+        volumes.remount(rootmnt, "rw")
     try:
         Path(target).mkdir(parents=True, exist_ok=True)
     finally:
         if options == "ro":
-            volumes.run(["mount", "-o", "remount,ro", rootmnt], 30.0)
+            volumes.remount(rootmnt, "ro")

@@ -253,6 +253,15 @@ def umount(mountpoint: str, timeout: float = 30.0) -> None:
         run(["umount", "-l", mountpoint], timeout)
 
 
+def remount(mountpoint: str, options: str, timeout: float = 30.0) -> None:
+    """``options`` (``ro``/``rw``) on a mounted filesystem. Source and mount point both:
+    klibc's mount (the initramfs's, without busybox) has no one-argument form."""
+    entry = mount_at(mountpoint)
+    if entry is None:
+        raise VolumeError(f"remount {mountpoint}: nothing mounted there")
+    run(["mount", "-o", f"remount,{options}", entry.source, mountpoint], timeout)
+
+
 def move(source: str, target: str, timeout: float = 10.0) -> None:
     # "-o move", not "--move": the spelling klibc and busybox mount both take (as initramfs
     # init itself uses).

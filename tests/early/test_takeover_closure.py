@@ -1,8 +1,9 @@
 """The root decisions run from the initramfs closure alone: a chroot holding only the
 modules ``bootseed.early.closure`` computes (no optional packages, so libblkid is reached
-through the ``blkid`` binary), the interpreter, and mount/umount/blkid with their
-libraries. A module missing from the closure would fail the boot's root switch silently;
-here it fails the test."""
+through the ``blkid`` binary), the interpreter, util-linux's blkid and klibc's mount and
+umount, which is what a Debian initramfs without busybox has. A module missing from the
+closure, or a mount spelling klibc does not take (it has no one-argument remount), would
+fail the boot's root switch silently; here it fails the test."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bootseed.early import closure
@@ -21,7 +23,7 @@ from tests.early.test_volumes_support import Lab, lab, needs_root, root_files
 __all__ = ["lab"]
 
 REPO = Path(__file__).resolve().parents[2]
-TOOLS = ("mount", "umount", "blkid")
+KLIBC = Path("/usr/lib/klibc/bin")
 
 # Inside a private mount namespace: the initramfs-like tree gets /dev, /proc, /sys, a /run
 # tmpfs and the root on /root; then the stage runs chrooted, then we look at /root.
@@ -37,12 +39,10 @@ echo "FSTYPE=$(awk -v m="$R/root" '$5 == m' /proc/self/mountinfo | tail -1 \
 '''
 
 
-@pytest.mark.root
-@needs_root
-def test_takeover_and_overlay_from_the_closure_alone(lab: Lab, tmp_path: Path) -> None:
-    tools = [shutil.which(t) for t in TOOLS]
-    if not all(tools):
-        pytest.skip("needs mount, umount and blkid binaries")
+def _initramfs(tmp_path: Path) -> Path:
+    blkid = shutil.which("blkid")
+    if blkid is None or not (KLIBC / "mount").exists():
+        pytest.skip("needs klibc-utils and util-linux's blkid")
     tree = tmp_path / "pathtree"
     (tree / "bootseed").mkdir(parents=True)
     (tree / "bootseed" / "early").symlink_to(REPO / "early")
@@ -53,26 +53,52 @@ def test_takeover_and_overlay_from_the_closure_alone(lab: Lab, tmp_path: Path) -
     copy_with_libraries(str(Path(sys.executable).resolve()), initramfs, "/usr/bin/python3")
     for src, target in extensions:
         copy_with_libraries(src, initramfs, target)
-    for tool in tools:
-        assert tool is not None
-        copy_with_libraries(tool, initramfs, f"/usr/sbin/{Path(tool).name}")
+    copy_with_libraries(blkid, initramfs, "/usr/sbin/blkid")
+    for tool in ("mount", "umount"):
+        shutil.copy2(KLIBC / tool, initramfs / "usr/sbin" / tool)
+    for interpreter in Path("/usr/lib").glob("klibc-*.so"):
+        (initramfs / "lib").mkdir(exist_ok=True)
+        shutil.copy2(interpreter, initramfs / "lib" / interpreter.name)
     for name in ("dev", "proc", "sys", "run", "tmp", "root", "media", "etc"):
         (initramfs / name).mkdir(exist_ok=True)
+    return initramfs
 
-    root = lab.ext4("root", "imgroot", root_files("original"))
-    ebs = lab.ext4("ebs", "ebs", root_files("ebs-root", {"bootseed-volume.yaml":
-                                                          "action: root\n"}))
+
+def _stage(initramfs: Path, root: str, *args: str) -> tuple[dict[str, Any], str, str]:
     proc = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", SCRIPT, "sh", str(initramfs),
-         root, "--cmdline", "ro bootseed.overlay=tmpfs", "--device", root, "--device", ebs],
-        capture_output=True, text=True, timeout=120,
+         root, *args], capture_output=True, text=True, timeout=120,
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
     assert proc.returncode == 0, proc.stderr
     doc_text, _, tail = proc.stdout.rpartition("}\n")
-    doc = json.loads(doc_text + "}")
-    assert doc["problems"] == [], proc.stderr
+    return json.loads(doc_text + "}"), tail, proc.stderr
+
+
+@pytest.mark.root
+@needs_root
+def test_takeover_and_overlay_from_the_closure_alone(lab: Lab, tmp_path: Path) -> None:
+    initramfs = _initramfs(tmp_path)
+    root = lab.ext4("root", "imgroot", root_files("original"))
+    ebs = lab.ext4("ebs", "ebs", root_files("ebs-root", {"bootseed-volume.yaml":
+                                                          "action: root\n"}))
+    doc, tail, stderr = _stage(initramfs, root, "--cmdline", "ro bootseed.overlay=tmpfs",
+                               "--device", root, "--device", ebs)
+    assert doc["problems"] == [], stderr
     assert [a["action"] for a in doc["actions"]] == ["rootswitch", "takeover", "overlay"]
     assert doc["root"] == ebs
     assert "MARKER=ebs-root" in tail and "FSTYPE=overlay" in tail
     # Nothing leaked out of the namespace: /run was its tmpfs, the mounts went with it.
     assert not (initramfs / "run/bootseed").exists()
+
+
+@pytest.mark.root
+@needs_root
+def test_rescue_from_the_closure_alone(lab: Lab, tmp_path: Path) -> None:
+    initramfs = _initramfs(tmp_path)
+    root = lab.ext4("root", "imgroot", root_files("original"))
+    rescue = lab.ext4("rescue", "RESCUE", {"sbin/init": "", "marker": "rescue\n"})
+    doc, tail, stderr = _stage(initramfs, root, "--cmdline", "ro", "--device", root,
+                               "--device", rescue)
+    assert doc["problems"] == [], stderr
+    assert [a["action"] for a in doc["actions"]] == ["rootswitch", "rescue"]
+    assert "MARKER=rescue" in tail and "FSTYPE=ext4" in tail
