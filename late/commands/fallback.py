@@ -59,10 +59,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     common(mark)
 
 
-def _proc_for(root: Path) -> Path | None:
+def _proc_for(root: Path) -> Path:
+    """The target's /proc: the host's, or whatever is mounted (or planted) in the target."""
     from bootseed.late.target import TargetRoot
 
-    return Path("/proc") if TargetRoot(root).is_host else None
+    return TargetRoot(root).path("/proc")
 
 
 def _print_outcome(outcome: object, args: argparse.Namespace, quiet: bool = False) -> None:
@@ -123,7 +124,7 @@ def _mark_good(target: object, args: argparse.Namespace) -> int:
     from bootseed.late.target import TargetRoot
 
     assert isinstance(target, TargetRoot)
-    record = mark_boot(target, _proc_for(args.root) or Path("/nonexistent"))
+    record = mark_boot(target, _proc_for(args.root))
     write_record(target.path("/run/bootseed"), record)
     if args.json:
         print(json.dumps(record.to_json(), indent=2))

@@ -58,7 +58,22 @@ def _long(doc: dict[str, Any]) -> str:
                      f"{problem['message']}")
     for error in doc.get("errors") or []:
         lines.append(f"error: {error}")
+    entry = doc.get("boot_entry")
+    if entry:
+        lines.append("boot entry: " + (f"FALLBACK ({entry.get('reason')}): "
+                                       f"{entry.get('explanation')}"
+                                       if entry.get("from_fallback") else "default"))
     return "\n".join(lines)
+
+
+def _boot_entry(root: Path) -> dict[str, Any] | None:
+    """Which GRUB entry this boot came from (bootseed fallback), when that is installed."""
+    from bootseed.late.fallback.report import boot_summary
+    from bootseed.late.target import TargetRoot
+
+    target = TargetRoot(root)
+    summary = boot_summary(target, target.path("/proc"))
+    return summary if summary.get("installed") or summary.get("from_fallback") else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,10 +88,15 @@ def run(args: argparse.Namespace) -> int:
         code = EXIT_RUNNING_OR_DEGRADED
     else:
         code = exit_code(doc)
+    entry = _boot_entry(args.root)
+    if entry is not None:
+        doc = {**doc, "boot_entry": entry}
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
     elif args.long:
         print(_long(doc))
     else:
         print(f"status: {doc.get('state')}" + (" (degraded)" if doc.get("degraded") else ""))
+        if entry is not None and entry.get("from_fallback"):
+            print(f"boot: FALLBACK entry ({entry.get('reason')}): {entry.get('explanation')}")
     return code

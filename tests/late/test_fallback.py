@@ -154,7 +154,7 @@ def test_install_splices_block_and_panic_into_a_builder_grub_cfg(tmp_path: Path)
     block = grubcfg.block_of(cfg)
     assert block is not None and cfg.rstrip().endswith(grubcfg.END)
     assert "menuentry 'Distribution kernel (bootseed fallback)' --id bootseed-fallback {" in block
-    assert f"linux /boot/dist-kernel/vmlinuz '{CMDLINE}' panic=7" in block
+    assert f"linux /boot/dist-kernel/vmlinuz {CMDLINE} panic=7" in block
     assert "initrd /boot/dist-kernel/initrd.img" in block
     # Counter: a fresh or unknown count starts at tries-1; each count goes one down.
     assert "  else\n    set bootseed_tries=2\n  fi\n  save_env --file $prefix/grubenv" in block
@@ -342,6 +342,16 @@ def test_cli_install_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "tries must be 1..9" in capsys.readouterr().err
     assert main(["fallback", "install", "--root", str(root), "--kernel", "/boot/x"]) == 1
     assert "--kernel and --initrd go together" in capsys.readouterr().err
+
+
+def test_each_kernel_argument_is_its_own_grub_word(tmp_path: Path) -> None:
+    # GRUB wraps an argument holding a space in double quotes: the kernel would see one
+    # parameter (and no console=). Characters special to GRUB script get single quotes.
+    root = make_root(tmp_path)
+    install(TargetRoot(root), opts(cmdline="root=UUID=1-2 ro  ds=nocloud;s=http://h/ x=$y"))
+    block = grubcfg.block_of((root / "boot/grub/grub.cfg").read_text()) or ""
+    assert ("linux /boot/dist-kernel/vmlinuz root=UUID=1-2 ro 'ds=nocloud;s=http://h/' "
+            "'x=$y' panic=10 ") in block
 
 
 def test_default_cmdline_from_fstab(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from bootseed.late.fallback import grubenv
 from bootseed.late.fallback.health import mark_boot, read_record
 from bootseed.late.fallback.install import install
@@ -112,3 +113,38 @@ def test_module_fails_on_a_failed_check_and_on_fallback_says_so(tmp_path: Path) 
     assert any("this boot came from the fallback entry" in line for line in run.console)
     doc = json.loads((root / "run/bootseed/fallback.json").read_text())
     assert doc["origin"]["reason"] == "default-not-loaded"
+
+
+def test_bootseed_status_says_the_boot_came_from_fallback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bootseed.late.cli import main
+
+    root = installed_root(tmp_path)
+    (root / "proc").mkdir()
+    (root / "proc/cmdline").write_text(f"{CMDLINE} bootseed.fallback=tries-exhausted\n")
+    plant_seed(root, "#cloud-config\n{}\n")
+    Agent(root).run()
+    main(["status", "--root", str(root)])  # exit code: the other modules' business here
+    out = capsys.readouterr().out
+    assert "boot: FALLBACK entry (tries-exhausted): the default entry used up its boot tries" \
+        in out
+    main(["status", "--root", str(root), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["boot_entry"]["from_fallback"] is True
+    main(["status", "--root", str(root), "--long"])
+    assert "boot entry: FALLBACK (tries-exhausted)" in capsys.readouterr().out
+    (root / "proc/cmdline").write_text(CMDLINE + "\n")
+    main(["status", "--root", str(root), "--long"])
+    assert "boot entry: default" in capsys.readouterr().out
+    assert main(["fallback", "status", "--root", str(root)]) == 0
+
+
+def test_bootseed_status_without_fallback_is_unchanged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bootseed.late.cli import main
+
+    root = make_root(tmp_path)
+    plant_seed(root, "#cloud-config\n{}\n")
+    Agent(root).run()
+    main(["status", "--root", str(root), "--json"])
+    assert "boot_entry" not in json.loads(capsys.readouterr().out)

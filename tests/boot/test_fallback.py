@@ -1,0 +1,139 @@
+"""End-to-end: GRUB's boot counting and the fallback entry, booted from the image's own disk.
+
+Each test boots once with reboots allowed. On the first boot the seed's
+runcmd installs ``bootseed fallback`` (as an operator or an image build
+would), takes ``bootseed.lab.poweroff=0`` out of the lab's per-boot arguments
+(so the last boot powers the VM off after its report) and reboots. What
+happens after that is GRUB running the block the install wrote, with no
+input from the test: the serial console shows every GRUB entry started and
+every kernel command line, and the last boot's report carries bootseed's
+own view (``bootseed fallback status``, ``/run/bootseed/fallback.json``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bootseed.image_builder.lab import BootLab, BootOptions, BootResult
+
+pytestmark = pytest.mark.boot
+
+DEFAULT_ENTRY = "Booting `Debian GNU/Linux'"
+FALLBACK_ENTRY = "Booting `Distribution kernel (bootseed fallback)'"
+FALLBACK_CMDLINE = "root=LABEL=bootseed-root ro console=ttyS0,115200 net.ifnames=1"
+STATUS_FILE = "/run/fb-status.json"
+RECORD_FILE = "/run/bootseed/fallback.json"
+REPORT_FILES = ["/proc/cmdline", STATUS_FILE, RECORD_FILE, "/run/fb-install.log"]
+DROP_LAB_POWEROFF = (
+    "from pathlib import Path; from bootseed.late.fallback import grubenv; "
+    "p = Path('/boot/grub/grubenv'); v = grubenv.read(p); "
+    "grubenv.update(p, {'bootseed_lab_args': "
+    "v.get('bootseed_lab_args', '').replace('bootseed.lab.poweroff=0', '')})"
+)
+BREAK_DEFAULT_INITRD = (
+    # Replaced as update-initramfs does (a new file renamed over the old name), so
+    # the hard link in /boot/dist-kernel keeps the original.
+    "echo not-an-initramfs > /boot/initrd.img.broken && "
+    "mv /boot/initrd.img.broken $(readlink -f /initrd.img)"
+)
+
+
+def _user_data(extra_runcmd: list[str]) -> str:
+    lines = [
+        "#cloud-config",
+        "bootcmd:",
+        f"  - [sh, -c, 'bootseed fallback status --json > {STATUS_FILE} 2>&1 || true']",
+        "runcmd:",
+        "  - [sh, -c, \"bootseed fallback install --tries 2 --panic 3 --cmdline "
+        f"'{FALLBACK_CMDLINE}' > /run/fb-install.log 2>&1\"]",
+        f"  - [/usr/lib/bootseed/venv/bin/python3, -c, \"{DROP_LAB_POWEROFF}\"]",
+    ]
+    lines += [f"  - [sh, -c, \"{cmd}\"]" for cmd in extra_runcmd]
+    # After the lab's report of this boot, so the report is whole on the console.
+    lines.append("  - [systemd-run, --no-block, --unit=fallback-test-reboot, "
+                 "--property=After=bootseed-lab-report.service, systemctl, reboot]")
+    return "\n".join(lines) + "\n"
+
+
+def _seed(tmp_path: Path, instance: str, extra_runcmd: list[str]) -> Path:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "meta-data").write_text(f"instance-id: {instance}\nlocal-hostname: fbtest\n")
+    (seed / "user-data").write_text(_user_data(extra_runcmd))
+    return seed
+
+
+def _boot(lab: BootLab, seed: Path) -> BootResult:
+    return lab.boot(BootOptions(nocloud_dir=seed, allow_reboot=True, timeout=1500,
+                                report_files=REPORT_FILES))
+
+
+def _diagnose(result: BootResult) -> str:
+    return f"{result.summary()}\n--- console tail ---\n{result.console_text()[-4000:]}"
+
+
+def _file_json(result: BootResult, path: str) -> Any:
+    report = result.report
+    assert report is not None, _diagnose(result)
+    entry = report.file_entry(path)
+    assert entry is not None and "b64" in entry, (path, entry, _diagnose(result))
+    return json.loads(base64.b64decode(entry["b64"]))
+
+
+def _cmdline(result: BootResult) -> str:
+    assert result.report is not None
+    data = result.report.file_bytes("/proc/cmdline")
+    assert data is not None
+    return data.decode()
+
+
+def _entries(console: str) -> list[str]:
+    """The GRUB entries started, in order."""
+    found = []
+    for line in console.splitlines():
+        at = line.find("Booting `")
+        if at >= 0:
+            found.append(line[at:].strip())
+    return found
+
+
+def test_broken_default_comes_up_on_the_fallback_by_itself(lab: BootLab,
+                                                           tmp_path: Path) -> None:
+    result = _boot(lab, _seed(tmp_path, "i-fallback-broken", [BREAK_DEFAULT_INITRD]))
+    console = result.console_text()
+    assert not result.timed_out, _diagnose(result)
+    # First boot, then the two tries of the broken default (each a kernel panic and
+    # a reboot through panic=3), then the fallback entry.
+    assert _entries(console) == [DEFAULT_ENTRY] * 3 + [FALLBACK_ENTRY], _diagnose(result)
+    assert console.count("Kernel panic - not syncing: VFS: Unable to mount root fs") == 2
+    cmdline = _cmdline(result)
+    assert "bootseed.fallback=tries-exhausted" in cmdline and "panic=3" in cmdline
+    assert FALLBACK_CMDLINE in cmdline
+    assert result.ok, _diagnose(result)
+    status = _file_json(result, STATUS_FILE)
+    assert status["boot"]["from_fallback"] is True
+    assert status["boot"]["reason"] == "tries-exhausted"
+    assert status["counter"] == "0" and status["installed"] is True
+    assert all(check["ok"] for check in status["dist_kernel"]), status
+    record = _file_json(result, RECORD_FILE)
+    assert record["origin"]["from_fallback"] is True and record["marked_good"] is False
+    assert record["counter"] == "0"
+
+
+def test_normal_boot_counts_down_and_is_marked_good(lab: BootLab, tmp_path: Path) -> None:
+    result = _boot(lab, _seed(tmp_path, "i-fallback-normal", []))
+    assert not result.timed_out, _diagnose(result)
+    assert _entries(result.console_text()) == [DEFAULT_ENTRY] * 2, _diagnose(result)
+    assert result.ok, _diagnose(result)
+    assert "bootseed.fallback=" not in _cmdline(result)
+    # bootcmd ran before boot_health: GRUB had counted this boot (2 -> 1) ...
+    status = _file_json(result, STATUS_FILE)
+    assert status["boot"]["from_fallback"] is False
+    assert status["counter"] == "1" and status["healthy"] is True, status
+    # ... and the final stage reset the count.
+    record = _file_json(result, RECORD_FILE)
+    assert record["marked_good"] is True and record["counter"] == "2", record
