@@ -6,6 +6,7 @@ from importlib import resources
 
 GRUB_D_SCRIPT = "42_bootseed_fallback"
 KERNEL_HOOK = "zz-bootseed-fallback"
+MARK_UNIT = "bootseed-fallback-mark.service"
 
 
 def script_text(name: str) -> str:

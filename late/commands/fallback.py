@@ -57,6 +57,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     mark = sub.add_parser("mark-good", help="run the health checks and reset the boot "
                                             "counter (what the late agent does each boot)")
     common(mark)
+    mark.add_argument("--if-agent-absent", action="store_true",
+                      help="do nothing when bootseed-generator added the late agent to this "
+                           "boot (its final stage marks the boot then)")
 
 
 def _proc_for(root: Path) -> Path:
@@ -120,10 +123,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _mark_good(target: object, args: argparse.Namespace) -> int:
-    from bootseed.late.fallback.health import mark_boot, write_record
+    from bootseed.late.fallback.health import agent_enabled, mark_boot, write_record
     from bootseed.late.target import TargetRoot
 
     assert isinstance(target, TargetRoot)
+    if args.if_agent_absent and agent_enabled(target):
+        print("the late agent is part of this boot: its final stage marks it")
+        return 0
     record = mark_boot(target, _proc_for(args.root))
     write_record(target.path("/run/bootseed"), record)
     if args.json:

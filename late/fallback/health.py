@@ -25,6 +25,7 @@ from bootseed.late.fallback.origin import BootOrigin, boot_origin
 from bootseed.late.target import TargetRoot
 
 HEALTH_DIR = "/etc/bootseed/health.d"
+GENERATOR_VERDICT = "/run/bootseed-generator"
 RECORD_NAME = "fallback.json"
 CHECK_TIMEOUT = 60.0
 
@@ -111,6 +112,12 @@ def mark_boot(target: TargetRoot, proc: Path = Path("/proc")) -> HealthRecord:
         except grubenv.GrubenvError as exc:
             record.note += f"; {exc}"
     return record
+
+
+def agent_enabled(target: TargetRoot) -> bool:
+    """Did bootseed-generator add the late agent to this boot (so it marks the boot)?"""
+    verdict = target.read_text(GENERATOR_VERDICT, default="")
+    return verdict.startswith("enabled")
 
 
 def write_record(run_dir: Path, record: HealthRecord) -> Path:

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootseed.grub import GRUB_D_SCRIPT, KERNEL_HOOK, script_text
+from bootseed.grub import GRUB_D_SCRIPT, KERNEL_HOOK, MARK_UNIT, script_text
 from bootseed.late.fallback import grubcfg, grubenv, links
 from bootseed.late.fallback.config import (
     DEFAULT_PANIC,
@@ -33,6 +33,7 @@ from bootseed.late.fallback.envsupport import boot_is_separate, detect_mode
 from bootseed.late.target import TargetRoot
 
 HOOK_DIRS = ("/etc/kernel/postinst.d", "/etc/kernel/postrm.d")
+UNIT_DIR = "/etc/systemd/system"
 DEFAULT_TITLE = "Distribution kernel (bootseed fallback)"
 # What of the running command line the fallback entry keeps by default.
 _KEEP_WORDS = ("root", "rootfstype", "rootflags", "ro", "rw", "console", "net.ifnames")
@@ -104,6 +105,13 @@ def _install_scripts(target: TargetRoot) -> None:
     target.write(grubcfg.GRUB_D_PATH, script_text(GRUB_D_SCRIPT), mode=0o755)
     for directory in HOOK_DIRS:
         target.write(f"{directory}/{KERNEL_HOOK}", script_text(KERNEL_HOOK), mode=0o755)
+    # Enabled by hand (what systemctl enable does) so it works on an image tree too.
+    target.write(f"{UNIT_DIR}/{MARK_UNIT}", script_text(MARK_UNIT))
+    wants = target.path(f"{UNIT_DIR}/multi-user.target.wants")
+    wants.mkdir(parents=True, exist_ok=True)
+    link = wants / MARK_UNIT
+    if not link.is_symlink():
+        link.symlink_to(f"{UNIT_DIR}/{MARK_UNIT}")
 
 
 def _update_grub_cfg(target: TargetRoot, config: FallbackConfig, outcome: Outcome,
@@ -195,7 +203,7 @@ def install(target: TargetRoot, opts: InstallOptions) -> Outcome:
         outcome.warnings.append(f"no boot counting: {reason}; only GRUB's fallback variable "
                                 "(catches an entry GRUB cannot load, not a kernel panic)")
     _install_scripts(target)
-    outcome.done.append("grub.d script and kernel hooks installed")
+    outcome.done.append("grub.d script, kernel hooks and the mark-good unit installed")
     _update_grub_cfg(target, config, outcome, opts.run_update_grub)
     outcome.done.append(arm_counter(target, config))
     return outcome
