@@ -50,6 +50,7 @@ class InstallOptions:
     cmdline: str | None = None
     title: str = DEFAULT_TITLE
     mode: Mode | None = None
+    mode_reason: str = "chosen with --mode"
     kernel: str | None = None
     initrd: str | None = None
     force: bool = False
@@ -184,7 +185,7 @@ def install(target: TargetRoot, opts: InstallOptions) -> Outcome:
                 outcome.warnings.append(f"{DIST_DIR}/{kept.name}: {kept.note}")
     outcome.dist = dist
     if opts.mode is not None:
-        mode, reason = opts.mode, "chosen with --mode"
+        mode, reason = opts.mode, opts.mode_reason
     else:
         mode, reason = detect_mode(target, opts.mountinfo)
     grub_dir = "/dist-kernel" if boot_is_separate(target, opts.mountinfo) else DIST_DIR

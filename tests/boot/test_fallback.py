@@ -27,7 +27,9 @@ FALLBACK_ENTRY = "Booting `Distribution kernel (bootseed fallback)'"
 FALLBACK_CMDLINE = "root=LABEL=bootseed-root ro console=ttyS0,115200 net.ifnames=1"
 STATUS_FILE = "/run/fb-status.json"
 RECORD_FILE = "/run/bootseed/fallback.json"
-REPORT_FILES = ["/proc/cmdline", STATUS_FILE, RECORD_FILE, "/run/fb-install.log"]
+HOOK_LOG = "/var/tmp/fb-hook.log"
+REPORT_FILES = ["/proc/cmdline", STATUS_FILE, RECORD_FILE, "/run/fb-install.log", HOOK_LOG,
+                "/boot/grub/grub.cfg"]
 DROP_LAB_POWEROFF = (
     "from pathlib import Path; from bootseed.late.fallback import grubenv; "
     "p = Path('/boot/grub/grubenv'); v = grubenv.read(p); "
@@ -39,6 +41,19 @@ BREAK_DEFAULT_INITRD = (
     # the hard link in /boot/dist-kernel keeps the original.
     "echo not-an-initramfs > /boot/initrd.img.broken && "
     "mv /boot/initrd.img.broken $(readlink -f /initrd.img)"
+)
+
+
+UPGRADE_KERNEL = (
+    # A kernel upgrade as the packages do it: the new version's files, the /vmlinuz and
+    # /initrd.img symlinks moved to them, the old package's files removed, then the
+    # postinst.d hooks with (version, image). The "new" kernel is the old one's bytes,
+    # so it boots with the modules the image has.
+    "V=$(readlink -f /vmlinuz | sed s,.*/vmlinuz-,,); N=6.1.0-99-upgrade; "
+    "cp /boot/vmlinuz-$V /boot/vmlinuz-$N && cp /boot/initrd.img-$V /boot/initrd.img-$N && "
+    "ln -sfn boot/vmlinuz-$N /vmlinuz && ln -sfn boot/initrd.img-$N /initrd.img && "
+    "rm /boot/vmlinuz-$V /boot/initrd.img-$V && "
+    f"/etc/kernel/postinst.d/zz-bootseed-fallback $N /boot/vmlinuz-$N > {HOOK_LOG} 2>&1"
 )
 
 
@@ -124,16 +139,26 @@ def test_broken_default_comes_up_on_the_fallback_by_itself(lab: BootLab,
     assert record["counter"] == "0"
 
 
-def test_normal_boot_counts_down_and_is_marked_good(lab: BootLab, tmp_path: Path) -> None:
-    result = _boot(lab, _seed(tmp_path, "i-fallback-normal", []))
+def test_upgraded_kernel_boot_is_counted_and_marked_good(lab: BootLab,
+                                                         tmp_path: Path) -> None:
+    result = _boot(lab, _seed(tmp_path, "i-fallback-upgrade", [UPGRADE_KERNEL]))
     assert not result.timed_out, _diagnose(result)
     assert _entries(result.console_text()) == [DEFAULT_ENTRY] * 2, _diagnose(result)
     assert result.ok, _diagnose(result)
     assert "bootseed.fallback=" not in _cmdline(result)
+    assert result.report is not None
+    assert result.report.file_bytes(HOOK_LOG) == b""  # the hook ran and had nothing to say
+    # The fallback entry still boots the original kernel, whose package names are gone.
+    cfg = (result.report.file_bytes("/boot/grub/grub.cfg") or b"").decode()
+    assert "linux /boot/dist-kernel/vmlinuz root=LABEL=bootseed-root" in cfg
+    assert cfg.count("### BEGIN bootseed fallback ###") == 1
     # bootcmd ran before boot_health: GRUB had counted this boot (2 -> 1) ...
     status = _file_json(result, STATUS_FILE)
     assert status["boot"]["from_fallback"] is False
     assert status["counter"] == "1" and status["healthy"] is True, status
+    details = [check["detail"] for check in status["dist_kernel"]]
+    assert all("6.1.0-" in d and "is gone, this keeps the original" in d for d in details), \
+        details
     # ... and the final stage reset the count.
     record = _file_json(result, RECORD_FILE)
     assert record["marked_good"] is True and record["counter"] == "2", record
