@@ -115,11 +115,17 @@ def test_units_are_not_enabled_or_started_by_the_package(built: dict[str, Deb]) 
 
 def test_initramfs_package(built: dict[str, Deb]) -> None:
     deb = built["bootseed-initramfs"]
-    for path in ("usr/share/initramfs-tools/hooks/bootseed",
-                 "usr/share/initramfs-tools/scripts/init-premount/bootseed",
-                 "etc/initramfs-tools/conf.d/bootseed"):
+    # Every hook and boot script of the tree, executable.
+    tree = SOURCE / "initramfs-hooks" / "initramfs-tools"
+    shipped = [p.relative_to(tree) for d in ("hooks", "scripts") for p in (tree / d).rglob("*")
+               if p.is_file()]
+    assert Path("hooks/bootseed") in shipped
+    assert Path("scripts/init-premount/bootseed") in shipped
+    for rel in shipped:
+        path = f"usr/share/initramfs-tools/{rel}"
         assert path in deb.files, path
-    assert deb.files["usr/share/initramfs-tools/hooks/bootseed"].mode & 0o111
+        assert deb.files[path].mode & 0o111, path
+    assert "etc/initramfs-tools/conf.d/bootseed" in deb.files
     assert "/etc/initramfs-tools/conf.d/bootseed" in deb.control["conffiles"]
     conf = deb.text("etc/initramfs-tools/conf.d/bootseed").splitlines()
     # The system python3 and the standard library only (see docs/readme/packaging.md).
