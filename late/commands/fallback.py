@@ -9,6 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bootseed.late.fallback.install import Outcome
+    from bootseed.late.target import TargetRoot
 
 NAME = "fallback"
 HELP = "keep the distribution kernel bootable: GRUB fallback entry and boot counting"
@@ -69,10 +74,7 @@ def _proc_for(root: Path) -> Path:
     return TargetRoot(root).path("/proc")
 
 
-def _print_outcome(outcome: object, args: argparse.Namespace, quiet: bool = False) -> None:
-    from bootseed.late.fallback.install import Outcome
-
-    assert isinstance(outcome, Outcome)
+def _print_outcome(outcome: Outcome, args: argparse.Namespace, quiet: bool = False) -> None:
     if args.json:
         print(json.dumps(outcome.to_json(), indent=2))
         return
@@ -122,11 +124,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
 
 
-def _mark_good(target: object, args: argparse.Namespace) -> int:
+def _mark_good(target: TargetRoot, args: argparse.Namespace) -> int:
     from bootseed.late.fallback.health import agent_enabled, mark_boot, write_record
-    from bootseed.late.target import TargetRoot
 
-    assert isinstance(target, TargetRoot)
     if args.if_agent_absent and agent_enabled(target):
         print("the late agent is part of this boot: its final stage marks it")
         return 0
@@ -141,11 +141,9 @@ def _mark_good(target: object, args: argparse.Namespace) -> int:
     return 1 if record.failed_checks or not record.installed else 0
 
 
-def _status(target: object, args: argparse.Namespace) -> int:
+def _status(target: TargetRoot, args: argparse.Namespace) -> int:
     from bootseed.late.fallback.report import fallback_status
-    from bootseed.late.target import TargetRoot
 
-    assert isinstance(target, TargetRoot)
     status = fallback_status(target, _proc_for(args.root), verify_hash=not args.quick)
     print(json.dumps(status.to_json(), indent=2) if args.json else status.text())
     return status.exit_code
