@@ -170,37 +170,27 @@ def test_rescue_volume_boots_and_keeps_the_original_at_media(lab: BootLab, tmp_p
     assert user is not None and user["authorized_keys"] == wanted["ssh_authorized_keys"]
 
 
-def test_rescue_volume_marked_done_is_skipped(lab: BootLab, tmp_path: Path,
-                                              disks: dict[str, Path]) -> None:
-    disks["rescue"] = root_copy(lab.image, tmp_path / "rescue.raw", "RESCUE",
-                                {MARKER: "rescue\n", "DONE": ""})
-    result = lab.boot(BootOptions(nocloud_dir=EXAMPLE_SEED, disks=[ExtraDisk("rescue", "11G")],
-                                  report_files=FILES))
-    assert _text(result, MARKER) is None, _diagnose(result)
-    assert "/media/original-root" not in _mounts(result)
-    assert [a["marker"] for a in _actions(result, "rescue-skipped")] == ["DONE"]
-    assert result.ok, _diagnose(result)
-
-
-def test_rescue_off_missing_takeover_and_tiny_overlay_boot_normally(
+def test_done_rescue_missing_takeover_and_tiny_overlay_boot_normally(
         lab: BootLab, tmp_path: Path, disks: dict[str, Path]) -> None:
     disks["rescue"] = root_copy(lab.image, tmp_path / "rescue.raw", "RESCUE",
-                                {MARKER: "rescue\n"})
+                                {MARKER: "rescue\n", "DONE": ""})
     disks["tiny"] = small_volume(tmp_path / "tiny.raw", "tinyovl", {}, "8M")
     result = lab.boot(BootOptions(
         nocloud_dir=EXAMPLE_SEED, disks=[ExtraDisk("rescue", "11G"), ExtraDisk("tiny", "8M")],
-        kernel_args=["bootseed.rescue=off", "bootseed.root=LABEL=nowhere",
-                     "bootseed.overlay=LABEL=tinyovl"], report_files=FILES))
+        kernel_args=["bootseed.root=LABEL=nowhere", "bootseed.overlay=LABEL=tinyovl"],
+        report_files=FILES))
     assert _text(result, MARKER) is None, _diagnose(result)
-    assert _mounts(result)["/"][1] == "ext4"
+    mounts = _mounts(result)
+    assert mounts["/"][1] == "ext4" and "/media/original-root" not in mounts, mounts
+    assert [a["marker"] for a in _actions(result, "rescue-skipped")] == ["DONE"]
     problems = _problems(result)
     assert any("LABEL=nowhere: no such volume within 20s" in p for p in problems), problems
     assert any("too small for the writable layer" in p for p in problems), problems
     assert "bootseed-root: error: takeover" in result.console_text()
-    assert result.report is not None and result.report.configured, _diagnose(result)
+    assert result.ok, _diagnose(result)
 
 
-def test_takeover_mount_and_exec_volumes(lab: BootLab, tmp_path: Path,
+def test_rescue_off_takeover_mount_and_exec_volumes(lab: BootLab, tmp_path: Path,
                                          disks: dict[str, Path]) -> None:
     disks["ebs"] = root_copy(lab.image, tmp_path / "ebs.raw", "ebsroot",
                              {MARKER: "taken-over\n", "bootseed-volume.yaml": "action: root\n"})
@@ -209,13 +199,18 @@ def test_takeover_mount_and_exec_volumes(lab: BootLab, tmp_path: Path,
     disks["tool"] = small_volume(tmp_path / "tool.raw", None, {
         "bootseed-volume.yaml": "action: exec\nrun: setup.sh\n",
         "setup.sh": "#!/bin/sh\necho \"setup ran\" | tee -a /var/tmp/volume-exec-count\n"})
+    # An unmarked rescue volume too: bootseed.rescue=off must leave it alone.
+    disks["rescue"] = root_copy(lab.image, tmp_path / "rescue.raw", "RESCUE",
+                                {MARKER: "rescue\n"})
     result = lab.boot(BootOptions(
         nocloud_dir=EXAMPLE_SEED, disks=[ExtraDisk("ebs", "11G"), ExtraDisk("data", "64M"),
-                                         ExtraDisk("tool", "64M")],
+                                         ExtraDisk("tool", "64M"), ExtraDisk("rescue", "11G")],
+        kernel_args=["bootseed.rescue=off"],
         report_files=[*FILES, "/srv/data/hello", "/var/tmp/volume-exec-count",
                       "/var/log/bootseed/volumes.log", "/etc/fstab"]))
     assert _text(result, MARKER) == "taken-over\n", _diagnose(result)
     assert _actions(result, "takeover")[0]["label"] == "ebsroot"
+    assert _actions(result, "rescue") == [] and _actions(result, "rescue-skipped") == []
     assert _mounts(result)["/srv/data"][1:] == ("ext4", "rw")
     assert _text(result, "/srv/data/hello") == "hi\n"
     assert "/srv/data ext4 defaults,nofail 0 2 # bootseed volume" in (
