@@ -1,12 +1,22 @@
 """The lab's guest network: QEMU user networking that reaches only our servers.
 
 The guest gets ``-nic user,restrict=on`` (no route to the host or beyond)
-with network ``169.254.0.0/16``, so that the EC2 metadata address
+with network ``169.252.0.0/14``, so that the EC2 metadata address
 169.254.169.254 is inside it: QEMU only accepts ``guestfwd`` targets inside
-the user network. Each lab server (a :class:`~http.server.HTTPServer` on
-127.0.0.1) is reachable from the guest at one fixed address through a
-``guestfwd`` rule in its per-connection form: for every TCP connection the
-guest opens to that address, QEMU runs ``socat STDIO TCP4:127.0.0.1:PORT``.
+the user network. The guest's own address (169.252.0.15) is outside
+the link-local 169.254.0.0/16 on purpose, so DHCP clients treat it as an
+ordinary lease, not an IPv4LL one. Every address of this network is
+virtual, inside QEMU; none is ever on the wire.
+
+In restricted mode QEMU's DHCP server offers no gateway, so the guest would
+have no default route, which "is the network up" checks look for. Lab images
+carry ``80-bootseed-lab.network`` (matched only with ``bootseed.lab=1`` on the
+kernel command line): DHCP plus a default route bound to the NIC.
+
+Each lab server (a :class:`~http.server.HTTPServer` on 127.0.0.1) is
+reachable from the guest at one fixed address through a ``guestfwd`` rule
+in its per-connection form: for every TCP connection the guest opens to that
+address, QEMU runs ``socat STDIO TCP4:127.0.0.1:PORT``.
 (The ``guestfwd=...-tcp:HOST:PORT`` form connects once at startup and
 serves a single connection, which HTTP clients that reconnect cannot use.)
 
@@ -28,10 +38,10 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-GUEST_NET = "169.254.0.0/16"
-GATEWAY = "169.254.0.2"
-DNS = "169.254.0.3"
-DHCP_START = "169.254.0.15"
+GUEST_NET = "169.252.0.0/14"
+GATEWAY = "169.252.0.2"
+DNS = "169.252.0.3"
+DHCP_START = "169.252.0.15"
 IMDS_ADDR = "169.254.169.254"
 SEED_ADDR = "169.254.100.1"
 SINK_ADDR = "169.254.100.2"

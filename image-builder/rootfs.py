@@ -71,6 +71,22 @@ ExecStartPre=/usr/bin/ssh-keygen -A
 ExecStartPre=/usr/sbin/sshd -t
 """
 
+LAB_NETWORK_FILE = """\
+# Boot lab only: matches when the kernel command line has bootseed.lab=1.
+# QEMU's restricted user network offers no gateway over DHCP, so without
+# this the guest has no default route at all. A default route bound to the
+# device is enough there: every lab server is on the link.
+[Match]
+Name=en* eth*
+KernelCommandLine=bootseed.lab=1
+
+[Network]
+DHCP=ipv4
+DefaultRouteOnDevice=yes
+IPv6AcceptRA=no
+LinkLocalAddressing=no
+"""
+
 BOOTSEED_WRAPPER = f"""\
 #!{VENV}/bin/python3
 import sys
@@ -208,6 +224,7 @@ def install_lab_files(tree: Path, log: IO[str] | None = None) -> None:
     lab = tree / LAB_DIR.lstrip("/")
     lab.mkdir(parents=True, exist_ok=True)
     shutil.copy2(GUEST_FILES / "report.py", lab / "report.py")
+    _write(tree, "/etc/systemd/network/80-bootseed-lab.network", LAB_NETWORK_FILE)
     unit = "bootseed-lab-report.service"
     shutil.copy2(GUEST_FILES / unit, tree / "etc/systemd/system" / unit)
     run(["systemctl", f"--root={tree}", "enable", unit], log=log)

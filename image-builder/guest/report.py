@@ -121,6 +121,13 @@ def file_contents(paths: list[str]) -> dict[str, Any]:
     return result
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def _monotonic_since(unit: str) -> float | None:
     rc, out, _ = _run(["systemctl", "show", "-P", "ActiveEnterTimestampMonotonic", unit])
     value = out.strip()
@@ -149,12 +156,13 @@ def collect(options: dict[str, str]) -> dict[str, Any]:
     _, state, _ = _run(["systemctl", "is-system-running"])
     _, failed, _ = _run(["systemctl", "list-units", "--failed", "--plain", "--no-legend"])
     _, ip_json, _ = _run(["ip", "-j", "addr"])
+    _, routes_json, _ = _run(["ip", "-j", "route"])
+    _, networkd, _ = _run(["journalctl", "-b", "-u", "systemd-networkd.service", "--no-pager",
+                           "-o", "short-monotonic", "-n", "40"])
     _, journal, _ = _run(["journalctl", "-b", "-u", "bootseed.service", "--no-pager",
                           "-o", "short-monotonic", "-n", "80"])
-    try:
-        addresses: Any = json.loads(ip_json)
-    except ValueError:
-        addresses = None
+    addresses: Any = _json_or_none(ip_json)
+    routes: Any = _json_or_none(routes_json)
     return {
         "format": REPORT_FORMAT,
         "uptime": time.clock_gettime(time.CLOCK_BOOTTIME),
@@ -169,6 +177,8 @@ def collect(options: dict[str, str]) -> dict[str, Any]:
         "users": users(),
         "files": file_contents(files),
         "addresses": addresses,
+        "routes": routes,
+        "networkd_journal": networkd,
         "bootseed_journal": journal,
     }
 

@@ -24,6 +24,9 @@ INSTANCE_ID = "iid-bootseed-demo-0001"
 HELLO = "/etc/bootseed-demo/hello.txt"
 MARKER = "/var/tmp/bootseed-runcmd-marker"
 REPORT_FILES = [HELLO, MARKER]
+# Hard limit per boot. A boot takes 1-2 min under TCG on 2 cores; the margin
+# is for machines where other work competes for the CPU.
+TIMEOUT = 480.0
 
 
 def _user_data() -> dict:
@@ -71,7 +74,8 @@ def assert_example_applied(result: BootResult, source: str) -> None:
 
 
 def test_nocloud_url_on_the_kernel_command_line(lab: BootLab):
-    result = lab.boot(BootOptions(nocloud_dir=EXAMPLE_SEED, report_files=REPORT_FILES))
+    result = lab.boot(BootOptions(nocloud_dir=EXAMPLE_SEED, report_files=REPORT_FILES,
+                                  timeout=TIMEOUT))
     assert_example_applied(result, "nocloud")
     fetched = {r.path for r in result.seed_requests}
     assert {"/meta-data", "/user-data"} <= fetched
@@ -80,7 +84,7 @@ def test_nocloud_url_on_the_kernel_command_line(lab: BootLab):
 
 def test_ec2_imdsv2_mock(lab: BootLab):
     result = lab.boot(BootOptions(imds_dir=EXAMPLE_SEED, imds_mode="v2-required",
-                                  report_files=REPORT_FILES))
+                                  report_files=REPORT_FILES, timeout=TIMEOUT))
     assert_example_applied(result, "ec2")
     tokens = [r for r in result.imds_requests if r.method == "PUT"]
     assert tokens and tokens[0].path == "/latest/api/token"
@@ -91,7 +95,7 @@ def test_ec2_imdsv2_mock(lab: BootLab):
 def test_cidata_iso(lab: BootLab, tmp_path: Path):
     seed = tmp_path / "cidata"
     shutil.copytree(EXAMPLE_SEED, seed)
-    result = lab.boot(BootOptions(cidata_dir=seed, report_files=REPORT_FILES))
+    result = lab.boot(BootOptions(cidata_dir=seed, report_files=REPORT_FILES, timeout=TIMEOUT))
     assert_example_applied(result, "nocloud")
     assert not result.seed_requests and not result.imds_requests
 
@@ -105,12 +109,12 @@ def test_ovf_iso(lab: BootLab, tmp_path: Path):
                         user_data=(EXAMPLE_SEED / "user-data").read_bytes())
     ovf = tmp_path / "ovf-env.xml"
     ovf.write_bytes(xml)
-    result = lab.boot(BootOptions(ovf_file=ovf, report_files=REPORT_FILES))
+    result = lab.boot(BootOptions(ovf_file=ovf, report_files=REPORT_FILES, timeout=TIMEOUT))
     assert_example_applied(result, "ovf")
 
 
 def test_no_seed_reaches_multi_user_and_says_so(lab: BootLab):
-    result = lab.boot(BootOptions())
+    result = lab.boot(BootOptions(timeout=TIMEOUT))
     report = result.report
     assert report is not None, _diagnose(result)
     assert result.ok, _diagnose(result)

@@ -12,7 +12,7 @@ def test_nic_is_restricted_and_forwards_per_connection():
     parts = nic.split(",")
     assert parts[0] == "user"
     assert "restrict=on" in parts
-    assert "net=169.254.0.0/16" in parts
+    assert "net=169.252.0.0/14" in parts
     assert ("guestfwd=tcp:169.254.169.254:80-cmd:/usr/bin/socat STDIO "
             "TCP4:127.0.0.1:40001") in parts
     assert "guestfwd=tcp:169.254.100.1:80-cmd:/usr/bin/socat STDIO TCP4:127.0.0.1:40002" in parts
