@@ -55,3 +55,25 @@ def test_data_disk_has_its_label(tmp_path: Path):
     assert out.stdout.strip() == "scratch-1"
     with pytest.raises(overlay.OverlayError, match="too small"):
         overlay.make_data_disk(tmp_path / "tiny.raw", "x", "1M")
+
+
+def test_qcow2_image_works_as_overlay_base(small_image, tmp_path: Path):
+    import json
+    import subprocess
+
+    base, offset = small_image
+    qcow = tmp_path / "base.qcow2"
+    disk.convert_to_qcow2(base, qcow)
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(qcow)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["format"] == "qcow2"
+    assert info["virtual-size"] == base.stat().st_size
+    ov = tmp_path / "boot.qcow2"
+    overlay.create_overlay(qcow, "qcow2", ov)
+    overlay.set_kernel_args(ov, offset, "x=1", tmp_path / "scratch")
+    assert grub.parse_grubenv(overlay.read_at(ov, "qcow2", offset, 1024)) == {
+        grub.LAB_ARGS_VAR: "x=1"
+    }
+    assert grub.parse_grubenv(overlay.read_at(qcow, "qcow2", offset, 1024)) == {
+        grub.LAB_ARGS_VAR: ""
+    }
