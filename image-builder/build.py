@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bootseed.image_builder import disk, grub, rootfs
+from bootseed.image_builder import disk, fallback, grub, rootfs
 from bootseed.image_builder.basetree import BaseTreeSpec, ensure_base_tree
 from bootseed.image_builder.cache import cache_root
 from bootseed.image_builder.manifest import ImageFile, ImageManifest, write_manifest
@@ -104,8 +104,9 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
                     tree, options.source / "initramfs-hooks" / "initramfs-tools",
                     base.kernel_version, log=log)
                 step.note = "installed, initramfs rebuilt" if hook else "none in the tree yet"
-            with progress.step("GRUB files"):
+            with progress.step("GRUB files, fallback kernel entry") as step:
                 rootfs.install_grub_files(tree, ROOT_LABEL, options.kernel_args)
+                step.note = fallback.install_fallback(tree, ROOT_LABEL, options.kernel_args)
             with progress.step("Partition table (GPT, BIOS boot + root)"):
                 disk.write_partition_table(raw, layout, log=log)
             with progress.step(f"Root filesystem (ext4, {layout.root_bytes // disk.GIB} GiB)"):
