@@ -10,6 +10,11 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # Type-checking only: PrivateKeyTypes exists from cryptography 40, bookworm ships 38.
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 RSA_BITS = 3072  # ssh-keygen's default
@@ -79,7 +84,6 @@ def generate_host_key(keytype: str, comment: str) -> HostKey:
 def public_from_private(private_text: str | bytes, comment: str = "") -> str:
     """The ``.pub`` line of an OpenSSH or PEM private key (unencrypted)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
     data = private_text.encode("utf-8") if isinstance(private_text, str) else private_text
     key: PrivateKeyTypes

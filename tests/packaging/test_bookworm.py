@@ -189,9 +189,6 @@ def test_agent_runs_a_seed_with_bookworm_libraries(installed: Chroot) -> None:
     assert forms and forms[0]["instance_id"] == ["iid-pkg-01"]  # requests 2.28
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "late/sshkeys.py public_from_private imports PrivateKeyTypes at run time: it exists "
-    "from cryptography 40 on, bookworm has 38 (fix: import it under TYPE_CHECKING)"))
 def test_given_host_keys_with_bookworm_cryptography(installed: Chroot, tmp_path: Path) -> None:
     key = tmp_path / "k"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "given", "-f",
