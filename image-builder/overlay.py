@@ -55,15 +55,20 @@ def read_at(image: Path, image_format: str, offset: int, length: int) -> bytes:
 
 
 def set_kernel_args(overlay: Path, grubenv_offset: int, args: str, scratch: Path) -> None:
-    """Make this boot's kernel command line end with ``args``."""
-    current = read_at(overlay, "qcow2", grubenv_offset, len(grub.GRUBENV_HEADER))
-    if current != grub.GRUBENV_HEADER:
+    """Make this boot's kernel command line end with ``args``.
+
+    The other variables of the block (e.g. the fallback boot counter armed at
+    build time) are kept; only ``bootseed_lab_args`` is replaced.
+    """
+    current = read_at(overlay, "qcow2", grubenv_offset, grub.GRUBENV_SIZE)
+    if not current.startswith(grub.GRUBENV_HEADER):
         raise OverlayError(
             f"no GRUB environment block at byte {grubenv_offset} of {overlay}: "
             "the image manifest does not match the image"
         )
-    write_at(overlay, "qcow2", grubenv_offset,
-             grub.grubenv_block({grub.LAB_ARGS_VAR: args}), scratch)
+    values = grub.parse_grubenv(current)
+    values[grub.LAB_ARGS_VAR] = args
+    write_at(overlay, "qcow2", grubenv_offset, grub.grubenv_block(values), scratch)
 
 
 def make_data_disk(path: Path, label: str, size: str) -> None:

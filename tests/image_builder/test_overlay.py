@@ -77,3 +77,21 @@ def test_qcow2_image_works_as_overlay_base(small_image, tmp_path: Path):
     assert grub.parse_grubenv(overlay.read_at(qcow, "qcow2", offset, 1024)) == {
         grub.LAB_ARGS_VAR: ""
     }
+
+
+def test_other_grubenv_variables_are_kept(tmp_path: Path):
+    tree = tmp_path / "tree"
+    (tree / "boot/grub").mkdir(parents=True)
+    (tree / "boot/grub/grubenv").write_bytes(
+        grub.grubenv_block({"boot_tries": "3", grub.LAB_ARGS_VAR: ""}))
+    layout = disk.DiskLayout(root_bytes=16 * disk.MIB)
+    image = tmp_path / "base.raw"
+    disk.write_partition_table(image, layout)
+    disk.make_root_filesystem(image, layout, tree, "ov-root")
+    offset = disk.file_disk_offset(image, layout.root_offset, "/boot/grub/grubenv")
+    ov = tmp_path / "boot.qcow2"
+    overlay.create_overlay(image, "raw", ov)
+    overlay.set_kernel_args(ov, offset, "a=1", tmp_path / "scratch")
+    assert grub.parse_grubenv(overlay.read_at(ov, "qcow2", offset, 1024)) == {
+        "boot_tries": "3", grub.LAB_ARGS_VAR: "a=1"
+    }
