@@ -1,13 +1,14 @@
 """End-to-end: GRUB's boot counting and the fallback entry, booted from the image's own disk.
 
-Each test boots once with reboots allowed. On the first boot the seed's
-runcmd installs ``bootseed fallback`` (as an operator or an image build
-would), takes ``bootseed.lab.poweroff=0`` out of the lab's per-boot arguments
-(so the last boot powers the VM off after its report) and reboots. What
-happens after that is GRUB running the block the install wrote, with no
-input from the test: the serial console shows every GRUB entry started and
-every kernel command line, and the last boot's report carries bootseed's
-own view (``bootseed fallback status``, ``/run/bootseed/fallback.json``).
+Each test boots once with reboots allowed. The image build installed
+``bootseed fallback``; on the first boot the seed's runcmd may install it
+again with other settings (as an operator would), takes
+``bootseed.lab.poweroff=0`` out of the lab's per-boot arguments (so the last
+boot powers the VM off after its report) and reboots. What happens after that
+is GRUB running the block the install wrote, with no input from the test: the
+serial console shows every GRUB entry started and every kernel command line,
+and the last boot's report carries bootseed's own view (``bootseed fallback
+status``, ``/run/bootseed/fallback.json``).
 """
 
 from __future__ import annotations
@@ -57,16 +58,17 @@ UPGRADE_KERNEL = (
 )
 
 
-def _user_data(extra_runcmd: list[str]) -> str:
+def _user_data(extra_runcmd: list[str], install: bool) -> str:
     lines = [
         "#cloud-config",
         "bootcmd:",
         f"  - [sh, -c, 'bootseed fallback status --json > {STATUS_FILE} 2>&1 || true']",
         "runcmd:",
-        "  - [sh, -c, \"bootseed fallback install --tries 2 --panic 3 --cmdline "
-        f"'{FALLBACK_CMDLINE}' > /run/fb-install.log 2>&1\"]",
-        f"  - [/usr/lib/bootseed/venv/bin/python3, -c, \"{DROP_LAB_POWEROFF}\"]",
     ]
+    if install:
+        lines.append("  - [sh, -c, \"bootseed fallback install --tries 2 --panic 3 --cmdline "
+                     f"'{FALLBACK_CMDLINE}' > /run/fb-install.log 2>&1\"]")
+    lines.append(f"  - [/usr/lib/bootseed/venv/bin/python3, -c, \"{DROP_LAB_POWEROFF}\"]")
     lines += [f"  - [sh, -c, \"{cmd}\"]" for cmd in extra_runcmd]
     # After the lab's report of this boot, so the report is whole on the console.
     lines.append("  - [systemd-run, --no-block, --unit=fallback-test-reboot, "
@@ -74,11 +76,11 @@ def _user_data(extra_runcmd: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _seed(tmp_path: Path, instance: str, extra_runcmd: list[str]) -> Path:
+def _seed(tmp_path: Path, instance: str, extra_runcmd: list[str], install: bool = True) -> Path:
     seed = tmp_path / "seed"
     seed.mkdir()
     (seed / "meta-data").write_text(f"instance-id: {instance}\nlocal-hostname: fbtest\n")
-    (seed / "user-data").write_text(_user_data(extra_runcmd))
+    (seed / "user-data").write_text(_user_data(extra_runcmd, install))
     return seed
 
 
@@ -141,7 +143,8 @@ def test_broken_default_comes_up_on_the_fallback_by_itself(lab: BootLab,
 
 def test_upgraded_kernel_boot_is_counted_and_marked_good(lab: BootLab,
                                                          tmp_path: Path) -> None:
-    result = _boot(lab, _seed(tmp_path, "i-fallback-upgrade", [UPGRADE_KERNEL]))
+    # No install here: the image build installed the fallback (tries 2, panic=10).
+    result = _boot(lab, _seed(tmp_path, "i-fallback-upgrade", [UPGRADE_KERNEL], install=False))
     assert not result.timed_out, _diagnose(result)
     assert _entries(result.console_text()) == [DEFAULT_ENTRY] * 2, _diagnose(result)
     assert result.ok, _diagnose(result)
@@ -150,7 +153,8 @@ def test_upgraded_kernel_boot_is_counted_and_marked_good(lab: BootLab,
     assert result.report.file_bytes(HOOK_LOG) == b""  # the hook ran and had nothing to say
     # The fallback entry still boots the original kernel, whose package names are gone.
     cfg = (result.report.file_bytes("/boot/grub/grub.cfg") or b"").decode()
-    assert "linux /boot/dist-kernel/vmlinuz root=LABEL=bootseed-root" in cfg
+    assert ("linux /boot/dist-kernel/vmlinuz root=LABEL=bootseed-root ro console=tty0 "
+            "console=ttyS0,115200 net.ifnames=1 panic=10 ") in cfg
     assert cfg.count("### BEGIN bootseed fallback ###") == 1
     # bootcmd ran before boot_health: GRUB had counted this boot (2 -> 1) ...
     status = _file_json(result, STATUS_FILE)
