@@ -104,10 +104,14 @@ def fallback_status(target: TargetRoot, proc: Path | None = Path("/proc"),
                         if not c.ok]
     _check_grub_cfg(target, config.panic, status)
     if config.mode is Mode.COUNTER:
+        env_path = target.path(GRUBENV_PATH)
         try:
-            status.counter = grubenv.read(target.path(GRUBENV_PATH)).get(TRIES_VAR)
+            status.counter = grubenv.read(env_path).get(TRIES_VAR)
         except grubenv.GrubenvError as exc:
-            status.problems.append(str(exc))
+            status.problems.append(f"{exc}: GRUB cannot count boots")
+        if not env_path.is_file():
+            status.problems.append(f"no {GRUBENV_PATH}: GRUB cannot count boots (run "
+                                   "'bootseed fallback refresh')")
         if status.counter == "0":
             status.notes.append("the counter is used up: the next boot uses the fallback "
                                 "entry ('bootseed fallback refresh' re-arms it)")

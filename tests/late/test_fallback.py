@@ -326,6 +326,21 @@ def test_status_counter_used_up_and_cfg_without_entry(tmp_path: Path) -> None:
     assert any("has no fallback entry" in p for p in status.problems)
 
 
+def test_status_counter_mode_without_a_usable_grubenv(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    install(TargetRoot(root), opts())
+    env = root / "boot/grub/grubenv"
+    env.unlink()
+    status = fallback_status(TargetRoot(root), proc=None)
+    assert status.exit_code == 1 and "GRUB cannot count boots" in status.text()
+    env.write_bytes(b"# GRUB Environment Block\nbootseed_tries=2\n")  # not 1024 bytes
+    status = fallback_status(TargetRoot(root), proc=None)
+    assert any("a GRUB environment block has 1024" in p for p in status.problems)
+    env.unlink()
+    refresh(TargetRoot(root))
+    assert fallback_status(TargetRoot(root), proc=None).healthy
+
+
 def test_cli_install_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = make_root(tmp_path)
     assert main(["fallback", "status", "--root", str(root)]) == 1
