@@ -182,6 +182,7 @@ def test_closure_alone_fetches_ec2_over_pyroute2_dhcp(lab: NetnsPair, chroot_roo
 def test_codecs_named_in_code_are_found_but_not_codec_tables(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text('import json\n'
-                      'def f(b):\n    open("x", encoding="ascii")\n    return b.decode("utf-8-sig")\n'
+                      'def f(b):\n    open("x", encoding="ascii")\n'
+                      '    return b.decode("utf-8-sig")\n'
                       'TABLE = {"big5": "x", "koi8_r": "y"}\n')
     assert closure.codec_modules(source) == ["encodings.ascii", "encodings.utf_8_sig"]
