@@ -62,9 +62,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     mark = sub.add_parser("mark-good", help="run the health checks and reset the boot "
                                             "counter (what the late agent does each boot)")
     common(mark)
-    mark.add_argument("--if-agent-absent", action="store_true",
-                      help="do nothing when bootseed-generator added the late agent to this "
-                           "boot (its final stage marks the boot then)")
+    mark.add_argument("--safety-net", action="store_true",
+                      help="as bootseed-fallback-mark.service: mark only a boot the late agent "
+                           "is not part of, or whose final stage ran without marking it")
 
 
 def _proc_for(root: Path) -> Path:
@@ -125,10 +125,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _mark_good(target: TargetRoot, args: argparse.Namespace) -> int:
-    from bootseed.late.fallback.health import agent_enabled, mark_boot, write_record
+    from bootseed.late.fallback.health import mark_boot, safety_net_skip, write_record
 
-    if args.if_agent_absent and agent_enabled(target):
-        print("the late agent is part of this boot: its final stage marks it")
+    skip = safety_net_skip(target) if args.safety_net else None
+    if skip:
+        print(f"not marked: {skip}")
         return 0
     record = mark_boot(target, _proc_for(args.root))
     write_record(target.path("/run/bootseed"), record)

@@ -115,9 +115,28 @@ def mark_boot(target: TargetRoot, proc: Path = Path("/proc")) -> HealthRecord:
 
 
 def agent_enabled(target: TargetRoot) -> bool:
-    """Did bootseed-generator add the late agent to this boot (so it marks the boot)?"""
+    """Did bootseed-generator add the late agent to this boot?"""
     verdict = target.read_text(GENERATOR_VERDICT, default="")
     return verdict.startswith("enabled")
+
+
+def safety_net_skip(target: TargetRoot) -> str | None:
+    """Why the mark-good unit leaves this boot alone, or ``None`` when it should mark it.
+
+    It marks boots the late agent is not part of, and boots whose final stage
+    finished without ``boot_health`` (a user's ``cloud_final_modules`` list
+    without it). A boot whose agent did not get through its final stage is
+    left to count down: that is the failure the counter is there to catch.
+    """
+    if not agent_enabled(target):
+        return None
+    from bootseed.late.status import read_status
+
+    doc = read_status(target.path("/run/bootseed")) or {}
+    final = (doc.get("stages") or {}).get("final") or {}
+    if isinstance(final, dict) and final.get("end") is not None:
+        return None
+    return "the late agent is part of this boot and has not finished its final stage"
 
 
 def write_record(run_dir: Path, record: HealthRecord) -> Path:

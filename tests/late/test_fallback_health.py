@@ -150,27 +150,37 @@ def test_bootseed_status_without_fallback_is_unchanged(
     assert "boot_entry" not in json.loads(capsys.readouterr().out)
 
 
-def test_mark_unit_covers_boots_without_the_agent(
+def test_mark_unit_covers_boots_the_agent_does_not_mark(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from bootseed.late.cli import main
 
     root = installed_root(tmp_path)
     unit = root / "etc/systemd/system/bootseed-fallback-mark.service"
     wants = root / "etc/systemd/system/multi-user.target.wants/bootseed-fallback-mark.service"
-    assert "ExecStart=/usr/bin/bootseed fallback mark-good --if-agent-absent" in unit.read_text()
+    assert "ExecStart=/usr/bin/bootseed fallback mark-good --safety-net" in unit.read_text()
     assert "ConditionPathExists=!/run/bootseed/fallback.json" in unit.read_text()
     assert os.readlink(wants) == "/etc/systemd/system/bootseed-fallback-mark.service"
     (root / "proc").mkdir()
     (root / "proc/cmdline").write_text(CMDLINE + "\n")
-    (root / "run").mkdir(exist_ok=True)
+    (root / "run/bootseed").mkdir(parents=True)
     grubenv.update(root / GRUBENV, {"bootseed_tries": "1"})
-    # The generator added the agent: its final stage is the one to mark the boot.
+    mark = ["fallback", "mark-good", "--root", str(root), "--safety-net"]
+    # The generator added the agent and its final stage has not finished: not marked.
     (root / "run/bootseed-generator").write_text("enabled: ds=nocloud on the command line\n")
-    assert main(["fallback", "mark-good", "--root", str(root), "--if-agent-absent"]) == 0
-    assert "its final stage marks it" in capsys.readouterr().out
+    (root / "run/bootseed/status.json").write_text(json.dumps(
+        {"state": "error", "stages": {"local": {"start": 1.0, "end": None}}}))
+    assert main(mark) == 0
+    assert "has not finished its final stage" in capsys.readouterr().out
     assert tries(root) == "1" and not (root / "run/bootseed/fallback.json").exists()
-    # No seed: the agent is not part of this boot, the unit marks it.
-    (root / "run/bootseed-generator").write_text("disabled: no seed found\n")
-    assert main(["fallback", "mark-good", "--root", str(root), "--if-agent-absent"]) == 0
+    # Its final stage ran, but without boot_health (a custom module list): marked.
+    (root / "run/bootseed/status.json").write_text(json.dumps(
+        {"state": "done", "stages": {"final": {"start": 1.0, "end": 2.0}}}))
+    assert main(mark) == 0
     assert "boot marked good: 2 tries" in capsys.readouterr().out
     assert tries(root) == "2" and (root / "run/bootseed/fallback.json").is_file()
+    # No seed: the generator left the agent out; the unit marks the boot.
+    grubenv.update(root / GRUBENV, {"bootseed_tries": "1"})
+    (root / "run/bootseed-generator").write_text("disabled: no seed found\n")
+    (root / "run/bootseed/status.json").unlink()
+    assert main(mark) == 0
+    assert tries(root) == "2"
