@@ -46,7 +46,8 @@ def test_ec2_seed_fetched_in_initramfs_and_applied_without_second_fetch(lab: Boo
     assert {"early.cmdline", "early.network-up", "early.discover", "early.network-down",
             "early.total"} <= timing_names(doc)
     action = early_action(doc)
-    assert action["wall_ms"] and action["network"]["backend"] == "pyroute2"
+    # The image uses the hook's default: klibc's ipconfig (pyroute2 is opt-in for size).
+    assert action["wall_ms"] and action["network"]["backend"] == "klibc-ipconfig"
     assert action["network"]["teardown"].endswith("down")
     # Applied by the late agent from the cache...
     assert result.ok, result.summary()
