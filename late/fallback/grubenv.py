@@ -4,7 +4,7 @@ Format (what GRUB's ``save_env`` and ``grub-editenv`` use): exactly 1024 bytes,
 starting ``# GRUB Environment Block\\n``, then ``name=value\\n`` lines, the rest
 padded with ``#``. A backslash or newline inside a value is escaped with a
 backslash. The size never changes because GRUB rewrites the block in place,
-through the file's block list, and cannot grow a file.
+through the file's block list, and cannot grow a file; we update it in place too.
 """
 
 from __future__ import annotations
@@ -107,25 +107,37 @@ def read(path: Path) -> dict[str, str]:
 
 
 def update(path: Path, changes: dict[str, str | None]) -> dict[str, str]:
-    """Set (or with ``None`` unset) variables, keeping every other one; atomic.
+    """Set (or with ``None`` unset) variables, keeping every other one.
 
-    The file is replaced by rename, as ``grub-editenv`` does: GRUB finds the
-    new file's blocks when it next reads the block list at boot.
+    An existing block is rewritten in place (same inode, same disk blocks) and
+    synced: GRUB reads and writes it through its block list and never replays
+    the ext4 journal, so after a crash a replaced file could leave GRUB looking
+    at the old inode's freed blocks, and ``save_env`` writing into them. A new
+    file (or one that is not a valid block) is created by rename instead.
     """
     try:
-        comments, values = _parse(path.read_bytes(), str(path))
+        block = path.read_bytes()
     except FileNotFoundError:
-        comments, values = [], {}
+        block = None
+    comments: list[str] = []
+    values: dict[str, str] = {}
+    if block is not None:
+        comments, values = _parse(block, str(path))
     for name, value in changes.items():
         if value is None:
             values.pop(name, None)
         else:
             values[name] = value
     data = render(values, comments)
-    mode = 0o644
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data, mode=mode)
+    if block is not None and not path.is_symlink():
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            if os.pwrite(fd, data, 0) != len(data):
+                raise GrubenvError(f"{path}: short write")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return values
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data, mode=0o644)
     return values

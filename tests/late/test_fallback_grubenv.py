@@ -50,11 +50,14 @@ def test_grub_editenv_reads_ours_and_we_read_theirs(tmp_path: Path) -> None:
     assert "odd" not in grubenv.read(path)
 
 
-def test_update_keeps_other_variables_size_and_mode(tmp_path: Path) -> None:
+def test_update_keeps_other_variables_size_mode_and_inode(tmp_path: Path) -> None:
     path = tmp_path / "grubenv"
     path.write_bytes(grubenv.render({"keep": "me", "bootseed_tries": "1"}))
     path.chmod(0o600)
+    inode = path.stat().st_ino
     grubenv.update(path, {"bootseed_tries": "2"})
+    # In place: GRUB's block list of the file stays right.
+    assert path.stat().st_ino == inode
     assert grubenv.read(path) == {"keep": "me", "bootseed_tries": "2"}
     assert path.stat().st_size == grubenv.BLOCK_SIZE
     assert path.stat().st_mode & 0o777 == 0o600
@@ -76,3 +79,8 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(grubenv.GrubenvError, match="bad variable name"):
         grubenv.render({"a=b": "1"})
     assert grubenv.read(tmp_path / "missing") == {}
+    # A bad block is never rewritten in place; a missing one is created.
+    with pytest.raises(grubenv.GrubenvError):
+        grubenv.update(path, {"x": "1"})
+    grubenv.update(tmp_path / "new" / "grubenv", {"x": "1"})
+    assert (tmp_path / "new" / "grubenv").stat().st_size == grubenv.BLOCK_SIZE
