@@ -85,6 +85,22 @@ def needs_network(config: DiscoveryConfig) -> bool:
 
 
 def discover(config: DiscoveryConfig) -> Seed:
+    return _discover_with(config, _search_all)
+
+
+def discover_seed_dirs(config: DiscoveryConfig) -> Seed:
+    """Only the NoCloud seed directories under ``config.root``.
+
+    They live on the real root, which the initramfs stage cannot see, so after
+    an early "no seed" the late agent still looks there; everything else the
+    early stage already searched."""
+    return _discover_with(config, _search_seed_dirs_only)
+
+
+SearchFn = Callable[[DiscoveryConfig, SeedArgs, Context], "Seed | None"]
+
+
+def _discover_with(config: DiscoveryConfig, search: SearchFn) -> Seed:
     created = time.time()
     started = time.monotonic()
     args = cmdline.parse(config.cmdline)
@@ -95,14 +111,7 @@ def discover(config: DiscoveryConfig) -> Seed:
     ctx.problems.extend(args.problems)
     seed: Seed | None = None
     try:
-        seed = _search(config, args, ctx)
-        if args.cloud_config_url and args.datasource != "none":
-            with ctx.step("cloud-config-url") as step:
-                body = cloudconfigurl.fetch(ctx, args.cloud_config_url)
-                step.outcome = "ok" if body is not None else "error"
-            if body is not None:
-                seed = cloudconfigurl.attach(ctx, seed or Seed(source="none"),
-                                             args.cloud_config_url, body, args.instance_id)
+        seed = search(config, args, ctx)
     except Exception as exc:  # discovery must never take the boot down
         ctx.problem("discovery", f"internal error: {type(exc).__name__}: {exc}")
     result = seed or Seed(source="none")
@@ -119,6 +128,36 @@ def discover(config: DiscoveryConfig) -> Seed:
 
 def _timing(name: str, ms: float, outcome: str) -> StepTiming:
     return StepTiming(name=name, duration_ms=round(ms, 3), outcome=outcome)
+
+
+def _search_all(config: DiscoveryConfig, args: SeedArgs, ctx: Context) -> Seed | None:
+    seed = _search(config, args, ctx)
+    if args.cloud_config_url and args.datasource != "none":
+        with ctx.step("cloud-config-url") as step:
+            body = cloudconfigurl.fetch(ctx, args.cloud_config_url)
+            step.outcome = "ok" if body is not None else "error"
+        if body is not None:
+            seed = cloudconfigurl.attach(ctx, seed or Seed(source="none"),
+                                         args.cloud_config_url, body, args.instance_id)
+    return seed
+
+
+def _search_seed_dirs_only(config: DiscoveryConfig, args: SeedArgs,
+                           ctx: Context) -> Seed | None:
+    if args.datasource not in (None, "nocloud"):
+        return None
+    return _search_seed_dirs(config, args, ctx)
+
+
+def _search_seed_dirs(config: DiscoveryConfig, args: SeedArgs, ctx: Context) -> Seed | None:
+    for rel in config.seed_dirs:
+        path = Path(config.root, rel)
+        if not path.is_dir():
+            continue
+        seed = _attempt(ctx, f"nocloud-dir {path}", _dir_probe(ctx, path, args))
+        if seed is not None:
+            return seed
+    return None
 
 
 def _search(config: DiscoveryConfig, args: SeedArgs, ctx: Context) -> Seed | None:
@@ -140,13 +179,9 @@ def _search(config: DiscoveryConfig, args: SeedArgs, ctx: Context) -> Seed | Non
             ctx.problem(f"kernel command line: {args.seed_url_param}",
                         f"seed URL ignored: the datasource is {ds}")
     if wanted("nocloud"):
-        for rel in config.seed_dirs:
-            path = Path(config.root, rel)
-            if not path.is_dir():
-                continue
-            seed = _attempt(ctx, f"nocloud-dir {path}", _dir_probe(ctx, path, args))
-            if seed is not None:
-                return seed
+        seed = _search_seed_dirs(config, args, ctx)
+        if seed is not None:
+            return seed
     if config.scan_discs and (wanted("nocloud") or wanted("configdrive") or wanted("ovf")):
         seed = _search_discs(config, args, ctx, wanted)
         if seed is not None:

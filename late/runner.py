@@ -290,6 +290,8 @@ class Runner:
             self.stopped = True
             return None
         if seed is not None:
+            if discover_missing and not seed.has_seed and seed.stage == "early":
+                seed = self._look_on_real_root(seed)
             self.status.source = seed.source
             return seed
         if not discover_missing:
@@ -301,6 +303,24 @@ class Runner:
         write_seed_cache(seed, self.seed_dir)
         prepare_run_dir(self.run_dir)  # the cache writer leaves the directory 0700
         return seed
+
+    def _look_on_real_root(self, early: Seed) -> Seed:
+        """The initramfs could not see seed directories on the real root; look there
+        before accepting its "no seed". Its records (timings, actions such as a
+        rescue boot, problems) stay part of the seed either way."""
+        from bootseed.early.discover import DiscoveryConfig, discover_seed_dirs
+
+        found = discover_seed_dirs(DiscoveryConfig.from_system(self.target.root, cmdline=None))
+        if not found.has_seed:
+            return early
+        log.info("the early stage found no seed; found one in %s", found.location)
+        found.stage = "late"
+        found.timings = early.timings + found.timings
+        found.actions = early.actions + found.actions
+        found.problems = early.problems + found.problems
+        write_seed_cache(found, self.seed_dir)
+        prepare_run_dir(self.run_dir)
+        return found
 
     def _discover(self) -> Seed:
         from bootseed.early.discover import DiscoveryConfig, discover

@@ -299,3 +299,35 @@ def test_discovers_seed_without_cache(target: TargetRoot) -> None:
     manifest = json.loads(target.path("/run/bootseed/seed.json").read_text())
     assert manifest["instance_id"] == "i-disc" and manifest["stage"] == "late"
     assert stat.S_IMODE(target.path("/run/bootseed/seed.json").stat().st_mode) == 0o600
+
+
+def test_early_no_seed_still_finds_a_seed_dir_on_the_real_root(target: TargetRoot) -> None:
+    # The initramfs cannot see /var/lib/bootseed/seed on the real root: its "no seed"
+    # must not hide a seed directory baked into the image.
+    from bootseed.early.seedcache import Seed, SeedProblem, write_seed_cache
+
+    early = Seed(source="none", stage="early", actions=[{"action": "early-stage"}],
+                 problems=[SeedProblem("premount", "no network seed")])
+    write_seed_cache(early, target.path("/run/bootseed"))
+    seed_dir = target.path("/var/lib/bootseed/seed/nocloud")
+    seed_dir.mkdir(parents=True)
+    (seed_dir / "meta-data").write_text("instance-id: i-baked\n")
+    (seed_dir / "user-data").write_text("#cloud-config\nruncmd: ['echo b > /baked']\n")
+    run = Agent(target.root).run()
+    assert run.status.state == "done", run.status.errors
+    assert run.status.instance_id == "i-baked" and not run.status.no_seed
+    assert target.path("/baked").exists()
+    manifest = json.loads(target.path("/run/bootseed/seed.json").read_text())
+    assert manifest["stage"] == "late" and manifest["instance_id"] == "i-baked"
+    assert {"action": "early-stage"} in manifest["actions"]
+    assert any(p["where"] == "premount" for p in manifest["problems"])
+
+
+def test_early_no_seed_and_nothing_on_the_real_root_stays_no_seed(target: TargetRoot) -> None:
+    from bootseed.early.seedcache import Seed, write_seed_cache
+
+    write_seed_cache(Seed(source="none", stage="early"), target.path("/run/bootseed"))
+    run = Agent(target.root).run()
+    assert run.status.no_seed and run.status.state == "done"
+    manifest = json.loads(target.path("/run/bootseed/seed.json").read_text())
+    assert manifest["stage"] == "early" and manifest["source"] == "none"
