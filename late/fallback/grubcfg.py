@@ -32,10 +32,23 @@ class GrubConfigError(Exception):
     """The fallback block could not be produced or placed."""
 
 
-def render_block(target: TargetRoot, script: Path) -> str:
+def top_level_entries(cfg_text: str) -> int:
+    """How many menu entries and submenus a grub.cfg defines at its top level.
+
+    GRUB 2.06 takes only entry numbers in ``fallback``; appended last, our
+    entry's number is this count.
+    """
+    return sum(1 for line in cfg_text.splitlines()
+               if re.match(r"(menuentry|submenu)\s", line))
+
+
+def render_block(target: TargetRoot, script: Path, index: int | None = None) -> str:
     """Run the grub.d script for ``target`` and return what it prints."""
     env = dict(os.environ)
+    env.pop("pkgdatadir", None)
     env["BOOTSEED_ROOT"] = "" if target.is_host else str(target.root)
+    if index is not None:
+        env["BOOTSEED_FALLBACK_INDEX"] = str(index)
     try:
         done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True,
                               timeout=30, check=False)

@@ -139,7 +139,8 @@ def _update_grub_cfg(target: TargetRoot, config: FallbackConfig, outcome: Outcom
         outcome.warnings.append(f"no {GRUB_CFG_PATH}: the fallback entry is in no boot menu "
                                 "yet (run 'bootseed fallback refresh' once it exists)")
         return
-    block = grubcfg.render_block(target, target.path(grubcfg.GRUB_D_PATH))
+    index = grubcfg.top_level_entries(grubcfg.strip_block(current))
+    block = grubcfg.render_block(target, target.path(grubcfg.GRUB_D_PATH), index)
     new = grubcfg.splice(current, block, config.panic)
     if new != current:
         target.write(GRUB_CFG_PATH, new, mode=cfg_path.stat().st_mode & 0o7777)

@@ -166,3 +166,29 @@ def test_upgraded_kernel_boot_is_counted_and_marked_good(lab: BootLab,
     # ... and the final stage reset the count.
     record = _file_json(result, RECORD_FILE)
     assert record["marked_good"] is True and record["counter"] == "2", record
+
+
+REMOVE_DEFAULT_KERNEL = (
+    # The file /vmlinuz points at is gone (the link in /boot/dist-kernel keeps it).
+    # A kernel cut short is no test of GRUB: GRUB loads whatever is there, and under
+    # QEMU a warm reboot leaves the previous boot's kernel in RAM for the rest.
+    "rm $(readlink -f /vmlinuz)"
+)
+
+
+def test_missing_default_kernel_falls_back_in_grub_at_once(lab: BootLab,
+                                                           tmp_path: Path) -> None:
+    result = _boot(lab, _seed(tmp_path, "i-fallback-gone", [REMOVE_DEFAULT_KERNEL],
+                              install=False))
+    console = result.console_text()
+    assert not result.timed_out, _diagnose(result)
+    # GRUB cannot load the default entry; its fallback variable takes over without a
+    # kernel ever starting, and without using up the counter.
+    assert _entries(console) == [DEFAULT_ENTRY] * 2, _diagnose(result)
+    assert "Falling back to `Distribution kernel (bootseed fallback)'" in console
+    assert console.count("] Linux version ") == 2, _diagnose(result)
+    assert "bootseed.fallback=default-not-loaded" in _cmdline(result)
+    assert result.ok, _diagnose(result)
+    status = _file_json(result, STATUS_FILE)
+    assert status["boot"]["reason"] == "default-not-loaded" and status["counter"] == "1"
+    assert "is gone, this keeps the original" in status["dist_kernel"][0]["detail"]

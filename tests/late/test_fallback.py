@@ -161,6 +161,8 @@ def test_install_splices_block_and_panic_into_a_builder_grub_cfg(tmp_path: Path)
     assert 'if [ "$bootseed_tries" = 1 ]; then\n    set bootseed_tries=0' in block
     assert 'elif [ "$bootseed_tries" = 3 ]; then\n    set bootseed_tries=2' in block
     assert 'if [ "$bootseed_tries" = 0 ]; then\n  set default=bootseed-fallback' in block
+    # GRUB 2.06 takes only numbers in 'fallback': ours follows the builder's one entry.
+    assert "  set fallback=1\n" in block
     # Installing again replaces the block instead of adding a second one.
     install(TargetRoot(root), opts(panic=7, tries=3))
     again = (root / "boot/grub/grub.cfg").read_text()
@@ -198,6 +200,30 @@ def test_grub_d_script_output_for_a_fake_root(tmp_path: Path) -> None:
     assert "has no vmlinuz/initrd.img" in broken.stderr
 
 
+def test_fallback_number_under_grub_mkconfig(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    install(TargetRoot(root), opts())
+    grub_d = root / "etc/grub.d"
+    scripts = {
+        "00_header": "echo 'set default=0'",
+        "10_linux": ("printf \"menuentry 'a' {\\n}\\nsubmenu 'b' {\\n"
+                     "\\tmenuentry 'c' {\\n\\t}\\n}\\n\""),
+        "30_other": "echo \"menuentry 'd' { true; }\"",
+        "50_after": "echo \"menuentry 'later' { true; }\"",
+    }
+    for name, body in scripts.items():
+        (grub_d / name).write_text(f"#!/bin/sh\n{body}\n")
+        (grub_d / name).chmod(0o755)
+    (grub_d / "20_not_executable").write_text("#!/bin/sh\necho \"menuentry 'x' {}\"\n")
+    env = dict(os.environ, BOOTSEED_ROOT=str(root), pkgdatadir="/usr/share/grub")
+    out = subprocess.run([str(grub_d / "42_bootseed_fallback")], env=env, capture_output=True,
+                         text=True, check=True, timeout=30).stdout
+    assert "  set fallback=3\n" in out  # a, submenu b, d; not c (inside b) nor 'later'
+    # Run by hand, neither told nor under grub-mkconfig: no guess.
+    assert "set fallback=" not in grub_script(root).stdout
+    assert "entry number unknown" in grub_script(root).stdout
+
+
 def test_variable_mode_on_raid_has_no_counter(tmp_path: Path) -> None:
     root = make_root(tmp_path)
     info = mountinfo(tmp_path, root, "/dev/md0", "ext4")
@@ -208,7 +234,7 @@ def test_variable_mode_on_raid_has_no_counter(tmp_path: Path) -> None:
     assert any("no boot counting" in w for w in outcome.warnings)
     block = grubcfg.block_of((root / "boot/grub/grub.cfg").read_text()) or ""
     assert "save_env" not in block and "load_env" not in block
-    assert "set fallback=bootseed-fallback" in block
+    assert "\nset fallback=1\n" in block
     # /boot is its own filesystem there: GRUB sees the files at /dist-kernel.
     assert "linux /dist-kernel/vmlinuz" in block
     assert "bootseed_tries" not in grubenv.read(root / "boot/grub/grubenv")
