@@ -302,6 +302,9 @@ class BootLab:
         args: list[str] = []
         if opts.lab_report:
             args.append("bootseed.lab=1")
+            # The report is the serial console's last writer; a login prompt
+            # there can only interleave with it.
+            args.append("systemd.mask=serial-getty@ttyS0.service")
             args.append(f"bootseed.lab.status_timeout={opts.status_timeout}")
             if opts.report_files:
                 bad = [f for f in opts.report_files if "," in f or " " in f or not

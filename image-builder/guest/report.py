@@ -27,11 +27,13 @@ state bootseed's own install is in.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import pwd
 import socket
 import subprocess
+import termios
 import time
 from typing import Any
 
@@ -192,6 +194,10 @@ def emit(report: dict[str, Any], device: str = "/dev/ttyS0") -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        # write() returns once the bytes are in the tty buffer; the poweroff
+        # that follows would drop whatever the UART had not sent yet.
+        with contextlib.suppress(termios.error):
+            termios.tcdrain(fd)
     finally:
         os.close(fd)
 
