@@ -39,6 +39,9 @@ DEFAULT_ORDER: dict[Stage, tuple[str, ...]] = {
         "keys_to_console",
         "phone_home",
         "final_message",
+        # Last: it marks the boot good for the GRUB fallback counter only
+        # once everything before it in this boot ran.
+        "boot_health",
     ),
 }
 
