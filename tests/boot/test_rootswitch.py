@@ -25,7 +25,7 @@ import pytest
 import yaml
 from bootseed.image_builder import overlay as lab_overlay
 from bootseed.image_builder.lab import BootLab, BootOptions, BootResult, ExtraDisk
-from bootseed.image_builder.manifest import read_manifest
+from bootseed.image_builder.manifest import read_manifest, write_manifest
 
 from .conftest import EXAMPLE_SEED
 
@@ -224,20 +224,43 @@ def _overlay_seed(tmp_path: Path) -> Path:
     seed = tmp_path / "overlay-seed"
     seed.mkdir()
     (seed / "meta-data").write_text("instance-id: i-overlay-1\n")
+    # bootcmd runs on every boot before runcmd: it records whether the file a
+    # previous boot wrote is still there.
     (seed / "user-data").write_text(
-        "#cloud-config\nruncmd:\n  - echo written-in-boot-1 > /root/overlay-proof\n")
+        "#cloud-config\n"
+        "bootcmd:\n"
+        "  - if [ -e /root/overlay-proof ]; then echo kept; else echo gone; fi"
+        " > /run/overlay-before\n"
+        "runcmd:\n  - echo written-in-boot-1 > /root/overlay-proof\n")
     return seed
 
 
-def test_tmpfs_overlay_never_writes_the_root_partition(lab: BootLab, tmp_path: Path) -> None:
-    result = lab.boot(BootOptions(nocloud_dir=_overlay_seed(tmp_path),
-                                  kernel_args=["bootseed.overlay=tmpfs"],
-                                  report_files=[*FILES, "/root/overlay-proof"]))
-    assert _text(result, "/root/overlay-proof") == "written-in-boot-1\n", _diagnose(result)
-    mounts = _mounts(result)
+def _next_power_on(lab: BootLab, result: BootResult) -> BootLab:
+    """A lab whose image is the disk ``result``'s boot left behind: the next boot of
+    that machine. (The lab's in-guest reboot counter cannot work here: it lives on the
+    root, which a tmpfs overlay forgets.)"""
+    disk = result.workdir / "disk.qcow2"
+    write_manifest(read_manifest(lab.image), disk)
+    return BootLab(disk, result.workdir / "next-boots")
+
+
+def test_tmpfs_overlay_forgets_at_power_off_and_never_writes_the_root_partition(
+        lab: BootLab, tmp_path: Path) -> None:
+    seed = _overlay_seed(tmp_path)
+    options = BootOptions(nocloud_dir=seed, kernel_args=["bootseed.overlay=tmpfs"],
+                          report_files=[*FILES, "/root/overlay-proof", "/run/overlay-before"])
+    first = lab.boot(options)
+    assert _text(first, "/root/overlay-proof") == "written-in-boot-1\n", _diagnose(first)
+    mounts = _mounts(first)
     assert mounts["/"][1] == "overlay" and mounts["/media/root-rw"][1] == "tmpfs", mounts
     assert mounts["/media/root-ro"][1:] == ("ext4", "ro")
-    assert _root_partition_writes(lab, result) == []
+    assert _root_partition_writes(lab, first) == []
+    next_lab = _next_power_on(lab, first)
+    second = next_lab.boot(options)
+    # Boot 2 starts without boot 1's writes (the agent's state went with them, so it is
+    # a first boot again and runcmd writes the file anew).
+    assert _text(second, "/run/overlay-before") == "gone\n", _diagnose(second)
+    assert _root_partition_writes(next_lab, second) == []
 
 
 def test_volume_overlay_persists_and_leaves_the_root_partition_alone(
