@@ -289,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     data["boot"] = boot_vs_cloudinit.run_pairs(bs_image, ci_image, args.pairs,
                                                args.out / "boots", timeout=900)
     data["boot"]["versions"] = image_versions
+    data["machine"]["load at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     data["seconds"] = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
