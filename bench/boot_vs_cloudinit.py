@@ -43,6 +43,7 @@ from bench.figures import (  # noqa: E402
     Expected,
     Pair,
     agent_run,
+    importtime_profiles,
     median,
     pair_ratios,
     ratio,
@@ -113,6 +114,26 @@ def boot_once(image: Path, agent: str, workdir: Path, timeout: float) -> tuple[A
             if action is not None:
                 extra["early_wall_ms"] = action.get("wall_ms")
     return run, extra
+
+
+def profile_boot(image: Path, workdir: Path, timeout: float) -> dict[str, Any]:
+    """One more bootseed boot (not counted) with ``-X importtime`` in every service.
+
+    ``systemd.setenv=PYTHONPROFILEIMPORTTIME=1`` reaches every service;
+    bootseed's units send stderr to the console as well, so each of its
+    interpreters' import timings land in ``console.log``, one block per
+    process in start order (bootseed.service's config run first, then
+    bootseed-final.service's).
+    """
+    from bootseed.image_builder.lab import BootLab, BootOptions
+
+    lab = BootLab(image, workdir)
+    result = lab.boot(BootOptions(nocloud_dir=SEED, timeout=timeout,
+                                  status_timeout=int(timeout * 0.8),
+                                  kernel_args=["systemd.setenv=PYTHONPROFILEIMPORTTIME=1"]))
+    profiles = importtime_profiles(result.console_text())
+    return {"console": str(result.console_log), "ok": result.ok,
+            "profiles": [asdict(p) for p in profiles]}
 
 
 def summarize(pairs: list[Pair]) -> dict[str, Any]:

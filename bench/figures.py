@@ -8,6 +8,7 @@ in ``tests/bench``. No QEMU, no I/O.
 from __future__ import annotations
 
 import base64
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -233,3 +234,47 @@ def target_verdict(measured: float | None, target: float, higher_is_better: bool
         return f"met ({measured:g}{unit} <= {target:g}{unit})"
     return (f"MISSED by {measured - target:.3g}{unit} ({measured:g}{unit} > {target:g}{unit}, "
             f"{measured / target:.2f}x the target)")
+
+
+_IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)")
+_IMPORT_HEADER = "import time: self [us] | cumulative | imported package"
+
+
+@dataclass
+class ImportProfile:
+    """One interpreter's ``-X importtime`` output: total self time, heaviest top-level imports."""
+
+    total_s: float
+    top: dict[str, float]  # top-level package -> cumulative seconds, heaviest first
+
+
+def importtime_profiles(text: str, top: int = 8) -> list[ImportProfile]:
+    """Each interpreter's ``-X importtime`` block in a console log, in order.
+
+    A block starts at the header line Python prints first; top-level imports
+    are the lines indented by one space only.
+    """
+    profiles: list[ImportProfile] = []
+    total = 0
+    heads: dict[str, int] = {}
+    started = False
+
+    def close() -> None:
+        if started and heads:
+            heaviest = sorted(heads.items(), key=lambda item: -item[1])[:top]
+            profiles.append(ImportProfile(round(total / 1e6, 4),
+                                          {name: round(us / 1e6, 4) for name, us in heaviest}))
+
+    for line in text.replace("\r", "\n").splitlines():
+        if _IMPORT_HEADER in line:
+            close()
+            started, total, heads = True, 0, {}
+            continue
+        match = _IMPORT_LINE.search(line)
+        if match is None or not started:
+            continue
+        total += int(match.group(1))
+        if len(match.group(3)) == 0:
+            heads[match.group(4)] = heads.get(match.group(4), 0) + int(match.group(2))
+    close()
+    return profiles

@@ -11,6 +11,7 @@ from bench.figures import (
     Pair,
     agent_run,
     cloud_init_stages,
+    importtime_profiles,
     median,
     pair_ratios,
     ratio,
@@ -118,3 +119,22 @@ def test_target_verdicts() -> None:
     assert target_verdict(4.6, 5.0, False, " MiB").startswith("met")
     assert target_verdict(300.0, 150.0, False, " ms").startswith("MISSED by 150 ms")
     assert target_verdict(None, 1.0, True) == "not measured"
+
+
+def test_importtime_profiles_from_a_console_log() -> None:
+    console = "\n".join([
+        "[  OK  ] Started something.",
+        "import time: self [us] | cumulative | imported package",
+        "import time:       100 |        100 |   _io",
+        "import time:       200 |        300 | site",
+        "import time:      1000 |       1000 |     yaml.error",
+        "import time:      5000 |     250000 | bootseed.late.cli",
+        "[   40.1] kernel line",
+        "import time: self [us] | cumulative | imported package",
+        "import time:      3000 |       4000 | json",
+    ])
+    first, second = importtime_profiles(console)
+    assert first.total_s == 0.0063
+    assert list(first.top) == ["bootseed.late.cli", "site"]
+    assert first.top == {"bootseed.late.cli": 0.25, "site": 0.0003}
+    assert second.top == {"json": 0.004}
