@@ -51,6 +51,9 @@ class BuildOptions:
     hostname: str = rootfs.DEFAULT_HOSTNAME
     python: str = sys.executable
     checksums: bool = True
+    # "cloud-init": the same image with Debian's cloud-init instead of bootseed
+    # (for benchmarks; see cloudinit_image.py).
+    agent: str = "bootseed"
 
 
 class BuildError(Exception):
@@ -70,6 +73,13 @@ def _file_entry(path: Path, fmt: str, checksum: bool) -> ImageFile:
 def build_image(options: BuildOptions, stream: TextIO | None = None,
                 quiet: bool = False) -> ImageManifest:
     """Build the image(s) into ``options.out_dir`` and return the manifest."""
+    if options.agent != "bootseed":
+        from bootseed.image_builder import cloudinit_image
+
+        if options.agent not in cloudinit_image.AGENTS:
+            raise BuildError(f"unknown agent {options.agent!r} (choose from "
+                             f"{', '.join(cloudinit_image.AGENTS)})")
+        return cloudinit_image.build_cloud_init_image(options, stream=stream, quiet=quiet)
     for fmt in options.formats:
         if fmt not in FORMATS:
             raise BuildError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")

@@ -50,6 +50,10 @@ def _register_build(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="cache dir (default: $BOOTSEED_CACHE or /var/cache/bootseed)")
     parser.add_argument("--no-checksum", action="store_true", help="skip sha256 of the images")
+    parser.add_argument("--agent", choices=("bootseed", "cloud-init"), default="bootseed",
+                        help="first-boot agent in the image: bootseed (default), or Debian's "
+                        "cloud-init package instead, same base otherwise (for benchmarks; "
+                        "raw only)")
     parser.add_argument("--json", action="store_true", help="print the build manifest as JSON")
 
 
@@ -64,6 +68,7 @@ def _run_build(args: argparse.Namespace) -> int:
         root_size=args.root_size,
         cache=args.cache,
         checksums=not args.no_checksum,
+        agent=args.agent,
     )
     try:
         manifest = build_image(options, stream=sys.stderr)

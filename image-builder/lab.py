@@ -95,6 +95,10 @@ class BootOptions:
     allow_reboot: bool = False
     reboots: int = 0
     lab_report: bool = True
+    # How the NoCloud URL goes on the kernel command line ({url} filled in);
+    # cloud-init 22.4 wants "ds=nocloud-net;s={url}" for a URL it fetches
+    # once the network is up.
+    nocloud_cmdline: str = "ds=nocloud;s={url}"
 
 
 @dataclass
@@ -318,7 +322,7 @@ class BootLab:
             elif opts.allow_reboot:
                 args.append("bootseed.lab.poweroff=0")
         if opts.nocloud_dir is not None:
-            args.append(f"ds=nocloud;s={labnet.seed_url()}")
+            args.append(opts.nocloud_cmdline.format(url=labnet.seed_url()))
         args += opts.kernel_args
         return " ".join(args)
 

@@ -15,6 +15,15 @@ Kernel command line knobs (all set by the lab):
 * ``bootseed.lab.reboots=N`` - reboot after each of the first N reports, power
   off after the next one (boot number kept in :data:`BOOT_COUNTER`)
 * ``bootseed.lab.poweroff=0`` - stay up after reporting
+* ``bootseed.lab.agent=cloud-init`` - the image runs Debian's cloud-init
+  instead of bootseed (also assumed when there is no ``bootseed`` command but
+  a ``cloud-init`` one): wait for ``/var/lib/cloud/instance/boot-finished``
+  and ``/run/cloud-init/result.json`` instead of bootseed's status, and report
+  cloud-init's own records (see :func:`cloud_init_status`)
+
+Either way the report has ``agent`` and ``agent_units``: each agent unit's
+CPU time and start/finish times from systemd (``CPUUsageNSec``,
+``ExecMain*TimestampMonotonic``), for benchmarks.
 
 When bootseed-generator left bootseed out of the boot (its verdict in
 ``/run/bootseed-generator`` starts with ``disabled``: no seed, or switched
@@ -31,6 +40,7 @@ import contextlib
 import json
 import os
 import pwd
+import shutil
 import socket
 import subprocess
 import termios
@@ -44,6 +54,17 @@ FILE_LIMIT = 64 * 1024
 GENERATOR_VERDICT = "/run/bootseed-generator"
 BOOT_COUNTER = "/var/lib/bootseed-lab/boot-count"
 TEXT_LIMIT = 16 * 1024
+CLOUD_INIT_FINISHED = "/var/lib/cloud/instance/boot-finished"
+CLOUD_INIT_RESULT = "/run/cloud-init/result.json"
+CLOUD_INIT_STATUS = "/run/cloud-init/status.json"
+AGENT_UNITS = {
+    "bootseed": ("bootseed.service", "bootseed-final.service"),
+    "cloud-init": ("cloud-init-local.service", "cloud-init.service", "cloud-config.service",
+                   "cloud-final.service"),
+}
+UNIT_PROPERTIES = ("CPUUsageNSec", "ExecMainStartTimestampMonotonic",
+                   "ExecMainExitTimestampMonotonic", "ActiveEnterTimestampMonotonic",
+                   "InactiveExitTimestampMonotonic", "Result")
 
 
 def parse_cmdline(cmdline: str) -> dict[str, str]:
@@ -136,6 +157,88 @@ def _monotonic_since(unit: str) -> float | None:
     return int(value) / 1e6 if rc == 0 and value.isdigit() and int(value) else None
 
 
+def agent_kind(options: dict[str, str]) -> str:
+    """Which first-boot agent this image runs: "bootseed" or "cloud-init"."""
+    if options.get("agent"):
+        return options["agent"]
+    if shutil.which("bootseed") is None and shutil.which("cloud-init") is not None:
+        return "cloud-init"
+    return "bootseed"
+
+
+def parse_unit_show(text: str) -> dict[str, Any]:
+    """``systemctl show -p A -p B UNIT`` output: numbers as int, ``[not set]`` as None."""
+    values: dict[str, Any] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if value.isdigit():
+            values[name] = int(value)
+        elif value in ("", "[not set]"):
+            values[name] = None
+        else:
+            values[name] = value
+    return values
+
+
+def unit_times(units: tuple[str, ...]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for unit in units:
+        argv = ["systemctl", "show"]
+        for prop in UNIT_PROPERTIES:
+            argv += ["-p", prop]
+        rc, out, _ = _run([*argv, unit])
+        if rc == 0:
+            found[unit] = parse_unit_show(out)
+    return found
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+
+
+def cloud_init_status(timeout: float) -> dict[str, Any]:
+    """Wait for cloud-init's final stage, then its own records.
+
+    ``boot-finished`` (written by its final_message module) starts with the
+    uptime at which it was written; ``result.json`` (written when the final
+    stage ends) lists errors; ``status.json`` has each stage's start and
+    finish (epoch seconds), converted here to uptime with ``boot_epoch``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(CLOUD_INIT_FINISHED) and os.path.exists(CLOUD_INIT_RESULT):
+            break
+        time.sleep(0.5)
+    waited_out = not os.path.exists(CLOUD_INIT_RESULT)
+    try:
+        with open(CLOUD_INIT_FINISHED, encoding="utf-8", errors="replace") as handle:
+            finished_text: str | None = handle.read().strip()
+    except OSError:
+        finished_text = None
+    finished_uptime: float | None = None
+    if finished_text:
+        try:
+            finished_uptime = float(finished_text.split()[0])
+        except ValueError:
+            finished_uptime = None
+    _, version, _ = _run(["cloud-init", "--version"])
+    return {
+        "timed_out": waited_out,
+        "boot_finished": finished_text,
+        "boot_finished_uptime": finished_uptime,
+        "boot_epoch": time.time() - time.clock_gettime(time.CLOCK_BOOTTIME),
+        "result": _read_json(CLOUD_INIT_RESULT),
+        "status": _read_json(CLOUD_INIT_STATUS),
+        "version": version.strip(),
+    }
+
+
 def generator_verdict(path: str = GENERATOR_VERDICT) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -146,12 +249,17 @@ def generator_verdict(path: str = GENERATOR_VERDICT) -> str | None:
 
 def collect(options: dict[str, str]) -> dict[str, Any]:
     timeout = float(options.get("status_timeout") or 600)
+    agent = agent_kind(options)
     generator = generator_verdict()
-    if generator is not None and generator.startswith("disabled"):
-        # bootseed-generator left bootseed out of this boot: there is no run
-        # to wait for.
+    cloud_init: dict[str, Any] | None = None
+    if agent == "cloud-init":
+        cloud_init = cloud_init_status(timeout)
         status: dict[str, Any] = {"rc": None, "json": None, "stderr": "", "error": "",
                                   "skipped": True}
+    elif generator is not None and generator.startswith("disabled"):
+        # bootseed-generator left bootseed out of this boot: there is no run
+        # to wait for.
+        status = {"rc": None, "json": None, "stderr": "", "error": "", "skipped": True}
     else:
         status = bootseed_status(timeout)
     files = [p for p in (options.get("files") or "").split(",") if p]
@@ -170,7 +278,10 @@ def collect(options: dict[str, str]) -> dict[str, Any]:
         "uptime": time.clock_gettime(time.CLOCK_BOOTTIME),
         "hostname": socket.gethostname(),
         "fqdn": socket.getfqdn(),
+        "agent": agent,
         "status": status,
+        "cloud_init": cloud_init,
+        "agent_units": unit_times(AGENT_UNITS.get(agent, ())),
         "generator": generator,
         "system_state": state.strip(),
         "failed_units": [line.split()[0] for line in failed.splitlines() if line.strip()],
