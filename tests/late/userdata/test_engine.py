@@ -89,7 +89,11 @@ def test_deeply_nested_yaml_is_refused_without_crashing() -> None:
     deep = b"#cloud-config\na: " + b"[" * 100_000 + b"]" * 100_000 + b"\n"
     result = process(deep)
     assert result.cloud_config == {}
-    assert ["nesting deeper" in p.message for p in result.problems] == [True]
+    # Our own depth check, or libyaml's (PyYAML >= 6.0.3 stops there first): one problem
+    # about the nesting either way, with the line.
+    assert len(result.problems) == 1, result.problems
+    message = result.problems[0].message
+    assert "nesting" in message and "line 2" in message, message
 
 
 def test_part_count_limit() -> None:
