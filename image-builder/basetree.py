@@ -30,8 +30,9 @@ DEFAULT_MIRRORS: tuple[str, ...] = (
 # Lean on purpose: what first boot needs (systemd, udev, a kernel that boots
 # virtio under QEMU, initramfs-tools for the early hook, Python for both
 # stages, networking and SSH for the modules to configure), nothing else. The
-# cloud kernel flavour boots faster under TCG and still has virtio, ata_piix,
-# sr_mod, iso9660 and vfat, which seed discs need.
+# Python libraries are the bootseed package's Depends, so installing the .deb
+# needs no download. The cloud kernel flavour boots faster under TCG and still
+# has virtio, ata_piix, sr_mod, iso9660 and vfat, which seed discs need.
 DEFAULT_PACKAGES: tuple[str, ...] = (
     "systemd-sysv",
     "udev",
@@ -40,7 +41,11 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "initramfs-tools",
     "zstd",
     "python3",
-    "python3-venv",
+    "python3-yaml",
+    "python3-requests",
+    "python3-jsonschema",
+    "python3-jinja2",
+    "python3-cryptography",
     "iproute2",
     "openssh-server",
     "sudo",

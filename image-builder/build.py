@@ -7,27 +7,27 @@ Use from Python::
     manifest.file("raw").path   # the bootable disk
 
 Steps (each timed and reported by :class:`~bootseed.image_builder.progress.Progress`):
-base tree (cached by package list), bootseed wheels, image tree, bootseed
-install, initramfs hook, GRUB files, partition table, root filesystem, GRUB
-boot code, optional qcow2, checksums. With the base tree cached a rebuild
-takes well under a minute, most of it ``mkfs.ext4 -d`` and the checksum.
+base tree (cached by package list), bootseed's Debian packages (cached by a
+hash of the source), image tree, ``apt-get install`` of the packages (whose
+trigger rebuilds the initramfs with the early stage), GRUB files, partition
+table, root filesystem, GRUB boot code, optional qcow2, checksums. With the base
+tree and packages cached a rebuild takes well under a minute, most of it the
+initramfs, ``mkfs.ext4 -d`` and the checksum.
 """
 
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bootseed.image_builder import disk, fallback, grub, rootfs
+from bootseed.image_builder import debinstall, disk, fallback, grub, rootfs
 from bootseed.image_builder.basetree import BaseTreeSpec, ensure_base_tree
 from bootseed.image_builder.cache import cache_root
 from bootseed.image_builder.manifest import ImageFile, ImageManifest, write_manifest
 from bootseed.image_builder.progress import Progress
-from bootseed.image_builder.wheels import build_wheels
 
 ROOT_LABEL = "bootseed-root"
 DEFAULT_ROOT_SIZE = 10 * disk.GIB
@@ -49,7 +49,6 @@ class BuildOptions:
     base: BaseTreeSpec = field(default_factory=BaseTreeSpec)
     kernel_args: str = DEFAULT_KERNEL_ARGS
     hostname: str = rootfs.DEFAULT_HOSTNAME
-    python: str = sys.executable
     checksums: bool = True
     # "cloud-init": the same image with Debian's cloud-init instead of bootseed
     # (for benchmarks; see cloudinit_image.py).
@@ -92,28 +91,22 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
     raw = out / f"{options.name}.raw"
     log_path = out / f"{options.name}.build.log"
     layout = disk.DiskLayout(root_bytes=options.root_size)
-    progress = Progress(total=10 + ("qcow2" in options.formats), stream=stream, quiet=quiet)
+    progress = Progress(total=9 + ("qcow2" in options.formats), stream=stream, quiet=quiet)
     with open(log_path, "w") as log:
         try:
             with progress.step("Base tree (mmdebstrap, cached by package list)") as step:
                 base = ensure_base_tree(options.base, cache, log=log)
                 step.note = f"{'cached' if base.reused else 'built'} {base.key}"
-            with progress.step("bootseed wheels") as step:
-                wheels = build_wheels(options.source, cache, work / "wheels",
-                                      python=options.python, log=log)
-                step.note = wheels.bootseed_wheel.name
+            with progress.step("bootseed packages (scripts/build-deb, cached by source)") as step:
+                debs = debinstall.ensure_debs(options.source, cache, log=log)
+                step.note = f"{'cached' if debs.reused else 'built'} {', '.join(debs.names)}"
             with progress.step("Image tree (copy of the base)"):
                 rootfs.copy_base(base.root, tree, log=log)
                 rootfs.configure_system(tree, ROOT_LABEL, options.hostname, log=log)
-            with progress.step("Install bootseed and its units") as step:
-                wheel_name = rootfs.install_bootseed(
-                    tree, wheels, options.source / "systemd", options.python, log=log)
+            with progress.step("apt-get install bootseed (initramfs rebuilt)") as step:
+                versions = debinstall.install_debs(tree, debs, base.kernel_version, log=log)
+                step.note = ", ".join(f"{name} {version}" for name, version in versions.items())
                 rootfs.install_lab_files(tree, log=log)
-            with progress.step("initramfs hook") as step:
-                hook = rootfs.install_initramfs_hook(
-                    tree, options.source / "initramfs-hooks" / "initramfs-tools",
-                    base.kernel_version, log=log)
-                step.note = "installed, initramfs rebuilt" if hook else "none in the tree yet"
             with progress.step("GRUB files, fallback kernel entry") as step:
                 rootfs.install_grub_files(tree, ROOT_LABEL, options.kernel_args)
                 step.note = fallback.install_fallback(tree, ROOT_LABEL, options.kernel_args)
@@ -154,8 +147,8 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
         kernel_args=options.kernel_args,
         base_key=base.key,
         base_reused=base.reused,
-        bootseed_wheel=wheel_name,
-        initramfs_hook=hook,
+        bootseed_debs=debs.names,
+        initramfs_hook=True,
         packages=base.packages,
         steps=[asdict(r) for r in progress.records],
         seconds=round(time.monotonic() - started, 1),

@@ -3,7 +3,7 @@
 For benchmarks side by side (``bench/boot_vs_cloudinit.py``): the base tree,
 kernel, first-boot hygiene, GRUB files and disk layout are the ones
 :func:`bootseed.image_builder.build.build_image` makes, but instead of
-bootseed (venv, units, generator, initramfs hook, fallback kernel entry) the
+bootseed (its .deb packages, fallback kernel entry) the
 tree gets Debian's ``cloud-init`` package, installed with apt in a chroot
 (``--no-install-recommends``, so the package list differs from the bootseed
 image only by cloud-init and what it depends on). The initramfs is the
@@ -170,7 +170,7 @@ def build_cloud_init_image(options: BuildOptions, stream: TextIO | None = None,
         kernel_args=options.kernel_args,
         base_key=base.key,
         base_reused=base.reused,
-        bootseed_wheel="",
+        bootseed_debs=[],
         initramfs_hook=False,
         packages=packages,
         steps=[asdict(r) for r in progress.records],

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-MANIFEST_FORMAT = 1
+# 2: bootseed_debs (the installed packages) replaced bootseed_wheel.
+MANIFEST_FORMAT = 2
 
 
 @dataclass
@@ -36,7 +37,8 @@ class ImageManifest:
     kernel_args: str
     base_key: str
     base_reused: bool
-    bootseed_wheel: str
+    # bootseed's .deb files installed in the image (empty: no bootseed in it).
+    bootseed_debs: list[str]
     initramfs_hook: bool
     packages: dict[str, str]
     steps: list[dict[str, Any]] = field(default_factory=list)

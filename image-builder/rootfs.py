@@ -7,21 +7,11 @@ them one by one:
 * :func:`configure_system` - hostname, fstab, DHCP for ``en*``/``eth*``,
   machine-id reset, per-instance SSH host keys removed (regenerated on first
   boot), resolv.conf emptied
-* :func:`install_bootseed` - a venv at ``/usr/lib/bootseed/venv`` filled from
-  the wheels, ``/usr/bin/bootseed``, the systemd units enabled
 * :func:`install_lab_files` - the lab report script and its (inert unless
   ``bootseed.lab=1``) unit
-* :func:`install_initramfs_hook` - the initramfs-tools hook from
-  ``initramfs-hooks/initramfs-tools/`` if the tree has one, then
-  ``update-initramfs`` in a chroot
 * :func:`install_grub_files` - grub.cfg, grubenv, GRUB modules
 
-Contract for the initramfs hook (``initramfs-hooks/initramfs-tools/``): its
-content is copied as-is over ``/etc/initramfs-tools/`` (so ``hooks/bootseed``
-lands in ``/etc/initramfs-tools/hooks/``, ``scripts/local-top/...`` in
-``/etc/initramfs-tools/scripts/local-top/``), executables kept executable.
-bootseed itself is importable in the image from
-:data:`VENV_SITE` (``/usr/lib/bootseed/venv/lib/python3.11/site-packages``).
+bootseed itself comes from its Debian packages: see :mod:`debinstall`.
 """
 
 from __future__ import annotations
@@ -29,19 +19,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import stat
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from bootseed.image_builder import grub
 from bootseed.image_builder.procrun import run
-from bootseed.image_builder.wheels import WheelSet
 
-VENV = "/usr/lib/bootseed/venv"
-VENV_PY = "python3.11"
-VENV_SITE = f"{VENV}/lib/{VENV_PY}/site-packages"
 LAB_DIR = "/usr/lib/bootseed-lab"
 DEFAULT_HOSTNAME = "debian"
 GUEST_FILES = Path(__file__).resolve().parent / "guest"
@@ -87,16 +70,6 @@ IPv6AcceptRA=no
 LinkLocalAddressing=no
 """
 
-BOOTSEED_WRAPPER = f"""\
-#!{VENV}/bin/python3
-import sys
-
-from bootseed.late.cli import main
-
-sys.exit(main())
-"""
-
-
 class RootfsError(Exception):
     """The image tree could not be assembled."""
 
@@ -141,85 +114,6 @@ def configure_system(tree: Path, root_label: str, hostname: str = DEFAULT_HOSTNA
     run(["systemctl", f"--root={tree}", "mask", "systemd-firstboot.service"], log=log)
 
 
-def _guest_python(tree: Path) -> str:
-    candidates = sorted(p.name for p in (tree / "usr/bin").glob("python3.*")
-                        if p.name[len("python3."):].isdigit())
-    if not candidates:
-        raise RootfsError("the base tree has no /usr/bin/python3.N")
-    return candidates[-1]
-
-
-def install_bootseed(tree: Path, wheels: WheelSet, units_dir: Path, python: str,
-                     log: IO[str] | None = None) -> str:
-    """Install bootseed into the tree; return the installed wheel's file name."""
-    guest_py = _guest_python(tree)
-    if guest_py != VENV_PY:
-        raise RootfsError(f"the guest has {guest_py}, the builder expects {VENV_PY}")
-    venv = tree / VENV.lstrip("/")
-    if venv.exists():
-        shutil.rmtree(venv)
-    run(["chroot", str(tree), f"/usr/bin/{guest_py}", "-m", "venv", "--without-pip", VENV],
-        log=log)
-    site = tree / VENV_SITE.lstrip("/")
-    # pip runs on the host (same Python version) and installs into the guest's
-    # venv; the chroot has no pip and no network.
-    links: list[str] = []
-    for directory in wheels.find_links:
-        links += ["--find-links", str(directory)]
-    run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-index", *links, "--no-compile", "--target", str(site),
-         str(wheels.bootseed_wheel)], log=log, timeout=900)
-    # Console scripts pip wrote point at the host's interpreter: replace.
-    stray_bin = site / "bin"
-    if stray_bin.is_dir():
-        shutil.rmtree(stray_bin)
-    _write(tree, f"{VENV}/bin/bootseed", BOOTSEED_WRAPPER, 0o755)
-    link = tree / "usr/bin/bootseed"
-    if link.exists() or link.is_symlink():
-        link.unlink()
-    link.symlink_to(f"{VENV}/bin/bootseed")
-    run(["chroot", str(tree), f"{VENV}/bin/python3", "-m", "compileall", "-q",
-         VENV_SITE], log=log, timeout=900)
-    install_units(tree, units_dir, log=log)
-    return wheels.bootseed_wheel.name
-
-
-UNIT_SUFFIXES = (".service", ".timer", ".socket", ".path", ".target")
-
-
-def install_units(tree: Path, units_dir: Path, log: IO[str] | None = None) -> list[str]:
-    """Install systemd units and generators from ``units_dir`` as the package would.
-
-    Units go to /usr/lib/systemd/system (where the generator's links point),
-    ``*-generator`` files to /usr/lib/systemd/system-generators; only units
-    with an ``[Install]`` section are enabled (bootseed's own are added per
-    boot by bootseed-generator when there is a seed). Returns what was
-    installed.
-    """
-    unit_dest = tree / "usr/lib/systemd/system"
-    gen_dest = tree / "usr/lib/systemd/system-generators"
-    installed: list[str] = []
-    enable: list[str] = []
-    for item in sorted(units_dir.iterdir()):
-        if item.suffix in UNIT_SUFFIXES:
-            shutil.copy2(item, unit_dest / item.name)
-            unit_dest.joinpath(item.name).chmod(0o644)
-            if "[Install]" in item.read_text():
-                enable.append(item.name)
-        elif item.name.endswith("-generator") and item.is_file():
-            gen_dest.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(item, gen_dest / item.name)
-            gen_dest.joinpath(item.name).chmod(0o755)
-        else:
-            continue
-        installed.append(item.name)
-    if not installed:
-        raise RootfsError(f"no systemd units in {units_dir}")
-    if enable:
-        run(["systemctl", f"--root={tree}", "enable", *enable], log=log)
-    return installed
-
-
 def install_lab_files(tree: Path, log: IO[str] | None = None) -> None:
     lab = tree / LAB_DIR.lstrip("/")
     lab.mkdir(parents=True, exist_ok=True)
@@ -228,43 +122,6 @@ def install_lab_files(tree: Path, log: IO[str] | None = None) -> None:
     unit = "bootseed-lab-report.service"
     shutil.copy2(GUEST_FILES / unit, tree / "etc/systemd/system" / unit)
     run(["systemctl", f"--root={tree}", "enable", unit], log=log)
-
-
-@contextlib.contextmanager
-def _chroot_mounts(tree: Path) -> Iterator[None]:
-    mounted: list[Path] = []
-    try:
-        for fstype, target in (("proc", "proc"), ("sysfs", "sys")):
-            path = tree / target
-            path.mkdir(exist_ok=True)
-            subprocess.run(["mount", "-t", fstype, fstype, str(path)], check=True)
-            mounted.append(path)
-        yield
-    finally:
-        for path in reversed(mounted):
-            subprocess.run(["umount", "--lazy", str(path)], check=False)
-
-
-def install_initramfs_hook(tree: Path, hook_source: Path, kernel_version: str,
-                           log: IO[str] | None = None) -> bool:
-    """Install the initramfs-tools hook and rebuild the initramfs; False if there is none."""
-    if not hook_source.is_dir() or not any(hook_source.iterdir()):
-        return False
-    dest = tree / "etc/initramfs-tools"
-    for src in sorted(hook_source.rglob("*")):
-        rel = src.relative_to(hook_source)
-        target = dest / rel
-        if src.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
-        if src.stat().st_mode & stat.S_IXUSR:
-            target.chmod(0o755)
-    with _chroot_mounts(tree):
-        run(["chroot", str(tree), "update-initramfs", "-u", "-k", kernel_version], log=log,
-            timeout=1800, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-    return True
 
 
 def install_grub_files(tree: Path, root_label: str, kernel_args: str,

@@ -71,7 +71,7 @@ def _manifest(image: Path) -> ImageManifest:
         name="t", files=[ImageFile(str(image), "raw", 1, 1, "")], root_label="r",
         root_fs_uuid="u", root_size=1, root_offset=2097152, grubenv_offset=4096,
         kernel_version="6.1", kernel_args="", base_key="k", base_reused=True,
-        bootseed_wheel="w", initramfs_hook=False, packages={"a": "1"})
+        bootseed_debs=["bootseed_0.1_all.deb"], initramfs_hook=False, packages={"a": "1"})
 
 
 def test_manifest_round_trip(tmp_path: Path):

@@ -15,25 +15,6 @@ def _tree(tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="systemctl --root needs root")
-def test_units_and_generator_install_like_the_package(tmp_path: Path):
-    tree = _tree(tmp_path)
-    installed = rootfs.install_units(tree, REPO / "systemd")
-    assert "bootseed.service" in installed
-    unit = tree / "usr/lib/systemd/system/bootseed.service"
-    assert unit.read_text() == (REPO / "systemd/bootseed.service").read_text()
-    for name in installed:
-        if name.endswith("-generator"):
-            path = tree / "usr/lib/systemd/system-generators" / name
-            assert os.access(path, os.X_OK)
-
-
-def test_no_units_is_an_error(tmp_path: Path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(rootfs.RootfsError, match="no systemd units"):
-        rootfs.install_units(_tree(tmp_path), tmp_path / "empty")
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="systemctl --root needs root")
 def test_configure_system_makes_a_first_boot(tmp_path: Path):
     tree = _tree(tmp_path)
     units = tree / "usr/lib/systemd/system"
@@ -52,6 +33,3 @@ def test_configure_system_makes_a_first_boot(tmp_path: Path):
     masked = tree / "etc/systemd/system/systemd-firstboot.service"
     assert masked.is_symlink() and os.readlink(masked) == "/dev/null"
 
-
-def test_initramfs_hook_absent_is_reported(tmp_path: Path):
-    assert rootfs.install_initramfs_hook(_tree(tmp_path), tmp_path / "nope", "6.1") is False
