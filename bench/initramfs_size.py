@@ -1,10 +1,10 @@
 """Print the initramfs size without and with bootseed's hook, in the boot-lab image.
 
-Builds the lab's image tree (cached base tree + bootseed installed in its venv, as
-``bootseed-image build`` does), then runs ``mkinitramfs`` in it twice: once as
-Debian ships it, once with ``initramfs-hooks/initramfs-tools`` installed. Prints
-both compressed sizes and the difference (target: at most 5 MiB added), and with
-``--list`` what the hook added by size. Run as root:
+Copies the lab's cached base tree and runs ``mkinitramfs`` in it as Debian ships it,
+then installs bootseed's Debian packages as ``bootseed-image build`` does (their trigger
+rebuilds the initramfs with the hook and the packaged settings). Prints both compressed
+sizes and the difference (target: at most 5 MiB added), and with ``--list`` what the
+hook added by size. Run as root:
 
     .venv/bin/python bench/initramfs_size.py [--json] [--list N] [--keep DIR]
 """
@@ -21,13 +21,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from bootseed.image_builder import rootfs
-from bootseed.image_builder.basetree import BaseTreeSpec, ensure_base_tree
+from bootseed.image_builder import debinstall, rootfs
+from bootseed.image_builder.basetree import BaseTree, BaseTreeSpec, ensure_base_tree
 from bootseed.image_builder.cache import cache_root
-from bootseed.image_builder.wheels import build_wheels
+from bootseed.image_builder.procrun import CommandFailed
 
 SOURCE = Path(__file__).resolve().parent.parent
-HOOKS = SOURCE / "initramfs-hooks" / "initramfs-tools"
 BUDGET = 5 * 1024 * 1024
 
 
@@ -46,31 +45,23 @@ def chroot_mounts(tree: Path) -> Iterator[None]:
             subprocess.run(["umount", "--lazy", str(path)], check=False)
 
 
-def prepare_tree(work: Path) -> tuple[Path, str]:
-    cache = cache_root()
-    base = ensure_base_tree(BaseTreeSpec(), cache)
-    wheels = build_wheels(SOURCE, cache, work / "wheels", python=sys.executable)
+def prepare_tree(work: Path) -> tuple[Path, BaseTree]:
+    base = ensure_base_tree(BaseTreeSpec(), cache_root())
     tree = work / "root"
     rootfs.copy_base(base.root, tree)
-    rootfs.install_bootseed(tree, wheels, SOURCE / "systemd", sys.executable)
-    return tree, base.kernel_version
+    return tree, base
+
+
+def install_packages(tree: Path, kernel: str) -> Path:
+    """bootseed's .deb files installed; the initramfs their trigger rebuilt."""
+    debinstall.install_debs(tree, debinstall.ensure_debs(SOURCE, cache_root()), kernel)
+    return tree / f"boot/initrd.img-{kernel}"
 
 
 def mkinitramfs(tree: Path, kernel: str, out: str) -> Path:
     subprocess.run(["chroot", str(tree), "mkinitramfs", "-o", out, kernel], check=True,
                    capture_output=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
     return tree / out.lstrip("/")
-
-
-def install_hook(tree: Path) -> None:
-    dest = tree / "etc/initramfs-tools"
-    for src in sorted(HOOKS.rglob("*")):
-        target = dest / src.relative_to(HOOKS)
-        if src.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
 
 
 def unpacked_sizes(tree: Path, image: str) -> dict[str, int]:
@@ -96,15 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bootseed-initramfs-size-"))
     try:
-        tree, kernel = prepare_tree(work)
+        tree, base = prepare_tree(work)
+        kernel = base.kernel_version
         with chroot_mounts(tree):
             without = mkinitramfs(tree, kernel, "/tmp/initrd-without.img")
-            install_hook(tree)
-            with_hook = mkinitramfs(tree, kernel, "/tmp/initrd-with.img")
-            added: list[tuple[str, int]] = []
-            if args.list:
+        with_hook = install_packages(tree, kernel)
+        added: list[tuple[str, int]] = []
+        if args.list:
+            with chroot_mounts(tree):
                 before = unpacked_sizes(tree, "/tmp/initrd-without.img")
-                after = unpacked_sizes(tree, "/tmp/initrd-with.img")
+                after = unpacked_sizes(tree, f"/boot/initrd.img-{kernel}")
                 added = sorted(((name, size) for name, size in after.items()
                                 if name not in before), key=lambda item: -item[1])
         a, b = without.stat().st_size, with_hook.stat().st_size
@@ -125,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{len(added)} files added; largest (unpacked):")
                 for name, size in added[:args.list]:
                     print(f"  {size / 1024:9.1f} KiB  {name}")
+    except (debinstall.DebInstallError, CommandFailed) as exc:
+        print(f"initramfs_size: {exc}", file=sys.stderr)
+        return 1
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-3:]
         print(f"initramfs_size: {' '.join(map(str, exc.cmd))} failed: {' | '.join(detail)}",

@@ -68,7 +68,7 @@ def _user_data(extra_runcmd: list[str], install: bool) -> str:
     if install:
         lines.append("  - [sh, -c, \"bootseed fallback install --tries 2 --panic 3 --cmdline "
                      f"'{FALLBACK_CMDLINE}' > /run/fb-install.log 2>&1\"]")
-    lines.append(f"  - [/usr/lib/bootseed/venv/bin/python3, -c, \"{DROP_LAB_POWEROFF}\"]")
+    lines.append(f"  - [/usr/bin/python3, -c, \"{DROP_LAB_POWEROFF}\"]")
     lines += [f"  - [sh, -c, \"{cmd}\"]" for cmd in extra_runcmd]
     # After the lab's report of this boot, so the report is whole on the console.
     lines.append("  - [systemd-run, --no-block, --unit=fallback-test-reboot, "

@@ -3,15 +3,15 @@
 # init-premount script (initramfs-hooks/initramfs-tools/). Installed as
 # /usr/lib/dracut/modules.d/50bootseed/. Settings come from dracut's configuration
 # (/etc/dracut.conf.d/bootseed.conf, see initramfs-hooks/dracut/bootseed.conf):
-#   bootseed_venv      the venv bootseed is installed in (default /usr/lib/bootseed/venv)
-#   bootseed_with      optional packages to include when installed ("pyroute2 blkid")
+#   bootseed_venv      the prefix bootseed is installed under (default /usr; a venv's dir)
+#   bootseed_with      optional packages to include when installed (default "blkid")
 #   bootseed_optimize  bytecode optimisation level (2 strips docstrings)
 #   bootseed_premount_args  extra arguments for "python3 -m bootseed.early premount"
 # Turn the stage off with omit_dracutmodules+=" bootseed " (build time) or the kernel
 # parameter bootseed.early=off (one boot).
 
 check() {
-	[ -x "${bootseed_venv:-/usr/lib/bootseed/venv}/bin/python3" ] || return 1
+	[ -x "${bootseed_venv:-/usr}/bin/python3" ] || return 1
 	return 0
 }
 
@@ -28,11 +28,11 @@ installkernel() {
 }
 
 install() {
-	local venv="${bootseed_venv:-/usr/lib/bootseed/venv}"
+	local venv="${bootseed_venv:-/usr}"
 	local py="$venv/bin/python3" interp list pkg src target
 	local -a with=()
 	interp="$(readlink -f "$py")"
-	for pkg in ${bootseed_with-pyroute2 blkid}; do
+	for pkg in ${bootseed_with-blkid}; do
 		with+=(--with "$pkg")
 	done
 	list="$(mktemp)"
