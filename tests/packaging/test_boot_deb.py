@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bootseed.grub import MARK_UNIT
 from bootseed.image_builder import debinstall
 from bootseed.image_builder.build import BuildOptions, build_image
 from bootseed.image_builder.guest.report import BEGIN_MARKER, END_MARKER
@@ -61,8 +62,14 @@ def _remove_bootseed_from(installed: Path, removed: Path, workdir: Path) -> None
     manifest = read_manifest(installed)
     with _mounted_root(removed, manifest.root_offset, workdir / "mnt") as root:
         debinstall.remove_bootseed(root, manifest.kernel_version)
-        assert not list((root / "etc/systemd/system").rglob("bootseed*.service")), \
-            "a bootseed unit is still enabled"
+        # The package's units are not enabled anywhere; what is left in /etc is the lab's
+        # report unit and the GRUB fallback's mark unit, which `bootseed fallback install`
+        # wrote (not the package) and which is skipped without /usr/bin/bootseed.
+        left = sorted(p.name for p in (root / "etc/systemd/system").rglob("bootseed*.service"))
+        assert set(left) <= {"bootseed-lab-report.service", MARK_UNIT}, left
+        mark = root / "etc/systemd/system" / MARK_UNIT
+        assert "ConditionPathExists=/usr/bin/bootseed" in mark.read_text()
+        assert not (root / "usr/bin/bootseed").exists()
         assert not (root / "usr/share/initramfs-tools/hooks/bootseed").exists()
         assert not (root / "lib/systemd/system-generators/bootseed-generator").exists()
     entry = ImageFile(str(removed), "raw", removed.stat().st_size, 0, "")
