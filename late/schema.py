@@ -53,7 +53,7 @@ class SchemaProblem:
 def build_schema(registry: Registry) -> dict[str, Any]:
     properties: dict[str, Any] = dict(RUNNER_PROPERTIES)
     defs: dict[str, Any] = {}
-    for spec in registry.specs.values():
+    for spec in registry.all_specs():
         properties.update(spec.schema.get("properties") or {})
         defs.update(spec.schema.get("$defs") or {})
     schema: dict[str, Any] = {
