@@ -47,6 +47,7 @@ from bootseed.late.modules.base import (
 )
 from bootseed.late.redact import Redactor
 from bootseed.late.registry import Registry, load_registry
+from bootseed.late.schemacache import CACHE_NAME as SCHEMA_CACHE
 from bootseed.late.stages import MODULE_STAGE, ORDER, PlannedModule, RunStage, plan_stage
 from bootseed.late.state import StateStore
 from bootseed.late.status import (
@@ -365,7 +366,8 @@ class Runner:
         idir = self.state.instance_dir(self.info.instance_id)
         instance_data = build_instance_data(self.seed, self.info)
         built = build_config(self.seed, self.info, self.target, idir, instance_data,
-                             self.registry)
+                             self.registry, schema_cache=idir / SCHEMA_CACHE,
+                             extra_modules=self.opts.extra_modules)
         self._report_load_problems()
         for where, message, level in built.problems:
             self.status.problems.append(StatusProblem(where, message, level))
