@@ -5,7 +5,8 @@ Applies a typical config (2 users with keys, 5 write_files, hostname, runcmd
 writing a file) to a fresh temp target root with ``bootseed run --stage all``
 as a subprocess (interpreter start included, as at boot), then a second boot
 of the same instance; prints wall times, the slowest modules, and the import
-time of what ``bootseed run`` loads (``python -X importtime``, summed).
+time and module count of what ``bootseed run`` loads on the first and on a
+second boot (``python -X importtime``, summed).
 Target for later rounds: at least 10x less wall time than cloud-init.
 
 Usage: .venv/bin/python bench/late_bench.py [--runs N] [--json]
@@ -71,15 +72,16 @@ def one_boot(root: Path) -> tuple[float, dict]:
     return wall, status
 
 
-def import_time(root: Path) -> tuple[float, list[tuple[str, float]]]:
+def import_time(root: Path) -> tuple[float, list[tuple[str, float]], int]:
     """Import time a real ``bootseed run`` pays (``-X importtime``, self times summed),
-    and the heaviest top-level packages by cumulative time."""
+    the heaviest top-level packages by cumulative time, and how many modules it imported."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", bootseed_exe(), "run", "--root", str(root),
          "--network-timeout", "0", "--console", str(root.parent / "console.txt")],
         capture_output=True, text=True, check=False,
     )
     total_us = 0
+    count = 0
     top: dict[str, int] = {}
     for line in proc.stderr.splitlines():
         # "import time: self [us] | cumulative | imported package"
@@ -87,12 +89,13 @@ def import_time(root: Path) -> tuple[float, list[tuple[str, float]]]:
             continue
         self_us, cumulative, raw_name = line.split(":", 1)[1].split("|")
         total_us += int(self_us)
+        count += 1
         name = raw_name.strip()
         # Nesting shows as extra indentation; one space means imported at top level.
         if len(raw_name) - len(raw_name.lstrip()) == 1:
             top[name] = max(top.get(name, 0), int(cumulative))
     heavy = sorted(top.items(), key=lambda kv: kv[1], reverse=True)[:6]
-    return total_us / 1e6, [(name, us / 1e6) for name, us in heavy]
+    return total_us / 1e6, [(name, us / 1e6) for name, us in heavy], count
 
 
 def interpreter_start() -> float:
@@ -127,7 +130,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bootseed-bench-") as tmp:
         root = make_shell_root(make_target(Path(tmp) / "root").root).root
         plant_seed(root, USER_DATA)
-        imports, heavy = import_time(root)
+        imports, heavy, count = import_time(root)
+        # The same instance again: what every later boot pays.
+        imports2, heavy2, count2 = import_time(root)
     bare = interpreter_start()
     slowest = sorted(last_status["modules"], key=lambda m: m["duration"], reverse=True)[:5]
     result = {
@@ -137,6 +142,10 @@ def main() -> int:
         "bare_interpreter_start_s": round(bare, 4),
         "import_time_s": round(imports, 4),
         "heaviest_imports_s": {name: round(sec, 4) for name, sec in heavy},
+        "modules_imported": count,
+        "second_boot_import_time_s": round(imports2, 4),
+        "second_boot_heaviest_imports_s": {name: round(sec, 4) for name, sec in heavy2},
+        "second_boot_modules_imported": count2,
         "stages_s": {k: v["duration"] for k, v in last_status["stages"].items()},
         "slowest_modules_s": {m["name"]: m["duration"] for m in slowest},
     }
@@ -150,6 +159,9 @@ def main() -> int:
     print(f"  bare interpreter start: {result['bare_interpreter_start_s']:.3f} s")
     print(f"  import time of a first-boot run: {result['import_time_s']:.3f} s (heaviest: "
           + ", ".join(f"{k} {v:.3f} s" for k, v in result["heaviest_imports_s"].items()) + ")")
+    print(f"  modules imported: first boot {result['modules_imported']}, second boot "
+          f"{result['second_boot_modules_imported']} "
+          f"({result['second_boot_import_time_s']:.3f} s import time)")
     print("  stages: " + ", ".join(f"{k} {v:.3f} s" for k, v in result["stages_s"].items()))
     print("  slowest modules: " + ", ".join(
         f"{k} {v:.3f} s" for k, v in result["slowest_modules_s"].items()))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 from types import ModuleType
 
 from bootseed.late import __version__
 from bootseed.late import commands as commands_pkg
+from bootseed.late.pkgscan import iter_modules
 
 
 class CommandError(Exception):
@@ -25,8 +25,8 @@ class CommandError(Exception):
 
 
 def _verb_module_names() -> list[str]:
-    found = pkgutil.iter_modules(commands_pkg.__path__)
-    return sorted(info.name for info in found if not info.name.startswith("_"))
+    found = iter_modules(commands_pkg.__path__)
+    return sorted(name for name, _ in found if not name.startswith("_"))
 
 
 def _load(verb: str) -> ModuleType:

@@ -1,19 +1,23 @@
 """Find the cloud-config modules: every ``late/modules/*.py`` with a ``MODULE`` spec.
 
-Module files must stay cheap to import (heavy imports go inside ``handle``):
-the registry imports all of them once per run, because validation needs every
-schema fragment and a user may move any module into any stage.
+Module files must stay cheap to import (heavy imports go inside ``handle``).
+The registry lists the files with ``pkgscan`` (no import); with ``lazy=True``
+(the runner) it takes each file's stage, frequency, activating keys and
+aliases from ``modindex`` and imports a module only when its spec is needed:
+it is about to run, or the schema is assembled. Files without an index entry
+are imported at once, as everything was before. ``lazy=False`` imports all.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bootseed.late import modules as modules_pkg
-from bootseed.late.modules.base import ModuleSpec, Stage
+from bootseed.late.modindex import INDEX
+from bootseed.late.modules.base import Frequency, ModuleSpec, Stage
+from bootseed.late.pkgscan import iter_modules
 
 # cloud-init's usual order within each stage. Names without a module file are
 # skipped; modules not listed here run after the listed ones of their stage.
@@ -64,59 +68,119 @@ class LoadProblem:
     message: str
 
 
+@dataclass(frozen=True)
+class ModuleMeta:
+    """What planning needs about a module; its code may not be imported yet."""
+
+    name: str
+    stage: Stage
+    frequency: Frequency
+    activate_keys: tuple[str, ...]
+    where: str
+
+
 @dataclass
 class Registry:
+    # Every known module in discovery order (file name order, then extras).
+    known: dict[str, ModuleMeta] = field(default_factory=dict)
+    # The imported specs, by canonical name.
     specs: dict[str, ModuleSpec] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     problems: list[LoadProblem] = field(default_factory=list)
 
     def add(self, spec: ModuleSpec, where: str = "") -> None:
         name = normalize_name(spec.name)
-        if name in self.specs:
+        if name in self.known:
             self.problems.append(LoadProblem(where, f"module {name!r} defined twice; kept first"))
             return
         self.specs[name] = spec
-        for alias in spec.aliases:
+        self._know(name, spec.stage, spec.frequency, spec.activate_keys, spec.aliases, where)
+
+    def _know(self, name: str, stage: Stage, frequency: Frequency,
+              activate_keys: tuple[str, ...], aliases: tuple[str, ...], where: str) -> None:
+        self.known[name] = ModuleMeta(name, stage, frequency, activate_keys, where)
+        for alias in aliases:
             self.aliases.setdefault(normalize_name(alias), name)
 
     def resolve(self, name: str) -> str | None:
         """The canonical module name a cloud-config list entry refers to."""
         key = normalize_name(name)
-        if key in self.specs:
+        if key in self.known:
             return key
         return self.aliases.get(key)
 
+    def meta(self, name: str) -> ModuleMeta:
+        return self.known[name]
+
+    def load(self, name: str) -> ModuleSpec | None:
+        """The spec of a known module, importing it if needed; None (and a problem)
+        if its file does not import or does not define it."""
+        spec = self.specs.get(name)
+        if spec is not None:
+            return spec
+        where = self.known[name].where
+        spec = _import_spec(where, self.problems)
+        if spec is None:
+            return None
+        if normalize_name(spec.name) != name:
+            self.problems.append(LoadProblem(
+                where, f"MODULE is named {spec.name!r}, the index says {name!r}"))
+            return None
+        self.specs[name] = spec
+        return spec
+
     def get(self, name: str) -> ModuleSpec | None:
         canonical = self.resolve(name)
-        return None if canonical is None else self.specs[canonical]
+        return None if canonical is None else self.load(canonical)
+
+    def all_specs(self) -> Iterator[ModuleSpec]:
+        """Every module's spec in discovery order, importing what is not yet imported."""
+        for name in list(self.known):
+            spec = self.load(name)
+            if spec is not None:
+                yield spec
 
     def default_order(self, stage: Stage) -> list[str]:
-        listed = [n for n in DEFAULT_ORDER[stage] if n in self.specs]
+        listed = [n for n in DEFAULT_ORDER[stage] if n in self.known]
         extra = sorted(
-            n for n, spec in self.specs.items() if spec.stage is stage and n not in listed
+            n for n, meta in self.known.items() if meta.stage is stage and n not in listed
         )
         return listed + extra
 
 
-def load_registry(extra: Iterable[ModuleSpec] = ()) -> Registry:
-    """Import every module file; a file that fails to import is a problem, not a crash."""
+def _import_spec(where: str, problems: list[LoadProblem]) -> ModuleSpec | None:
+    try:
+        module = importlib.import_module(where)
+    except Exception as exc:  # a broken module must not take the others down
+        problems.append(LoadProblem(where, f"import failed: {exc!r}"))
+        return None
+    spec = getattr(module, "MODULE", None)
+    if spec is None:
+        return None
+    if not isinstance(spec, ModuleSpec):
+        problems.append(LoadProblem(where, "MODULE is not a ModuleSpec"))
+        return None
+    return spec
+
+
+def load_registry(extra: Iterable[ModuleSpec] = (), lazy: bool = False) -> Registry:
+    """Find every module file; a file that fails to import is a problem, not a crash.
+
+    ``lazy``: import only the files without an index entry now, the others when
+    their spec is first needed (``Registry.load``)."""
     registry = Registry()
-    for info in sorted(pkgutil.iter_modules(modules_pkg.__path__), key=lambda i: i.name):
-        if info.name in _SKIP or info.name.startswith("_") or info.ispkg:
+    for file_name, is_package in sorted(iter_modules(modules_pkg.__path__)):
+        if file_name in _SKIP or file_name.startswith("_") or is_package:
             continue
-        where = f"{modules_pkg.__name__}.{info.name}"
-        try:
-            module = importlib.import_module(where)
-        except Exception as exc:  # a broken module must not take the others down
-            registry.problems.append(LoadProblem(where, f"import failed: {exc!r}"))
+        where = f"{modules_pkg.__name__}.{file_name}"
+        entry = INDEX.get(file_name) if lazy else None
+        if entry is not None and normalize_name(entry.name) not in registry.known:
+            registry._know(normalize_name(entry.name), entry.stage, entry.frequency,
+                           entry.activate_keys, entry.aliases, where)
             continue
-        spec = getattr(module, "MODULE", None)
-        if spec is None:
-            continue
-        if not isinstance(spec, ModuleSpec):
-            registry.problems.append(LoadProblem(where, "MODULE is not a ModuleSpec"))
-            continue
-        registry.add(spec, where)
+        spec = _import_spec(where, registry.problems)
+        if spec is not None:
+            registry.add(spec, where)
     for spec in extra:
         registry.add(spec, "extra")
     return registry

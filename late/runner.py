@@ -47,6 +47,7 @@ from bootseed.late.modules.base import (
 )
 from bootseed.late.redact import Redactor
 from bootseed.late.registry import Registry, load_registry
+from bootseed.late.schemacache import CACHE_NAME as SCHEMA_CACHE
 from bootseed.late.stages import MODULE_STAGE, ORDER, PlannedModule, RunStage, plan_stage
 from bootseed.late.state import StateStore
 from bootseed.late.status import (
@@ -127,6 +128,7 @@ class Runner:
         self.console = options.console or console_writer()
         self.status = RunStatus()
         self._registry: Registry | None = None
+        self._load_problems_reported = 0
         self.seed: Seed | None = None
         self.info: InstanceInfo | None = None
         self.cfg: dict[str, Any] | None = None
@@ -364,7 +366,9 @@ class Runner:
         idir = self.state.instance_dir(self.info.instance_id)
         instance_data = build_instance_data(self.seed, self.info)
         built = build_config(self.seed, self.info, self.target, idir, instance_data,
-                             self.registry)
+                             self.registry, schema_cache=idir / SCHEMA_CACHE,
+                             extra_modules=self.opts.extra_modules)
+        self._report_load_problems()
         for where, message, level in built.problems:
             self.status.problems.append(StatusProblem(where, message, level))
         self.cfg = built.config
@@ -405,11 +409,19 @@ class Runner:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            self._registry = load_registry(self.opts.extra_modules)
-            for problem in self._registry.problems:
-                self.status.problems.append(
-                    StatusProblem(problem.where, problem.message, "error"))
+            # Lazy: a module's code is imported when it runs or the schema needs it.
+            self._registry = load_registry(self.opts.extra_modules, lazy=True)
+        self._report_load_problems()
         return self._registry
+
+    def _report_load_problems(self) -> None:
+        """Registry problems not yet in the status (imports happen as the run goes)."""
+        if self._registry is None:
+            return
+        new = self._registry.problems[self._load_problems_reported:]
+        self._load_problems_reported += len(new)
+        for problem in new:
+            self.status.problems.append(StatusProblem(problem.where, problem.message, "error"))
 
     def _run_modules(self, stage: RunStage, module_stage: Stage) -> None:
         cfg = self._load_cfg()
@@ -418,13 +430,16 @@ class Runner:
             self.status.problems.append(StatusProblem(problem.where, problem.message))
         for planned in plan:
             result = self._run_module(planned, stage, cfg)
-            self.status.modules.append(result)
+            self._report_load_problems()
+            if result is not None:
+                self.status.modules.append(result)
 
     def _run_module(self, planned: PlannedModule, stage: RunStage,
-                    cfg: dict[str, Any]) -> ModuleResult:
+                    cfg: dict[str, Any]) -> ModuleResult | None:
+        """The module's result; None when its code cannot be loaded (a registry problem)."""
         assert self.info is not None
         iid = self.info.instance_id
-        name, spec, freq = planned.name, planned.spec, planned.frequency
+        name, meta, freq = planned.name, planned.meta, planned.frequency
 
         def result(status: str, duration: float = 0.0, **extra: Any) -> ModuleResult:
             return ModuleResult(name=name, stage=str(stage), frequency=str(freq),
@@ -432,8 +447,11 @@ class Runner:
 
         if freq is not Frequency.PER_BOOT and self.state.already_ran(name, freq, iid):
             return result("skipped", reason=f"already ran ({freq})")
-        if spec.activate_keys and not any(k in cfg for k in spec.activate_keys):
+        if meta.activate_keys and not any(k in cfg for k in meta.activate_keys):
             return result("skipped", reason="no configuration for it")
+        spec = self.registry.load(name)
+        if spec is None:
+            return None
         module_log = logging.getLogger(f"bootseed.module.{name}")
         ctx = ModuleContext(
             name=name,

@@ -53,7 +53,7 @@ class SchemaProblem:
 def build_schema(registry: Registry) -> dict[str, Any]:
     properties: dict[str, Any] = dict(RUNNER_PROPERTIES)
     defs: dict[str, Any] = {}
-    for spec in registry.specs.values():
+    for spec in registry.all_specs():
         properties.update(spec.schema.get("properties") or {})
         defs.update(spec.schema.get("$defs") or {})
     schema: dict[str, Any] = {
@@ -79,12 +79,17 @@ def locate(path: tuple[Any, ...], origins: Mapping[tuple[Any, ...], str]) -> str
 
 
 def validate(
-    cfg: object, registry: Registry, origins: Mapping[tuple[Any, ...], str] | None = None
+    cfg: object,
+    registry: Registry,
+    origins: Mapping[tuple[Any, ...], str] | None = None,
+    schema: dict[str, Any] | None = None,
 ) -> list[SchemaProblem]:
+    """Every problem of ``cfg``; ``schema``, if given, is ``build_schema(registry)``."""
     import jsonschema  # only when there is something to validate: it is slow to import
 
     origins = origins or {}
-    schema = build_schema(registry)
+    if schema is None:
+        schema = build_schema(registry)
     validator = jsonschema.Draft202012Validator(schema)
     problems: list[SchemaProblem] = []
     for error in sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.path]):

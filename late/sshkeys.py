@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -123,11 +124,52 @@ def _split_public(line: str) -> tuple[str, bytes, str]:
     return words[0], blob, words[2] if len(words) > 2 else ""
 
 
+def _blob_strings(blob: bytes, count: int) -> list[bytes]:
+    """The first ``count`` SSH wire-format strings (uint32 length + bytes) of ``blob``."""
+    out: list[bytes] = []
+    offset = 0
+    for _ in range(count):
+        if offset + 4 > len(blob):
+            raise SSHKeyError("truncated SSH public key blob")
+        (length,) = struct.unpack_from(">I", blob, offset)
+        offset += 4
+        if offset + length > len(blob):
+            raise SSHKeyError("truncated SSH public key blob")
+        out.append(blob[offset : offset + length])
+        offset += length
+    if offset != len(blob):
+        raise SSHKeyError("trailing data in SSH public key blob")
+    return out
+
+
+def _mpint_bits(value: bytes) -> int:
+    if value[:1] and value[0] & 0x80:
+        raise SSHKeyError("negative number in SSH public key blob")
+    return int.from_bytes(value, "big").bit_length()
+
+
 def _key_bits(keytype: str, blob: bytes, line: str) -> int:
     if keytype in ("ssh-ed25519", "sk-ssh-ed25519@openssh.com"):
         return 256
     if keytype.startswith(("ecdsa-sha2-nistp", "sk-ecdsa-sha2-nistp")):
         return int(keytype.split("nistp")[1].split("@")[0])
+    # RSA and DSA from the blob itself, as ssh-keygen -l counts: the modulus
+    # (string "ssh-rsa", mpint e, mpint n) or the prime p (string "ssh-dss",
+    # mpint p, q, g, y). No cryptography import on the boot path.
+    wire_fields = {"ssh-rsa": 3, "ssh-dss": 5}.get(keytype)
+    if wire_fields is not None:
+        try:
+            fields = _blob_strings(blob, wire_fields)
+        except SSHKeyError as exc:
+            raise SSHKeyError(f"cannot read {keytype} public key: {exc}") from None
+        if fields[0] != keytype.encode("ascii"):
+            raise SSHKeyError(f"cannot read {keytype} public key: the blob says "
+                              f"{fields[0][:40]!r}")
+        number = fields[2] if keytype == "ssh-rsa" else fields[1]
+        bits = _mpint_bits(number)
+        if bits == 0:
+            raise SSHKeyError(f"cannot tell the size of a {keytype} key")
+        return bits
     from cryptography.hazmat.primitives import serialization
 
     try:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bootseed.late.modules.base import Frequency, ModuleSpec, Stage
-from bootseed.late.registry import Registry
+from bootseed.late.modules.base import Frequency, Stage
+from bootseed.late.registry import ModuleMeta, Registry
 
 
 class RunStage(StrEnum):
@@ -47,7 +47,8 @@ LIST_KEYS: dict[Stage, str] = {
 @dataclass(frozen=True)
 class PlannedModule:
     name: str
-    spec: ModuleSpec
+    # The module's code is imported only when it is about to run.
+    meta: ModuleMeta
     frequency: Frequency
     # "default" or the config key that put it here, for the status.
     origin: str
@@ -67,7 +68,7 @@ def plan_stage(
     problems: list[PlanProblem] = []
     if key not in cfg:
         defaults = [
-            PlannedModule(n, registry.specs[n], registry.specs[n].frequency, "default")
+            PlannedModule(n, registry.meta(n), registry.meta(n).frequency, "default")
             for n in registry.default_order(stage)
         ]
         return defaults, problems
@@ -89,20 +90,20 @@ def plan_stage(
         if canonical is None:
             problems.append(PlanProblem(where, f"no bootseed module named {raw_name!r}; skipped"))
             continue
-        spec = registry.specs[canonical]
-        frequency = spec.frequency
+        meta = registry.meta(canonical)
+        frequency = meta.frequency
         if raw_freq is not None:
             try:
                 frequency = Frequency.parse(raw_freq)
             except ValueError:
                 problems.append(PlanProblem(
                     where, f"unknown frequency {raw_freq!r} for {canonical}; using "
-                           f"its default {spec.frequency}"))
+                           f"its default {meta.frequency}"))
         if canonical in seen:
             problems.append(PlanProblem(where, f"{canonical} listed twice; runs once"))
             continue
         seen.add(canonical)
-        plan.append(PlannedModule(canonical, spec, frequency, key))
+        plan.append(PlannedModule(canonical, meta, frequency, key))
     return plan, problems
 
 

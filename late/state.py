@@ -10,6 +10,7 @@ Layout (paths as the target sees them)::
         vendor-data.txt               vendor-data as received (0600)
         cloud-config.json             merged, processed cloud-config (0600)
         user-data.parts.json          summary of the processed parts (0600)
+        schema-validated.json         schema verdict of that config, reused while unchanged (0600)
         scripts/                      user scripts for scripts_user (runcmd lands here)
         vendor_scripts/               vendor scripts for scripts_vendor
         boot-finished                 written when the final stage ends

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.early.seedcache import Seed
-from bootseed.late.modules.base import InstanceInfo
+from bootseed.late.modules.base import InstanceInfo, ModuleSpec
 from bootseed.late.registry import Registry
 from bootseed.late.target import TargetRoot
 from bootseed.late.userdata.types import Limits, Part
@@ -107,7 +107,11 @@ def build_config(
     instance_dir: Path,
     instance_data: dict[str, Any],
     registry: Registry,
+    schema_cache: Path | None = None,
+    extra_modules: tuple[ModuleSpec, ...] = (),
 ) -> BuiltConfig:
+    """``schema_cache``: a file to keep the validation verdict in between runs
+    (``schemacache``); ``extra_modules``: the registry's extra specs, for its key."""
     from bootseed.late.userdata.engine import process
     from bootseed.late.userdata.merge import merge_config
 
@@ -146,9 +150,16 @@ def build_config(
     built.user_parts = list(user.parts) if user is not None else []
     built.vendor_parts = list(vendor.parts) if vendor is not None else []
     if built.config:
-        from bootseed.late.schema import validate
+        if schema_cache is not None:
+            from bootseed.late.schemacache import validate_cached
 
-        for found in validate(built.config, registry, built.origins):
+            found_problems = validate_cached(built.config, registry, built.origins,
+                                             schema_cache, extra_modules)
+        else:
+            from bootseed.late.schema import validate
+
+            found_problems = validate(built.config, registry, built.origins)
+        for found in found_problems:
             built.problems.append((found.where, found.message, found.level))
         built.schema_checked = True
     return built

@@ -86,3 +86,84 @@ def test_list_not_a_list_falls_back_to_defaults() -> None:
     plan, problems = plan_stage(Stage.CONFIG, {"cloud_config_modules": "runcmd"}, reg)
     assert [p.name for p in plan][:1] == ["runcmd"]
     assert problems and problems[0].where == "cloud_config_modules"
+
+
+# -- the lazy registry the runner uses -------------------------------------------
+
+def test_index_matches_every_module_file() -> None:
+    """modindex must say what each module's own MODULE says, for every module file,
+    or the runner would plan with stale facts (or import the file eagerly)."""
+    from bootseed.late.modindex import INDEX
+
+    eager = load_registry()
+    assert eager.problems == []
+    assert sorted(INDEX) == sorted(eager.specs)
+    for name, spec in eager.specs.items():
+        entry = INDEX[name]
+        assert (entry.name, entry.stage, entry.frequency, entry.activate_keys,
+                entry.aliases) == (spec.name, spec.stage, spec.frequency,
+                                   spec.activate_keys, spec.aliases), name
+
+
+def test_lazy_registry_plans_like_the_eager_one() -> None:
+    eager, lazy = load_registry([MOUNTS]), load_registry([MOUNTS], lazy=True)
+    assert list(lazy.known) == list(eager.known)
+    assert lazy.aliases == eager.aliases
+    assert lazy.problems == eager.problems == []
+    cfgs: list[dict[str, object]] = [
+        {},
+        {"cloud_final_modules": ["nonexistent", ["scripts_user", "sometimes"], 42,
+                                 "final-message", "final_message", {"name": "mounts"}]},
+        {"cloud_config_modules": "not a list"},
+        {"cloud_init_modules": [["cc_users-groups", "always"], "Write-Files", "ssh"]},
+    ]
+    for cfg in cfgs:
+        for stage in Stage:
+            assert lazy.default_order(stage) == eager.default_order(stage)
+            assert plan_stage(stage, cfg, lazy) == plan_stage(stage, cfg, eager), (stage, cfg)
+    assert [s.name for s in lazy.all_specs()] == [s.name for s in eager.specs.values()]
+
+
+def test_lazy_registry_imports_a_module_only_when_loaded() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from bootseed.late.registry import load_registry
+from bootseed.late.stages import plan_stage
+from bootseed.late.modules.base import Stage
+reg = load_registry(lazy=True)
+for stage in Stage:
+    plan_stage(stage, {}, reg)
+before = sorted(m for m in sys.modules if m.startswith("bootseed.late.modules."))
+spec = reg.load("bootcmd")
+after = sorted(m for m in sys.modules if m.startswith("bootseed.late.modules."))
+print(before, after, spec.name, reg.get("final-message").name, reg.problems)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["['bootseed.late.modules.base']",
+                   "['bootseed.late.modules.base',", "'bootseed.late.modules.bootcmd']",
+                   "bootcmd", "final_message", "[]"]
+
+
+def test_an_extra_module_with_a_known_name_is_a_problem_in_both_modes() -> None:
+    dup = ModuleSpec("runcmd", Stage.FINAL, Frequency.PER_BOOT, {}, _noop)
+    for lazy in (False, True):
+        reg = load_registry([dup], lazy=lazy)
+        assert [p.message for p in reg.problems] == ["module 'runcmd' defined twice; kept first"]
+        assert reg.meta("runcmd").stage is Stage.CONFIG
+        spec = reg.load("runcmd")
+        assert spec is not None and spec.stage is Stage.CONFIG
+
+
+def test_a_lazy_module_that_fails_to_import_is_a_problem_not_a_crash() -> None:
+    reg = load_registry(lazy=True)
+    reg._know("ghost", Stage.FINAL, Frequency.PER_BOOT, (), (), "bootseed.late.modules.ghost")
+    assert reg.load("ghost") is None
+    assert len(reg.problems) == 1
+    assert reg.problems[0].where == "bootseed.late.modules.ghost"
+    assert reg.problems[0].message.startswith("import failed: ModuleNotFoundError")
+    assert [s.name for s in reg.all_specs()] == [
+        s.name for s in load_registry().specs.values()]
