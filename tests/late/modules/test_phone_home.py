@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -114,7 +116,8 @@ def test_refused_connection_reported(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again before the request: nothing listens
     result = post_form(f"http://127.0.0.1:{port}/", {}, tries=2, timeout=1.0, delay=0.0)
-    assert not result.ok and result.tries == 2 and "ConnectionError" in result.last_error
+    assert not result.ok and result.tries == 2
+    assert result.last_error == "ConnectionRefusedError: [Errno 111] Connection refused"
 
 
 @pytest.mark.parametrize(
@@ -130,3 +133,17 @@ def test_refused_connection_reported(tmp_path: Path) -> None:
 def test_bad_config(target: TargetRoot, cfg: dict, message: str) -> None:
     with pytest.raises(PhoneHomeError, match=message):
         run(target, cfg)
+
+
+def test_posting_does_not_import_requests() -> None:
+    # requests costs seconds of import under an emulated CPU in the first boot's final
+    # stage; the standard library's client does the POST.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = ("import sys; from bootseed.late.modules.phone_home import post_form; "
+            f"r = post_form('http://127.0.0.1:{port}/', {{'a': 'b'}}, tries=1, timeout=1.0); "
+            "print(r.tries, 'requests' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert out == ["1", "False"]
