@@ -12,37 +12,21 @@ hook added by size. Run as root:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from bootseed.image_builder import debinstall, rootfs
+from bootseed.image_builder.aptchroot import apt_chroot
 from bootseed.image_builder.basetree import BaseTree, BaseTreeSpec, ensure_base_tree
 from bootseed.image_builder.cache import cache_root
 from bootseed.image_builder.procrun import CommandFailed
 
 SOURCE = Path(__file__).resolve().parent.parent
 BUDGET = 5 * 1024 * 1024
-
-
-@contextlib.contextmanager
-def chroot_mounts(tree: Path) -> Iterator[None]:
-    mounted: list[Path] = []
-    try:
-        for fstype, target in (("proc", "proc"), ("sysfs", "sys")):
-            path = tree / target
-            path.mkdir(exist_ok=True)
-            subprocess.run(["mount", "-t", fstype, fstype, str(path)], check=True)
-            mounted.append(path)
-        yield
-    finally:
-        for path in reversed(mounted):
-            subprocess.run(["umount", "--lazy", str(path)], check=False)
 
 
 def prepare_tree(work: Path) -> tuple[Path, BaseTree]:
@@ -89,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tree, base = prepare_tree(work)
         kernel = base.kernel_version
-        with chroot_mounts(tree):
+        with apt_chroot(tree):
             without = mkinitramfs(tree, kernel, "/tmp/initrd-without.img")
         with_hook = install_packages(tree, kernel)
         added: list[tuple[str, int]] = []
         if args.list:
-            with chroot_mounts(tree):
+            with apt_chroot(tree):
                 before = unpacked_sizes(tree, "/tmp/initrd-without.img")
                 after = unpacked_sizes(tree, f"/boot/initrd.img-{kernel}")
                 added = sorted(((name, size) for name, size in after.items()

@@ -30,16 +30,14 @@ the script sees no ``bootseed`` command and waits for cloud-init instead.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TextIO
 
 from bootseed.image_builder import disk, grub, rootfs
+from bootseed.image_builder.aptchroot import APT_ENV, apt_chroot
 from bootseed.image_builder.basetree import ensure_base_tree, installed_packages
 from bootseed.image_builder.cache import cache_root
 from bootseed.image_builder.manifest import ImageFile, ImageManifest, write_manifest
@@ -52,8 +50,6 @@ if TYPE_CHECKING:
 AGENTS = ("bootseed", "cloud-init")
 NOCLOUD_CMDLINE = "ds=nocloud-net;s={url}"
 CLOUD_INIT_PACKAGE = "cloud-init"
-APT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
-           "LC_ALL": "C.UTF-8"}
 
 LAB_CLOUD_CFG = """\
 # Boot lab image (bootseed-image build --agent cloud-init): the seed comes
@@ -67,35 +63,9 @@ locale: C.UTF-8
 """
 
 
-@contextlib.contextmanager
-def chroot_env(tree: Path) -> Iterator[None]:
-    """proc, sys and dev mounted in ``tree`` and the host's resolv.conf copied in,
-    for apt in a chroot; everything undone afterwards."""
-    mounted: list[Path] = []
-    resolv = tree / "etc/resolv.conf"
-    saved = resolv.read_bytes() if resolv.is_file() and not resolv.is_symlink() else b""
-    try:
-        for argv, where in ((["-t", "proc", "proc"], "proc"),
-                            (["-t", "sysfs", "sysfs"], "sys"),
-                            (["--bind", "/dev"], "dev")):
-            (tree / where).mkdir(exist_ok=True)
-            subprocess.run(["mount", *argv, str(tree / where)], check=True, timeout=60,
-                           capture_output=True)
-            mounted.append(tree / where)
-        resolv.unlink(missing_ok=True)
-        shutil.copy("/etc/resolv.conf", resolv)
-        yield
-    finally:
-        for path in reversed(mounted):
-            subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=60,
-                           check=False)
-        resolv.unlink(missing_ok=True)
-        resolv.write_bytes(saved)
-
-
 def install_cloud_init(tree: Path, log: IO[str] | None = None) -> str:
     """apt-get install cloud-init in the tree; return its installed version."""
-    with chroot_env(tree):
+    with apt_chroot(tree, resolv=True):
         run(["chroot", str(tree), "apt-get", "update", "-q"], log=log, timeout=900,
             env=APT_ENV)
         run(["chroot", str(tree), "apt-get", "install", "-y", "-q", "--no-install-recommends",

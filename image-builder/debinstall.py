@@ -15,16 +15,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bootseed.image_builder.aptchroot import APT_ENV, apt_chroot
 from bootseed.image_builder.cache import KEY_LENGTH, locked
 from bootseed.image_builder.procrun import run
 
@@ -33,8 +32,6 @@ CACHE_DIR = "bootseed-debs"
 KEEP_ENTRIES = 4
 COMPLETE_MARKER = ".complete"
 EARLY_SCRIPT = "scripts/init-premount/bootseed"
-APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-           "LC_ALL": "C.UTF-8"}
 GUEST_DEB_DIR = "/tmp/bootseed-debs"
 
 
@@ -119,25 +116,6 @@ def ensure_debs(source: Path, cache: Path, log: IO[str] | None = None) -> DebSet
     return DebSet(key, entry, _found_debs(entry), reused=False)
 
 
-@contextlib.contextmanager
-def chroot_for_apt(tree: Path) -> Iterator[None]:
-    """/proc, /sys and /dev for maintainer scripts and update-initramfs; undone after."""
-    mounted: list[Path] = []
-    try:
-        for argv, where in ((["-t", "proc", "proc"], "proc"), (["-t", "sysfs", "sysfs"], "sys"),
-                            (["--bind", "/dev"], "dev")):
-            target = tree / where
-            target.mkdir(exist_ok=True)
-            subprocess.run(["mount", *argv, str(target)], check=True, timeout=60,
-                           capture_output=True)
-            mounted.append(target)
-        yield
-    finally:
-        for target in reversed(mounted):
-            subprocess.run(["umount", "--lazy", str(target)], check=False, timeout=60,
-                           capture_output=True)
-
-
 def _initramfs_listing(tree: Path, kernel_version: str) -> list[str]:
     return run(["chroot", str(tree), "lsinitramfs", f"/boot/initrd.img-{kernel_version}"],
                env=APT_ENV, timeout=300).splitlines()
@@ -170,7 +148,7 @@ def install_debs(tree: Path, debs: DebSet, kernel_version: str,
     for deb in debs.debs:
         shutil.copy2(deb, guest_dir / deb.name)
     try:
-        with chroot_for_apt(tree):
+        with apt_chroot(tree):
             # No --no-download: with it apt refuses local .deb paths ("not absolute").
             # The chroot has no resolv.conf, so a dependency missing from the base tree
             # fails the download and apt names it.
@@ -193,7 +171,7 @@ def install_debs(tree: Path, debs: DebSet, kernel_version: str,
 
 def remove_bootseed(tree: Path, kernel_version: str, log: IO[str] | None = None) -> None:
     """``apt-get remove bootseed`` (which takes bootseed-initramfs with it)."""
-    with chroot_for_apt(tree):
+    with apt_chroot(tree):
         run(["chroot", str(tree), "apt-get", "remove", "-y", "-q", "bootseed"],
             log=log, env=APT_ENV, timeout=1200)
         listing = _initramfs_listing(tree, kernel_version)
