@@ -11,7 +11,7 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass, field
 
-from bootseed.early.seedcache import SeedProblem
+from bootseed.contract.seedcache import SeedProblem
 
 # Names accepted for ds= / bootseed.ds=, folded to the source that serves them.
 DATASOURCE_ALIASES = {

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bootseed.contract.seedcache import Seed, StepTiming
 from bootseed.early import cmdline, http
 from bootseed.early.blockdev import (
     BlockDevError,
@@ -29,7 +30,6 @@ from bootseed.early.blockdev import (
 from bootseed.early.budget import Budget
 from bootseed.early.cmdline import SeedArgs
 from bootseed.early.dmi import DEFAULT_DMI_DIR, read_dmi
-from bootseed.early.seedcache import Seed, StepTiming
 from bootseed.early.sources import cloudconfigurl, configdrive, ec2, nocloud, ovf
 from bootseed.early.sources.base import Context, SourceError
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.early import volumes
-from bootseed.early.atomicfile import atomic_write
 from bootseed.early.budget import Budget
 from bootseed.early.takeover import DEFAULT_INIT, RootSwitchError, UndoStack, has_init
 from bootseed.early.volumes import Volume, VolumeError

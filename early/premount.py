@@ -27,7 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bootseed.early.seedcache import DEFAULT_SEED_DIR, Seed, SeedProblem, StepTiming
+from bootseed.contract.seedcache import DEFAULT_SEED_DIR, Seed, SeedProblem, StepTiming
 
 OFF_WORDS = frozenset({"0", "off", "no", "false", "disable", "disabled"})
 WATCHDOG_MARGIN_S = 15.0
@@ -246,7 +246,7 @@ def _finish(seed: Seed, report: Report, options: PremountOptions) -> None:
     seed.actions.append(action)
     summary = _summary(seed, report)
     try:
-        from bootseed.early.seedcache import write_seed_cache
+        from bootseed.contract.seedcache import write_seed_cache
 
         write_seed_cache(seed, options.out_dir)
     except Exception as exc:

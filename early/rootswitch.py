@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bootseed.early.seedcache import DEFAULT_SEED_DIR, SeedProblem, StepTiming
+from bootseed.contract.seedcache import DEFAULT_SEED_DIR, SeedProblem, StepTiming
 
 OFF_WORDS = frozenset({"0", "off", "no", "false", "disable", "disabled"})
 ON_WORDS = frozenset({"1", "on", "yes", "true", "enable", "enabled"})
@@ -381,8 +381,8 @@ def _failed(report: Report, what: str, subject: str, exc: Any) -> None:
 
 
 def _record(report: Report, options: Options) -> None:
-    from bootseed.early.atomicfile import atomic_write
-    from bootseed.early.seedcache import SeedCacheError, read_seed_cache, write_seed_cache
+    from bootseed.contract.atomicfile import atomic_write
+    from bootseed.contract.seedcache import SeedCacheError, read_seed_cache, write_seed_cache
 
     try:
         seed = read_seed_cache(options.seed_dir)

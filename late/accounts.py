@@ -18,7 +18,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late.target import TargetRoot
 
 PASSWD = "/etc/passwd"

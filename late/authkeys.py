@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late.target import TargetRoot
 
 _KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-", "rsa-sha2-")

@@ -15,8 +15,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from bootseed.early.atomicfile import atomic_write
-from bootseed.early.seedcache import Seed
+from bootseed.contract.atomicfile import atomic_write
+from bootseed.contract.seedcache import Seed
 from bootseed.late import __version__
 from bootseed.late.modules.base import InstanceInfo
 from bootseed.late.redact import REDACTED, Redactor

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late.execute import TargetExecError, run_in_target
 from bootseed.late.state import PER_BOOT_SCRIPTS, PER_INSTANCE_SCRIPTS, PER_ONCE_SCRIPTS
 from bootseed.late.target import TargetRoot

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from bootseed.early.seedcache import Seed, SeedCacheError, read_seed_cache, write_seed_cache
+from bootseed.contract.seedcache import Seed, SeedCacheError, read_seed_cache, write_seed_cache
 from bootseed.late import __version__
 from bootseed.late.instance import (
     build_instance_data,
@@ -486,7 +486,7 @@ class Runner:
         uptime = read_uptime(self.opts.proc)
         text = f"{uptime:.2f} - {time.strftime('%a, %d %b %Y %H:%M:%S %z')} - v. {__version__}\n"
         path = self.state.instance_dir(self.info.instance_id) / "boot-finished"
-        from bootseed.early.atomicfile import atomic_write
+        from bootseed.contract.atomicfile import atomic_write
 
         atomic_write(path, text, mode=0o644)
 

@@ -26,7 +26,7 @@ from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late import __version__
 from bootseed.late.modules.base import ModuleSpec
 from bootseed.late.registry import Registry

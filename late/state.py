@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late.modules.base import Frequency
 from bootseed.late.target import TargetRoot
 

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 
 
 class TargetPathError(ValueError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bootseed.early.seedcache import Seed
+from bootseed.contract.seedcache import Seed
 from bootseed.late.modules.base import InstanceInfo, ModuleSpec
 from bootseed.late.registry import Registry
 from bootseed.late.target import TargetRoot

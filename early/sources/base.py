@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootseed.contract.seedcache import Seed, SeedProblem, StepTiming
 from bootseed.early.budget import Budget
-from bootseed.early.seedcache import Seed, SeedProblem, StepTiming
 
 
 class SourceError(Exception):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 
+from bootseed.contract.seedcache import Seed
 from bootseed.early import http
-from bootseed.early.seedcache import Seed
 from bootseed.early.sources.base import Context
 
 SOURCE = "cmdline"

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bootseed.early.seedcache import Seed
+from bootseed.contract.seedcache import Seed
 from bootseed.early.sources.base import Context, SourceError, make_seed
 from bootseed.early.sources.metadata import normalise
 

@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootseed.contract.seedcache import Seed
 from bootseed.early import http
-from bootseed.early.seedcache import Seed
 from bootseed.early.sources.base import Context, SourceError, make_seed
 from bootseed.early.sources.metadata import normalise
 

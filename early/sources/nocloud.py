@@ -13,9 +13,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.seedcache import PAYLOAD_NAMES, Seed
 from bootseed.early import http
 from bootseed.early.cmdline import SeedArgs
-from bootseed.early.seedcache import PAYLOAD_NAMES, Seed
 from bootseed.early.sources.base import Context, SourceError, make_seed
 from bootseed.early.sources.metadata import MetadataError, normalise, parse_meta_data
 

@@ -14,8 +14,8 @@ import binascii
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.seedcache import Seed
 from bootseed.early.cmdline import SeedArgs
-from bootseed.early.seedcache import Seed
 from bootseed.early.sources import nocloud
 from bootseed.early.sources.base import Context, SourceError, make_seed
 from bootseed.early.sources.metadata import normalise

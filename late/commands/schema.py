@@ -80,7 +80,7 @@ def check_file(path: Path, registry: Registry) -> list[SchemaProblem]:
 def check_system(root: Path, registry: Registry) -> list[SchemaProblem]:
     import tempfile
 
-    from bootseed.early.seedcache import SeedCacheError, read_seed_cache
+    from bootseed.contract.seedcache import SeedCacheError, read_seed_cache
     from bootseed.late.cli import CommandError
     from bootseed.late.instance import build_instance_data, instance_info
     from bootseed.late.runner import DEFAULT_RUN_DIR

@@ -52,8 +52,8 @@ def redacted(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bootseed.contract.seedcache import write_seed_cache
     from bootseed.early.discover import DiscoveryConfig, discover
-    from bootseed.early.seedcache import write_seed_cache
     from bootseed.late.cli import CommandError
 
     if args.timeout is not None and not args.timeout > 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 
 BLOCK_SIZE = 1024
 HEADER = b"# GRUB Environment Block\n"

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late.fallback import grubenv
 from bootseed.late.fallback.config import GRUBENV_PATH, TRIES_VAR, Mode, read_config
 from bootseed.late.fallback.origin import BootOrigin, boot_origin

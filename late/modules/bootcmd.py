@@ -7,7 +7,7 @@ once per instance can test for it itself (cloud-init's contract).
 
 from __future__ import annotations
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late.execute import commands_to_script, run_in_target
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
 

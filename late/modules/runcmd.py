@@ -7,7 +7,7 @@ stage, after users, files and keys exist.
 
 from __future__ import annotations
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late.execute import commands_to_script
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
 from bootseed.late.modules.bootcmd import COMMANDS_SCHEMA

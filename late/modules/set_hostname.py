@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late.hostnames import (
     HOSTNAME_FILE,
     PREVIOUS_NAME,

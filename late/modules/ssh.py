@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bootseed.early.atomicfile import atomic_write
+from bootseed.contract.atomicfile import atomic_write
 from bootseed.late.accounts import AccountsDB
 from bootseed.late.authkeys import AuthorizedKey, parse_keys, write_authorized_keys
 from bootseed.late.hostnames import HostnameError, choose

@@ -55,7 +55,7 @@ class IncludeCache:
             return None
 
     def put(self, url: str, body: bytes) -> None:
-        from bootseed.early.atomicfile import atomic_write
+        from bootseed.contract.atomicfile import atomic_write
 
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)

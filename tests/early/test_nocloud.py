@@ -1,7 +1,7 @@
 import json
 
+from bootseed.contract.seedcache import read_seed_cache, write_seed_cache
 from bootseed.early.discover import discover
-from bootseed.early.seedcache import read_seed_cache, write_seed_cache
 from bootseed.early.sources.nocloud import seed_file_urls
 from bootseed.image_builder.mocks.static import StaticServer
 

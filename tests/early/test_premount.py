@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bootseed.early.seedcache import read_seed_cache
+from bootseed.contract.seedcache import read_seed_cache
 
 from tests.early.test_net_lab import SERVER_IP, NetnsPair, needs_netns, netns_lab
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bootseed.early.seedcache import read_seed_cache
+from bootseed.contract.seedcache import read_seed_cache
 from bootseed.image_builder.mocks.imds import MockImds
 from bootseed.late.cli import main
 from bootseed.late.commands.seed import redacted

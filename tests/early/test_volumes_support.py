@@ -106,7 +106,7 @@ BOOT_SCRIPT = r'''
 import json, os, subprocess, sys, time
 from pathlib import Path
 from bootseed.early import rootswitch, volumes
-from bootseed.early.seedcache import Seed, write_seed_cache, read_seed_cache
+from bootseed.contract.seedcache import Seed, write_seed_cache, read_seed_cache
 
 spec = json.loads(sys.argv[1])
 work = Path(spec["work"])

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bootseed.early.seedcache import Seed, write_seed_cache
+from bootseed.contract.seedcache import Seed, write_seed_cache
 from bootseed.late.modules.base import ModuleSpec
 from bootseed.late.runner import Runner, RunOptions
 from bootseed.late.stages import ORDER, RunStage

@@ -304,7 +304,7 @@ def test_discovers_seed_without_cache(target: TargetRoot) -> None:
 def test_early_no_seed_still_finds_a_seed_dir_on_the_real_root(target: TargetRoot) -> None:
     # The initramfs cannot see /var/lib/bootseed/seed on the real root: its "no seed"
     # must not hide a seed directory baked into the image.
-    from bootseed.early.seedcache import Seed, SeedProblem, write_seed_cache
+    from bootseed.contract.seedcache import Seed, SeedProblem, write_seed_cache
 
     early = Seed(source="none", stage="early", actions=[{"action": "early-stage"}],
                  problems=[SeedProblem("premount", "no network seed")])
@@ -324,7 +324,7 @@ def test_early_no_seed_still_finds_a_seed_dir_on_the_real_root(target: TargetRoo
 
 
 def test_early_no_seed_and_nothing_on_the_real_root_stays_no_seed(target: TargetRoot) -> None:
-    from bootseed.early.seedcache import Seed, write_seed_cache
+    from bootseed.contract.seedcache import Seed, write_seed_cache
 
     write_seed_cache(Seed(source="none", stage="early"), target.path("/run/bootseed"))
     run = Agent(target.root).run()

@@ -69,7 +69,7 @@ def test_lintian_reports_no_errors_or_warnings(built: dict[str, Deb]) -> None:
 def test_agent_package_contents(built: dict[str, Deb]) -> None:
     deb = built["bootseed"]
     for path in ("usr/bin/bootseed", f"{PY}/bootseed/late/cli.py",
-                 f"{PY}/bootseed/early/seedcache.py", f"{PY}/bootseed/late/modules/runcmd.py",
+                 f"{PY}/bootseed/contract/seedcache.py", f"{PY}/bootseed/late/modules/runcmd.py",
                  "lib/systemd/system/bootseed.service",
                  "lib/systemd/system/bootseed-final.service",
                  "lib/systemd/system-generators/bootseed-generator",
