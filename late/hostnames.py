@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
-from bootseed.late.modules.base import InstanceInfo
+from bootseed.late.model import InstanceInfo
 
 DEFAULT_DOMAIN = "localdomain"
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")

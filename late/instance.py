@@ -18,7 +18,7 @@ from typing import Any
 from bootseed.contract.atomicfile import atomic_write
 from bootseed.contract.seedcache import Seed
 from bootseed.late import __version__
-from bootseed.late.modules.base import InstanceInfo
+from bootseed.late.model import InstanceInfo
 from bootseed.late.redact import REDACTED, Redactor
 
 PUBLIC_NAME = "instance-data.json"

@@ -1,56 +1,184 @@
 """What the runner must know about each module file before importing it.
 
-Planning a boot needs every module's stage (for the default order), default
-frequency, activating keys and aliases, but only the modules that will run
-need their code. This table, keyed by file name under ``late/modules/``,
-lets the registry plan without importing the rest. A module file missing here
-is imported at startup as before, so a new module works without an entry; it
-only costs its import on every boot until it gets one.
-tests/late/test_registry_stages.py checks that every entry matches the
-module's own ``MODULE`` spec.
+GENERATED from the ``MODULE`` specs in ``late/modules/*.py`` by
+``python -m bootseed.late.specindex --write``: do not edit. Change the
+module's spec and run that command (tests/late/test_specindex.py fails while
+this file is stale).
+
+Planning a boot needs every module's stage, order, default frequency,
+activating keys and aliases, but only the modules that will run need their
+code. This table, keyed by file name under ``late/modules/``, lets the registry
+plan without importing the rest. A module file missing here is imported at
+startup, so a new module works before the index is regenerated; it only costs
+its import on every boot until then.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bootseed.late.model import Frequency, ModuleFacts, Stage
 
-from bootseed.late.modules.base import Frequency, Stage
-
-F = Frequency
-S = Stage
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    name: str
-    stage: Stage
-    frequency: Frequency
-    activate_keys: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()
-
-
-INDEX: dict[str, IndexEntry] = {
-    e.name: e
-    for e in (
-        IndexEntry("boot_health", S.FINAL, F.PER_BOOT),
-        IndexEntry("bootcmd", S.INIT, F.PER_BOOT, ("bootcmd",)),
-        IndexEntry("final_message", S.FINAL, F.PER_BOOT, (), ("final-message",)),
-        IndexEntry("keys_to_console", S.FINAL, F.PER_INSTANCE),
-        IndexEntry("phone_home", S.FINAL, F.PER_INSTANCE, ("phone_home",)),
-        IndexEntry("runcmd", S.CONFIG, F.PER_INSTANCE, ("runcmd",)),
-        IndexEntry("scripts_per_boot", S.FINAL, F.PER_BOOT),
-        IndexEntry("scripts_per_instance", S.FINAL, F.PER_INSTANCE),
-        IndexEntry("scripts_per_once", S.FINAL, F.PER_ONCE),
-        IndexEntry("scripts_user", S.FINAL, F.PER_INSTANCE),
-        IndexEntry("scripts_vendor", S.FINAL, F.PER_INSTANCE),
-        IndexEntry("set_hostname", S.INIT, F.PER_INSTANCE),
-        IndexEntry("ssh", S.INIT, F.PER_INSTANCE),
-        IndexEntry("ssh_authkey_fingerprints", S.FINAL, F.PER_INSTANCE),
-        IndexEntry("update_etc_hosts", S.INIT, F.PER_BOOT),
-        IndexEntry("update_hostname", S.INIT, F.PER_BOOT),
-        IndexEntry("users_groups", S.INIT, F.PER_INSTANCE),
-        IndexEntry("volumes", S.INIT, F.PER_BOOT),
-        IndexEntry("write_files", S.INIT, F.PER_INSTANCE, ("write_files",)),
-        IndexEntry("write_files_deferred", S.FINAL, F.PER_INSTANCE, ("write_files",)),
-    )
+INDEX: dict[str, ModuleFacts] = {
+    # init stage, in default order
+    "bootcmd": ModuleFacts(
+        name="bootcmd",
+        stage=Stage.INIT,
+        order=10,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=("bootcmd",),
+        aliases=(),
+    ),
+    "write_files": ModuleFacts(
+        name="write_files",
+        stage=Stage.INIT,
+        order=20,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("write_files",),
+        aliases=(),
+    ),
+    "set_hostname": ModuleFacts(
+        name="set_hostname",
+        stage=Stage.INIT,
+        order=30,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "update_hostname": ModuleFacts(
+        name="update_hostname",
+        stage=Stage.INIT,
+        order=40,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "update_etc_hosts": ModuleFacts(
+        name="update_etc_hosts",
+        stage=Stage.INIT,
+        order=50,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "users_groups": ModuleFacts(
+        name="users_groups",
+        stage=Stage.INIT,
+        order=60,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "ssh": ModuleFacts(
+        name="ssh",
+        stage=Stage.INIT,
+        order=70,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "volumes": ModuleFacts(
+        name="volumes",
+        stage=Stage.INIT,
+        order=80,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=(),
+    ),
+    # config stage, in default order
+    "runcmd": ModuleFacts(
+        name="runcmd",
+        stage=Stage.CONFIG,
+        order=10,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("runcmd",),
+        aliases=(),
+    ),
+    # final stage, in default order
+    "write_files_deferred": ModuleFacts(
+        name="write_files_deferred",
+        stage=Stage.FINAL,
+        order=10,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("write_files",),
+        aliases=(),
+    ),
+    "scripts_vendor": ModuleFacts(
+        name="scripts_vendor",
+        stage=Stage.FINAL,
+        order=20,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "scripts_per_once": ModuleFacts(
+        name="scripts_per_once",
+        stage=Stage.FINAL,
+        order=30,
+        frequency=Frequency.PER_ONCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "scripts_per_boot": ModuleFacts(
+        name="scripts_per_boot",
+        stage=Stage.FINAL,
+        order=40,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "scripts_per_instance": ModuleFacts(
+        name="scripts_per_instance",
+        stage=Stage.FINAL,
+        order=50,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "scripts_user": ModuleFacts(
+        name="scripts_user",
+        stage=Stage.FINAL,
+        order=60,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "ssh_authkey_fingerprints": ModuleFacts(
+        name="ssh_authkey_fingerprints",
+        stage=Stage.FINAL,
+        order=70,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "keys_to_console": ModuleFacts(
+        name="keys_to_console",
+        stage=Stage.FINAL,
+        order=80,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "phone_home": ModuleFacts(
+        name="phone_home",
+        stage=Stage.FINAL,
+        order=90,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("phone_home",),
+        aliases=(),
+    ),
+    "final_message": ModuleFacts(
+        name="final_message",
+        stage=Stage.FINAL,
+        order=100,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=("final-message",),
+    ),
+    "boot_health": ModuleFacts(
+        name="boot_health",
+        stage=Stage.FINAL,
+        order=1000,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=(),
+    ),
 }

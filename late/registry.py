@@ -6,6 +6,9 @@ The registry lists the files with ``pkgscan`` (no import); with ``lazy=True``
 aliases from ``modindex`` and imports a module only when its spec is needed:
 it is about to run, or the schema is assembled. Files without an index entry
 are imported at once, as everything was before. ``lazy=False`` imports all.
+
+A stage's default module list is its modules sorted by their spec's ``order``
+(cloud-init's usual order for the modules it has too).
 """
 
 from __future__ import annotations
@@ -15,39 +18,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bootseed.late import modules as modules_pkg
+from bootseed.late.model import Frequency, ModuleFacts, Stage
 from bootseed.late.modindex import INDEX
-from bootseed.late.modules.base import Frequency, ModuleSpec, Stage
+from bootseed.late.modules.base import ModuleSpec
 from bootseed.late.pkgscan import iter_modules
-
-# cloud-init's usual order within each stage. Names without a module file are
-# skipped; modules not listed here run after the listed ones of their stage.
-DEFAULT_ORDER: dict[Stage, tuple[str, ...]] = {
-    Stage.INIT: (
-        "bootcmd",
-        "write_files",
-        "set_hostname",
-        "update_hostname",
-        "update_etc_hosts",
-        "users_groups",
-        "ssh",
-    ),
-    Stage.CONFIG: ("runcmd",),
-    Stage.FINAL: (
-        "write_files_deferred",
-        "scripts_vendor",
-        "scripts_per_once",
-        "scripts_per_boot",
-        "scripts_per_instance",
-        "scripts_user",
-        "ssh_authkey_fingerprints",
-        "keys_to_console",
-        "phone_home",
-        "final_message",
-        # Last: it marks the boot good for the GRUB fallback counter only
-        # once everything before it in this boot ran.
-        "boot_health",
-    ),
-}
 
 _SKIP = {"base", "__init__"}
 
@@ -74,6 +48,7 @@ class ModuleMeta:
 
     name: str
     stage: Stage
+    order: int
     frequency: Frequency
     activate_keys: tuple[str, ...]
     where: str
@@ -94,12 +69,13 @@ class Registry:
             self.problems.append(LoadProblem(where, f"module {name!r} defined twice; kept first"))
             return
         self.specs[name] = spec
-        self._know(name, spec.stage, spec.frequency, spec.activate_keys, spec.aliases, where)
+        self._know(spec.facts(), where)
 
-    def _know(self, name: str, stage: Stage, frequency: Frequency,
-              activate_keys: tuple[str, ...], aliases: tuple[str, ...], where: str) -> None:
-        self.known[name] = ModuleMeta(name, stage, frequency, activate_keys, where)
-        for alias in aliases:
+    def _know(self, facts: ModuleFacts, where: str) -> None:
+        name = normalize_name(facts.name)
+        self.known[name] = ModuleMeta(name, facts.stage, facts.order, facts.frequency,
+                                      facts.activate_keys, where)
+        for alias in facts.aliases:
             self.aliases.setdefault(normalize_name(alias), name)
 
     def resolve(self, name: str) -> str | None:
@@ -141,11 +117,9 @@ class Registry:
                 yield spec
 
     def default_order(self, stage: Stage) -> list[str]:
-        listed = [n for n in DEFAULT_ORDER[stage] if n in self.known]
-        extra = sorted(
-            n for n, meta in self.known.items() if meta.stage is stage and n not in listed
-        )
-        return listed + extra
+        """The stage's modules by their spec's ``order``; equal orders by name."""
+        in_stage = [meta for meta in self.known.values() if meta.stage is stage]
+        return [meta.name for meta in sorted(in_stage, key=lambda m: (m.order, m.name))]
 
 
 def _import_spec(where: str, problems: list[LoadProblem]) -> ModuleSpec | None:
@@ -175,8 +149,7 @@ def load_registry(extra: Iterable[ModuleSpec] = (), lazy: bool = False) -> Regis
         where = f"{modules_pkg.__name__}.{file_name}"
         entry = INDEX.get(file_name) if lazy else None
         if entry is not None and normalize_name(entry.name) not in registry.known:
-            registry._know(normalize_name(entry.name), entry.stage, entry.frequency,
-                           entry.activate_keys, entry.aliases, where)
+            registry._know(entry, where)
             continue
         spec = _import_spec(where, registry.problems)
         if spec is not None:

@@ -38,13 +38,8 @@ from bootseed.late.instance import (
     write_instance_data,
 )
 from bootseed.late.logsetup import setup_logging
-from bootseed.late.modules.base import (
-    Frequency,
-    InstanceInfo,
-    ModuleContext,
-    ModuleSpec,
-    Stage,
-)
+from bootseed.late.model import Frequency, InstanceInfo, Stage
+from bootseed.late.modules.base import ModuleContext, ModuleSpec
 from bootseed.late.redact import Redactor
 from bootseed.late.registry import Registry, load_registry
 from bootseed.late.schemacache import CACHE_NAME as SCHEMA_CACHE

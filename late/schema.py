@@ -1,6 +1,12 @@
 """bootseed's cloud-config JSON schema, assembled from the modules' fragments,
 and validation that names the YAML line of every problem.
 
+Each top-level key has one owner: the runner (the module lists, merge
+directives) or exactly one module; two modules claiming a key is refused
+(``SchemaConflictError``), since one fragment would silently replace the other.
+A module may still read or be activated by a key another module owns (e.g.
+``write_files_deferred`` and ``write_files``).
+
 Unknown top-level keys are warnings (a config written for cloud-init may use
 modules bootseed lacks); schema violations are errors. Neither stops the run:
 the problems go to the status and the modules still run.
@@ -30,6 +36,9 @@ _MODULE_ENTRY: dict[str, Any] = {
     ]
 }
 
+# The owner named for RUNNER_PROPERTIES; parenthesised because it is not a module.
+RUNNER_OWNER = "(runner)"
+
 # Keys the runner itself reads (not a module).
 RUNNER_PROPERTIES: dict[str, Any] = {
     "cloud_init_modules": {"type": "array", "items": _MODULE_ENTRY},
@@ -50,12 +59,48 @@ class SchemaProblem:
     level: str  # "error" | "warning"
 
 
-def build_schema(registry: Registry) -> dict[str, Any]:
-    properties: dict[str, Any] = dict(RUNNER_PROPERTIES)
-    defs: dict[str, Any] = {}
+class SchemaConflictError(ValueError):
+    """Two owners claim one top-level key (or one ``$defs`` name)."""
+
+
+@dataclass(frozen=True)
+class _Fragments:
+    properties: dict[str, Any]
+    defs: dict[str, Any]
+    # top-level key -> module name (or RUNNER_OWNER)
+    owners: dict[str, str]
+
+
+def _collect(registry: Registry) -> _Fragments:
+    found = _Fragments(dict(RUNNER_PROPERTIES), {}, dict.fromkeys(RUNNER_PROPERTIES, RUNNER_OWNER))
+    def_owners: dict[str, str] = {}
     for spec in registry.all_specs():
-        properties.update(spec.schema.get("properties") or {})
-        defs.update(spec.schema.get("$defs") or {})
+        for key, fragment in (spec.schema.get("properties") or {}).items():
+            _claim(found.owners, key, spec.name, "key")
+            found.properties[key] = fragment
+        for name, fragment in (spec.schema.get("$defs") or {}).items():
+            _claim(def_owners, name, spec.name, "$defs name")
+            found.defs[name] = fragment
+    return found
+
+
+def _claim(owners: dict[str, str], key: str, module: str, what: str) -> None:
+    first = owners.setdefault(key, module)
+    if first != module:
+        raise SchemaConflictError(
+            f"schema {what} {key!r} is claimed by both {first} and {module}: "
+            "one module owns it, the other may still read it")
+
+
+def key_owners(registry: Registry) -> dict[str, str]:
+    """Every top-level key of the schema and its owner: a module name or RUNNER_OWNER."""
+    return _collect(registry).owners
+
+
+def build_schema(registry: Registry) -> dict[str, Any]:
+    """The assembled schema; raises SchemaConflictError when two owners claim a key."""
+    found = _collect(registry)
+    properties, defs = found.properties, found.defs
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://bootseed.invalid/schemas/cloud-config.json",

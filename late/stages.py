@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bootseed.late.modules.base import Frequency, Stage
+from bootseed.late.model import Frequency, Stage
 from bootseed.late.registry import ModuleMeta, Registry
 
 

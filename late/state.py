@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootseed.contract.atomicfile import atomic_write
-from bootseed.late.modules.base import Frequency
+from bootseed.late.model import Frequency
 from bootseed.late.target import TargetRoot
 
 STATE_DIR = "/var/lib/bootseed"

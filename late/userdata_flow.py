@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.contract.seedcache import Seed
-from bootseed.late.modules.base import InstanceInfo, ModuleSpec
+from bootseed.late.model import InstanceInfo
+from bootseed.late.modules.base import ModuleSpec
 from bootseed.late.registry import Registry
 from bootseed.late.target import TargetRoot
 from bootseed.late.userdata.types import Limits, Part
@@ -150,15 +151,19 @@ def build_config(
     built.user_parts = list(user.parts) if user is not None else []
     built.vendor_parts = list(vendor.parts) if vendor is not None else []
     if built.config:
-        if schema_cache is not None:
-            from bootseed.late.schemacache import validate_cached
+        from bootseed.late.schema import SchemaConflictError, validate
 
-            found_problems = validate_cached(built.config, registry, built.origins,
-                                             schema_cache, extra_modules)
-        else:
-            from bootseed.late.schema import validate
+        try:
+            if schema_cache is not None:
+                from bootseed.late.schemacache import validate_cached
 
-            found_problems = validate(built.config, registry, built.origins)
+                found_problems = validate_cached(built.config, registry, built.origins,
+                                                 schema_cache, extra_modules)
+            else:
+                found_problems = validate(built.config, registry, built.origins)
+        except SchemaConflictError as exc:  # a module's mistake must not stop the boot
+            built.problems.append(("schema", f"cloud-config not validated: {exc}", "error"))
+            return built
         for found in found_problems:
             built.problems.append((found.where, found.message, found.level))
         built.schema_checked = True

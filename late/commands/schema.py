@@ -1,6 +1,8 @@
 """``bootseed schema``: validate cloud-config against bootseed's schema, with YAML lines.
 
 Exit 0 when valid (warnings such as unknown keys allowed), 1 with errors.
+``--dump`` lists every top-level key with the module that owns it (``--json``:
+that map and the assembled schema).
 """
 
 from __future__ import annotations
@@ -25,25 +27,29 @@ def register(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--system", action="store_true",
                       help="this system's merged config: system config, vendor-data and "
                            "user-data from the seed cache (fetches #include URLs again)")
-    what.add_argument("--dump", action="store_true", help="print the assembled JSON schema")
+    what.add_argument("--dump", action="store_true",
+                      help="list every top-level key with the module that owns it "
+                           "(with --json: that map and the assembled JSON schema)")
     parser.add_argument("--root", type=Path, default=Path("/"),
                         help="target root for --system (default: /)")
-    parser.add_argument("--json", action="store_true", help="print problems as JSON")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from bootseed.late.cli import CommandError
     from bootseed.late.registry import load_registry
-    from bootseed.late.schema import build_schema
+    from bootseed.late.schema import SchemaConflictError
 
     registry = load_registry()
-    if args.dump:
-        print(json.dumps(build_schema(registry), indent=2, sort_keys=True))
-        return 0
-    if args.config_file is not None:
-        problems = check_file(args.config_file, registry)
-    else:
-        problems = check_system(args.root, registry)
+    try:
+        if args.dump:
+            return dump(registry, args.json)
+        if args.config_file is not None:
+            problems = check_file(args.config_file, registry)
+        else:
+            problems = check_system(args.root, registry)
+    except SchemaConflictError as exc:
+        raise CommandError(str(exc)) from exc
     errors = [p for p in problems if p.level == "error"]
     if args.json:
         doc = {"valid": not errors,
@@ -56,6 +62,20 @@ def run(args: argparse.Namespace) -> int:
     if errors:
         raise CommandError(f"invalid: {len(errors)} error(s)")
     print("valid")
+    return 0
+
+
+def dump(registry: Registry, as_json: bool) -> int:
+    from bootseed.late.schema import build_schema, key_owners
+
+    owners = dict(sorted(key_owners(registry).items()))
+    if as_json:
+        print(json.dumps({"owners": owners, "schema": build_schema(registry)},
+                         indent=2, sort_keys=True))
+        return 0
+    width = max(len(key) for key in owners)
+    for key, owner in owners.items():
+        print(f"{key:<{width}}  {owner}")
     return 0
 
 

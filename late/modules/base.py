@@ -1,11 +1,16 @@
 """The contract between the runner and the cloud-config modules.
 
 Each module file under ``bootseed.late.modules`` defines one ``MODULE =
-ModuleSpec(...)``: its cloud-init name, the stage it belongs to, its default
-frequency, its JSON-schema fragment (``{"properties": {key: schema}}`` for the
-top-level cloud-config keys it owns, optionally ``"$defs"``; the runner
-assembles all fragments into one schema) and ``handle(ctx)``. ``handle`` raises on failure; the
+ModuleSpec(...)``: its cloud-init name, the stage it belongs to, its order
+within that stage, its default frequency, its JSON-schema fragment
+(``{"properties": {key: schema}}`` for the top-level cloud-config keys it owns,
+optionally ``"$defs"``; the runner assembles all fragments into one schema, and
+each key has one owner) and ``handle(ctx)``. ``handle`` raises on failure; the
 runner records the exception and goes on with the next module.
+
+The spec is the only place these facts are written: ``python -m
+bootseed.late.specindex --write`` regenerates ``late/modindex.py`` and the
+module table in ``docs/modules.md`` from it.
 """
 
 from __future__ import annotations
@@ -13,52 +18,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bootseed.late.model import Frequency, InstanceInfo, ModuleFacts, Stage
 from bootseed.late.target import TargetRoot
 
-
-class Frequency(StrEnum):
-    PER_INSTANCE = "per-instance"
-    PER_BOOT = "per-boot"
-    PER_ONCE = "per-once"
-
-    @classmethod
-    def parse(cls, text: str) -> Frequency:
-        """Accept cloud-init's spellings too: ``always``, ``once``, ``instance``."""
-        aliases = {
-            "always": cls.PER_BOOT,
-            "per-always": cls.PER_BOOT,
-            "once": cls.PER_ONCE,
-            "instance": cls.PER_INSTANCE,
-            "once-per-instance": cls.PER_INSTANCE,
-        }
-        key = text.strip().lower().replace("_", "-")
-        if key in aliases:
-            return aliases[key]
-        return cls(key)
-
-
-class Stage(StrEnum):
-    """Which cloud-init module list a module belongs to by default."""
-
-    INIT = "init"  # cloud_init_modules
-    CONFIG = "config"  # cloud_config_modules
-    FINAL = "final"  # cloud_final_modules
-
-
-@dataclass
-class InstanceInfo:
-    """What the seed says about this instance, normalised."""
-
-    instance_id: str
-    local_hostname: str | None = None
-    public_keys: list[str] = field(default_factory=list)
-    launch_index: int | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    source: str = "none"
+# The shared types live in bootseed.late.model; they are re-exported here because
+# module files take everything they need from this one contract file.
+__all__ = ["Frequency", "InstanceInfo", "ModuleContext", "ModuleSpec", "Stage"]
 
 
 @dataclass
@@ -80,6 +48,10 @@ class ModuleContext:
 class ModuleSpec:
     name: str
     stage: Stage
+    # Place in the stage's default module list: lower runs first. Written in steps
+    # of 10 so a new module slots in between; late/modindex.py, the registry's
+    # default order and docs/modules.md are generated from it.
+    order: int = field(kw_only=True)
     frequency: Frequency
     schema: dict[str, Any]
     handle: Callable[[ModuleContext], None]
@@ -89,3 +61,8 @@ class ModuleSpec:
     # Other names a cloud-config module list may use for this module (cloud-init's
     # spellings); ``-`` and ``_`` and a ``cc_`` prefix are already treated as equal.
     aliases: tuple[str, ...] = ()
+
+    def facts(self) -> ModuleFacts:
+        """What planning needs without the code; ``modindex`` holds these per file."""
+        return ModuleFacts(self.name, self.stage, self.order, self.frequency,
+                           self.activate_keys, self.aliases)

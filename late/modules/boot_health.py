@@ -36,6 +36,9 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="boot_health",
     stage=Stage.FINAL,
+    # Last in the final stage, far past the others: it marks the boot good for
+    # the GRUB fallback counter only once everything before it in this boot ran.
+    order=1000,
     frequency=Frequency.PER_BOOT,
     schema={},
     handle=handle,

@@ -38,6 +38,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="bootcmd",
     stage=Stage.INIT,
+    order=10,
     frequency=Frequency.PER_BOOT,
     schema={"properties": {"bootcmd": COMMANDS_SCHEMA}},
     handle=handle,

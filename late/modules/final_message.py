@@ -47,6 +47,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="final_message",
     stage=Stage.FINAL,
+    order=100,
     frequency=Frequency.PER_BOOT,
     schema={"properties": {"final_message": {"type": "string"}}},
     handle=handle,

@@ -18,11 +18,12 @@ KEYS_BEGIN = "-----BEGIN SSH HOST KEY KEYS-----"
 KEYS_END = "-----END SSH HOST KEY KEYS-----"
 
 _LIST = {"type": "array", "items": {"type": "string"}}
+# ``no_ssh_fingerprints`` is read here too, but its schema is owned by
+# ssh_authkey_fingerprints: one owner per top-level key.
 SCHEMA: dict[str, Any] = {
     "properties": {
         "ssh_fp_console_blacklist": _LIST,
         "ssh_key_console_blacklist": _LIST,
-        "no_ssh_fingerprints": {"type": "boolean"},
         "ssh": {
             "type": "object",
             "properties": {"emit_keys_to_console": {"type": "boolean"}},
@@ -87,6 +88,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="keys_to_console",
     stage=Stage.FINAL,
+    order=80,
     frequency=Frequency.PER_INSTANCE,
     schema=SCHEMA,
     handle=handle,

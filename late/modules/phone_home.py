@@ -161,6 +161,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="phone_home",
     stage=Stage.FINAL,
+    order=90,
     frequency=Frequency.PER_INSTANCE,
     schema=SCHEMA,
     handle=handle,

@@ -18,6 +18,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="scripts_per_boot",
     stage=Stage.FINAL,
+    order=40,
     frequency=Frequency.PER_BOOT,
     schema={},
     handle=handle,

@@ -18,6 +18,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="scripts_per_instance",
     stage=Stage.FINAL,
+    order=50,
     frequency=Frequency.PER_INSTANCE,
     schema={},
     handle=handle,

@@ -18,6 +18,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="scripts_per_once",
     stage=Stage.FINAL,
+    order=30,
     frequency=Frequency.PER_ONCE,
     schema={},
     handle=handle,

@@ -16,6 +16,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="scripts_user",
     stage=Stage.FINAL,
+    order=60,
     frequency=Frequency.PER_INSTANCE,
     schema={},
     handle=handle,

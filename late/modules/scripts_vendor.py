@@ -42,6 +42,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="scripts_vendor",
     stage=Stage.FINAL,
+    order=20,
     frequency=Frequency.PER_INSTANCE,
     schema=SCHEMA,
     handle=handle,

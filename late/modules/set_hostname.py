@@ -66,6 +66,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="set_hostname",
     stage=Stage.INIT,
+    order=30,
     frequency=Frequency.PER_INSTANCE,
     schema=SCHEMA,
     handle=handle,

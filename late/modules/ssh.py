@@ -288,6 +288,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="ssh",
     stage=Stage.INIT,
+    order=70,
     frequency=Frequency.PER_INSTANCE,
     schema=SCHEMA,
     handle=handle,

@@ -71,6 +71,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="ssh_authkey_fingerprints",
     stage=Stage.FINAL,
+    order=70,
     frequency=Frequency.PER_INSTANCE,
     schema=SCHEMA,
     handle=handle,

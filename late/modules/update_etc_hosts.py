@@ -86,6 +86,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="update_etc_hosts",
     stage=Stage.INIT,
+    order=50,
     frequency=Frequency.PER_BOOT,
     schema=SCHEMA,
     handle=handle,

@@ -56,6 +56,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="update_hostname",
     stage=Stage.INIT,
+    order=40,
     frequency=Frequency.PER_BOOT,
     schema=SCHEMA,
     handle=handle,

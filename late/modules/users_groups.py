@@ -385,6 +385,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="users_groups",
     stage=Stage.INIT,
+    order=60,
     frequency=Frequency.PER_INSTANCE,
     schema=SCHEMA,
     handle=handle,

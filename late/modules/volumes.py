@@ -252,6 +252,7 @@ def _log_output(ctx: ModuleContext, action: dict[str, Any], script: str, status:
 MODULE = ModuleSpec(
     name="volumes",
     stage=Stage.INIT,
+    order=80,
     frequency=Frequency.PER_BOOT,
     schema=SCHEMA,
     handle=handle,

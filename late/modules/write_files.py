@@ -195,6 +195,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="write_files",
     stage=Stage.INIT,
+    order=20,
     frequency=Frequency.PER_INSTANCE,
     schema=SCHEMA,
     handle=handle,

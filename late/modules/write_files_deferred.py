@@ -14,6 +14,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="write_files_deferred",
     stage=Stage.FINAL,
+    order=10,
     frequency=Frequency.PER_INSTANCE,
     # The key's schema is owned by write_files; one owner per key.
     schema={"properties": {}},

@@ -129,8 +129,8 @@ def test_schema_system(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plant_seed(root, "#cloud-config\nruncmd: 3\n")
     assert main(["schema", "--system", "--root", str(root)]) == 1
     assert "user-data" in capsys.readouterr().out
-    assert main(["schema", "--dump"]) == 0
-    assert "cloud_final_modules" in json.loads(capsys.readouterr().out)["properties"]
+    assert main(["schema", "--dump", "--json"]) == 0
+    assert "cloud_final_modules" in json.loads(capsys.readouterr().out)["schema"]["properties"]
 
 
 def test_subprocess_run_exit_and_help(root: Path) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
+from bootseed.late.model import Frequency, ModuleFacts, Stage
+from bootseed.late.modules.base import ModuleContext, ModuleSpec
 from bootseed.late.registry import load_registry, normalize_name
 from bootseed.late.stages import plan_stage
 
@@ -10,7 +11,7 @@ def _noop(ctx: ModuleContext) -> None:
 
 
 MOUNTS = ModuleSpec("mounts", Stage.CONFIG, Frequency.PER_INSTANCE,
-                    {"properties": {"mounts": {"type": "array"}}}, _noop)
+                    {"properties": {"mounts": {"type": "array"}}}, _noop, order=20)
 
 
 def test_scan_finds_module_files() -> None:
@@ -99,10 +100,7 @@ def test_index_matches_every_module_file() -> None:
     assert eager.problems == []
     assert sorted(INDEX) == sorted(eager.specs)
     for name, spec in eager.specs.items():
-        entry = INDEX[name]
-        assert (entry.name, entry.stage, entry.frequency, entry.activate_keys,
-                entry.aliases) == (spec.name, spec.stage, spec.frequency,
-                                   spec.activate_keys, spec.aliases), name
+        assert INDEX[name] == spec.facts(), name
 
 
 def test_lazy_registry_plans_like_the_eager_one() -> None:
@@ -149,7 +147,7 @@ print(before, after, spec.name, reg.get("final-message").name, reg.problems)
 
 
 def test_an_extra_module_with_a_known_name_is_a_problem_in_both_modes() -> None:
-    dup = ModuleSpec("runcmd", Stage.FINAL, Frequency.PER_BOOT, {}, _noop)
+    dup = ModuleSpec("runcmd", Stage.FINAL, Frequency.PER_BOOT, {}, _noop, order=10)
     for lazy in (False, True):
         reg = load_registry([dup], lazy=lazy)
         assert [p.message for p in reg.problems] == ["module 'runcmd' defined twice; kept first"]
@@ -160,7 +158,8 @@ def test_an_extra_module_with_a_known_name_is_a_problem_in_both_modes() -> None:
 
 def test_a_lazy_module_that_fails_to_import_is_a_problem_not_a_crash() -> None:
     reg = load_registry(lazy=True)
-    reg._know("ghost", Stage.FINAL, Frequency.PER_BOOT, (), (), "bootseed.late.modules.ghost")
+    reg._know(ModuleFacts("ghost", Stage.FINAL, 10, Frequency.PER_BOOT),
+              "bootseed.late.modules.ghost")
     assert reg.load("ghost") is None
     assert len(reg.problems) == 1
     assert reg.problems[0].where == "bootseed.late.modules.ghost"

@@ -34,7 +34,8 @@ def _counter_module(name: str, stage: Stage, freq: Frequency, fail_file: str | N
         with open(ctx.target.path(f"/{name}-count"), "a") as fh:
             fh.write("x\n")
 
-    return ModuleSpec(name, stage, freq, {"properties": {name: {"type": "object"}}}, handle)
+    return ModuleSpec(name, stage, freq, {"properties": {name: {"type": "object"}}}, handle,
+                      order=500)
 
 
 def _lines(target: TargetRoot, inside: str) -> int:
