@@ -63,15 +63,22 @@ def collect() -> SpecFacts:
         owned = tuple(sorted(key for key, owner in owners.items() if owner == spec.name))
         file_name = registry.meta(name).where.rsplit(".", 1)[1]
         rows.append(ModuleRow(file_name, spec.facts(), owned))
+    runner = tuple(sorted(key for key, owner in owners.items() if owner == RUNNER_OWNER))
+    return SpecFacts(in_default_order(rows), runner)
+
+
+def in_default_order(rows: Iterable[ModuleRow]) -> tuple[ModuleRow, ...]:
+    """By stage, then order; two modules with one order in a stage are refused,
+    since only their names would decide which runs first."""
     stages = list(Stage)
-    rows.sort(key=lambda r: (stages.index(r.facts.stage), r.facts.order, r.facts.name))
-    for before, after in itertools.pairwise(rows):
+    ordered = sorted(rows, key=lambda r: (stages.index(r.facts.stage), r.facts.order,
+                                          r.facts.name))
+    for before, after in itertools.pairwise(ordered):
         a, b = before.facts, after.facts
         if (a.stage, a.order) == (b.stage, b.order):
             raise SpecIndexError(f"modules {a.name} and {b.name} both have order {a.order} "
                                  f"in the {a.stage} stage; give one of them a free number")
-    runner = tuple(sorted(key for key, owner in owners.items() if owner == RUNNER_OWNER))
-    return SpecFacts(tuple(rows), runner)
+    return tuple(ordered)
 
 
 # -- late/modindex.py ----------------------------------------------------------

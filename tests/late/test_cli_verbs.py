@@ -133,6 +133,23 @@ def test_schema_system(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "cloud_final_modules" in json.loads(capsys.readouterr().out)["schema"]["properties"]
 
 
+def test_schema_dump_names_each_key_owner(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "--dump"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    owners = dict((key, owner) for key, owner in rows)
+    assert len(owners) == len(rows)  # one line per key
+    assert [key for key, _ in rows] == sorted(owners)
+    assert owners["runcmd"] == "runcmd"
+    assert owners["write_files"] == "write_files"  # not write_files_deferred
+    assert owners["no_ssh_fingerprints"] == "ssh_authkey_fingerprints"
+    assert owners["hostname"] == "set_hostname"
+    assert owners["cloud_init_modules"] == owners["merge_how"] == "(runner)"
+    assert main(["schema", "--dump", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["owners"] == owners
+    assert sorted(doc["schema"]["properties"]) == sorted(owners)
+
+
 def test_subprocess_run_exit_and_help(root: Path) -> None:
     plant_seed(root, USER_DATA)
     # The installed console script (``python -m bootseed.late.cli`` would make a second

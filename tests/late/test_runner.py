@@ -332,3 +332,22 @@ def test_early_no_seed_and_nothing_on_the_real_root_stays_no_seed(target: Target
     assert run.status.no_seed and run.status.state == "done"
     manifest = json.loads(target.path("/run/bootseed/seed.json").read_text())
     assert manifest["stage"] == "early" and manifest["source"] == "none"
+
+
+def test_a_schema_key_claimed_twice_is_a_problem_not_a_failed_boot(target: TargetRoot) -> None:
+    # A module file that claims another module's key: the config is not validated
+    # (which fragment would win?), the status says why, and the modules still run.
+    def handle(ctx: ModuleContext) -> None:
+        pass
+
+    thief = ModuleSpec("thief", Stage.CONFIG, Frequency.PER_INSTANCE,
+                       {"properties": {"runcmd": {"type": "string"}}}, handle, order=500)
+    plant_seed(target.root, "#cloud-config\nruncmd: ['echo r > /r']\n")
+    run = Agent(target.root, extra=(thief,)).run()
+    assert run.status.state == "done", run.status.errors
+    conflicts = [p for p in run.status.problems if "claimed by both" in p.message]
+    assert len(conflicts) == 1 and conflicts[0].level == "error"
+    assert conflicts[0].message == ("cloud-config not validated: schema key 'runcmd' is claimed "
+                                    "by both runcmd and thief: one module owns it, the other "
+                                    "may still read it")
+    assert target.path("/r").exists()

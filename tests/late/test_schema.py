@@ -1,7 +1,17 @@
 from __future__ import annotations
 
+import pytest
+from bootseed.late.model import Frequency, Stage
+from bootseed.late.modules.base import ModuleContext, ModuleSpec
 from bootseed.late.registry import load_registry
-from bootseed.late.schema import build_schema, locate, validate
+from bootseed.late.schema import (
+    RUNNER_OWNER,
+    SchemaConflictError,
+    build_schema,
+    key_owners,
+    locate,
+    validate,
+)
 
 
 def test_schema_is_assembled_from_fragments() -> None:
@@ -37,3 +47,59 @@ def test_locate_falls_back_to_nearest_parent() -> None:
     origins = {("users",): "f line 1"}
     assert locate(("users", 2, "name"), origins) == "f line 1: users[2].name"
     assert locate(("x",), {}) == "x"
+
+
+# -- one owner per top-level key ---------------------------------------------------
+
+def _noop(ctx: ModuleContext) -> None:
+    pass
+
+
+def _claiming(name: str, *keys: str) -> ModuleSpec:
+    return ModuleSpec(name, Stage.CONFIG, Frequency.PER_INSTANCE,
+                      {"properties": {key: {"type": "string"} for key in keys}}, _noop, order=500)
+
+
+def test_every_key_has_one_owner_and_activation_is_not_ownership() -> None:
+    registry = load_registry()
+    owners = key_owners(registry)
+    assert set(owners) == set(build_schema(registry)["properties"])
+    # Both activate on write_files; only write_files owns (and validates) it.
+    assert "write_files" in registry.meta("write_files_deferred").activate_keys
+    assert "write_files" in registry.meta("write_files").activate_keys
+    assert owners["write_files"] == "write_files"
+    assert owners["no_ssh_fingerprints"] == "ssh_authkey_fingerprints"
+    assert owners["cloud_final_modules"] == RUNNER_OWNER
+    assert owners["runcmd"] == "runcmd"
+
+
+def test_two_modules_claiming_a_key_are_refused() -> None:
+    registry = load_registry([_claiming("mounts", "mounts", "runcmd")])
+    with pytest.raises(SchemaConflictError) as caught:
+        build_schema(registry)
+    assert str(caught.value).startswith(
+        "schema key 'runcmd' is claimed by both runcmd and mounts")
+    with pytest.raises(SchemaConflictError, match="claimed by both runcmd and mounts"):
+        key_owners(registry)
+    with pytest.raises(SchemaConflictError, match="claimed by both runcmd and mounts"):
+        validate({"runcmd": ["ls"]}, registry)
+
+
+def test_a_module_claiming_a_runner_key_is_refused() -> None:
+    registry = load_registry([_claiming("lists", "cloud_init_modules")])
+    with pytest.raises(SchemaConflictError,
+                       match=r"'cloud_init_modules' is claimed by both \(runner\) and lists"):
+        build_schema(registry)
+
+
+def test_two_modules_defining_one_def_name_are_refused() -> None:
+    def with_def(name: str) -> ModuleSpec:
+        return ModuleSpec(name, Stage.CONFIG, Frequency.PER_INSTANCE,
+                          {"properties": {name: {"$ref": "#/$defs/entry"}},
+                           "$defs": {"entry": {"type": "string"}}}, _noop, order=500)
+
+    registry = load_registry([with_def("one"), with_def("two")])
+    with pytest.raises(SchemaConflictError, match=r"\$defs name 'entry' .* both one and two"):
+        build_schema(registry)
+    assert build_schema(load_registry([with_def("one")]))["$defs"] == {
+        "entry": {"type": "string"}}
