@@ -76,20 +76,19 @@ def _collect(registry: Registry) -> _Fragments:
     def_owners: dict[str, str] = {}
     for spec in registry.all_specs():
         for key, fragment in (spec.schema.get("properties") or {}).items():
-            _claim(found.owners, key, spec.name, "key")
+            _claim(found.owners, f"key {key!r}", key, spec.name,
+                   "one module owns it, the other may still read it")
             found.properties[key] = fragment
         for name, fragment in (spec.schema.get("$defs") or {}).items():
-            _claim(def_owners, name, spec.name, "$defs name")
+            _claim(def_owners, f"$defs name {name!r}", name, spec.name, "rename one")
             found.defs[name] = fragment
     return found
 
 
-def _claim(owners: dict[str, str], key: str, module: str, what: str) -> None:
+def _claim(owners: dict[str, str], what: str, key: str, module: str, hint: str) -> None:
     first = owners.setdefault(key, module)
     if first != module:
-        raise SchemaConflictError(
-            f"schema {what} {key!r} is claimed by both {first} and {module}: "
-            "one module owns it, the other may still read it")
+        raise SchemaConflictError(f"schema {what} is claimed by both {first} and {module}: {hint}")
 
 
 def key_owners(registry: Registry) -> dict[str, str]:
