@@ -13,7 +13,7 @@ from the worktree:
 
     .venv/bin/python bench/run_all.py [--pairs 3] [--out DIR] [--results FILE]
 
-The README quotes the file this writes; never type figures by hand.
+docs/performance.md quotes the file this writes; never type figures by hand.
 """
 
 from __future__ import annotations

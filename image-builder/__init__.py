@@ -1,3 +1,3 @@
-"""Build bootseed disk images (raw, qcow2, OVA), seed discs, and boot them under QEMU."""
+"""Build bootseed disk images (raw, qcow2), seed discs, and boot them under QEMU."""
 
 __version__ = "0.1.0"

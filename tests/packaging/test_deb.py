@@ -128,7 +128,7 @@ def test_initramfs_package(built: dict[str, Deb]) -> None:
     assert "etc/initramfs-tools/conf.d/bootseed" in deb.files
     assert "/etc/initramfs-tools/conf.d/bootseed" in deb.control["conffiles"]
     conf = deb.text("etc/initramfs-tools/conf.d/bootseed").splitlines()
-    # The system python3 and the standard library only (see the README's packaging section).
+    # The system python3 and the standard library only (see docs/packaging.md).
     assert "BOOTSEED_VENV=/usr" in conf
     assert 'BOOTSEED_WITH=""' in conf
     depends = deb.fields["Depends"]
