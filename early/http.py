@@ -15,13 +15,13 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bootseed.early.budget import Budget
 
 if TYPE_CHECKING:
-    import http.client
+    import socket
 
 # http.client, ssl and socket are imported when a request is made: they cost
 # ~20 ms, which the no-network boot path (no remote seed) must not pay.
@@ -39,6 +39,7 @@ class Response:
     headers: dict[str, str]
     body: bytes
     elapsed: float = 0.0
+    reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -187,37 +188,72 @@ def _read_local(url: str, max_bytes: int, start: float) -> Response:
     return Response(url, 200, {}, body, time.monotonic() - start)
 
 
-@dataclass
 class _Watchdog:
-    """Shuts a connection's socket down at the deadline so a blocked read returns."""
+    """Shuts a connection's socket down at the deadline so a blocked read returns.
 
-    conn: http.client.HTTPConnection
-    fired: bool = False
-    _timer: threading.Timer | None = field(default=None, repr=False)
+    It holds the socket's file descriptor from the moment the socket is created,
+    not the connection's ``sock`` attribute: ``http.client`` drops that attribute
+    once the response owns the socket, and TLS wraps the socket into a new object
+    on the same descriptor. So one deadline covers connect, TLS handshake, status
+    line, headers and body alike.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._fd: int | None = None
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def start(self, seconds: float) -> None:
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
         self._timer.start()
 
+    def watch(self, fd: int) -> None:
+        with self._lock:
+            self._fd = fd
+            late = self.fired
+        if late:
+            self._shutdown(fd)
+
     def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            fd = self._fd
+            if fd is not None:
+                self._shutdown(fd)
+
+    @staticmethod
+    def _shutdown(fd: int) -> None:
         import socket
 
-        self.fired = True
-        sock = self.conn.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        # A duplicate descriptor shuts down the same socket without taking
+        # ownership of the original.
+        try:
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
 
     def cancel(self) -> None:
+        """After this returns the watchdog never touches the descriptor again."""
+        with self._lock:
+            self._done = True
         if self._timer is not None:
             self._timer.cancel()
 
 
 def _http_once(url: str, method: str, headers: dict[str, str], timeout: float, max_bytes: int,
                data: bytes | None) -> Response:
+    """One exchange, all of it (connect to last body byte) within ``timeout`` seconds."""
     import http.client
     import ssl
 
@@ -240,7 +276,15 @@ def _http_once(url: str, method: str, headers: dict[str, str], timeout: float, m
     send_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers}
     if data is not None or method in ("PUT", "POST"):
         send_headers.setdefault("Content-Length", str(len(data or b"")))
-    dog = _Watchdog(conn)
+    dog = _Watchdog()
+    connect = conn._create_connection  # type: ignore[attr-defined]
+
+    def watched_connect(*args: Any, **kwargs: Any) -> socket.socket:
+        sock: socket.socket = connect(*args, **kwargs)
+        dog.watch(sock.fileno())
+        return sock
+
+    conn._create_connection = watched_connect  # type: ignore[attr-defined]
     dog.start(timeout)
     try:
         conn.request(method, target, body=data, headers=send_headers)
@@ -261,7 +305,7 @@ def _http_once(url: str, method: str, headers: dict[str, str], timeout: float, m
         if dog.fired:
             raise FetchError(url, "timeout", f"no complete answer within {timeout:.1f}s")
         resp_headers = {k.lower(): v for k, v in raw.getheaders()}
-        return Response(url, raw.status, resp_headers, b"".join(chunks))
+        return Response(url, raw.status, resp_headers, b"".join(chunks), reason=raw.reason or "")
     except FetchError:
         raise
     except Exception as exc:

@@ -42,7 +42,6 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "zstd",
     "python3",
     "python3-yaml",
-    "python3-requests",
     "python3-jsonschema",
     "python3-jinja2",
     "python3-cryptography",

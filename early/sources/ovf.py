@@ -37,28 +37,48 @@ def find_env_file(root: Path) -> Path | None:
     return None
 
 
+class _Refused(Exception):
+    pass
+
+
 def parse_properties(data: bytes, where: str) -> dict[str, str]:
-    """``key -> value`` from every ``Property`` element, namespaced or not."""
+    """``key -> value`` from every ``Property`` element, namespaced or not.
+
+    The parser itself refuses any document type declaration (and so every
+    entity declaration): entity expansion is the classic way to blow up an XML
+    parser, and a check on the raw bytes would miss a UTF-16 document.
+    """
     if len(data) > MAX_XML_BYTES:
         raise SourceError(where, f"{len(data)} bytes, limit {MAX_XML_BYTES}")
-    # No DTDs: entity expansion is the classic way to blow up an XML parser.
-    head = data[:MAX_XML_BYTES].upper()
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-        raise SourceError(where, "DOCTYPE/ENTITY declarations are not accepted")
-    import xml.etree.ElementTree as ET  # only when a disc carries an OVF environment
+    # Only when a disc carries an OVF environment.
+    from xml.parsers import expat
 
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        line, col = exc.position
-        raise SourceError(where, f"line {line} column {col}: not well-formed XML") from exc
     props: dict[str, str] = {}
-    for elem in root.iter():
-        if _local(elem.tag) != "Property":
-            continue
-        attrs = {_local(name): value for name, value in elem.attrib.items()}
-        if "key" in attrs:
-            props[attrs["key"]] = attrs.get("value", "")
+
+    def refuse(*_args: object) -> None:
+        raise _Refused
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if _local(name) != "Property":
+            return
+        plain = {_local(key): value for key, value in attrs.items()}
+        if "key" in plain:
+            props[plain["key"]] = plain.get("value", "")
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(data, True)
+    except _Refused:
+        raise SourceError(where, "DOCTYPE/ENTITY declarations are not accepted") from None
+    except expat.ExpatError as exc:
+        raise SourceError(
+            where, f"line {exc.lineno} column {exc.offset}: not well-formed XML"
+        ) from exc
+    except (ValueError, LookupError) as exc:  # an encoding expat cannot read
+        raise SourceError(where, f"cannot be read: {exc}") from exc
     return props
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bootseed.early.budget import Budget as TimeBudget
 from bootseed.late.userdata import detect as ct
 from bootseed.late.userdata import mime
 from bootseed.late.userdata.budget import Budget, BudgetExceeded
@@ -136,6 +137,8 @@ class _Run:
         self.dispatched = 0
         self.stopped = False
         self.includes_done = 0
+        # Started by the first download: one time budget for every include of the run.
+        self.include_deadline: TimeBudget | None = None
         self.yaml_nodes = 0
         self._variables: dict[str, Any] | None = None
 
@@ -398,6 +401,8 @@ class _Run:
         from bootseed.late.userdata.fetch import fetch
 
         limits = self.limits
+        if self.include_deadline is None:
+            self.include_deadline = TimeBudget(limits.include_total_timeout)
         result = fetch(
             url,
             timeout=limits.include_timeout,
@@ -405,6 +410,7 @@ class _Run:
             retry_delay=limits.include_retry_delay,
             max_bytes=self.budget.remaining,
             max_redirects=limits.include_max_redirects,
+            deadline=self.include_deadline,
         )
         if result.body is None:
             self.problem(where, f"include not fetched: {result.error}")

@@ -17,9 +17,10 @@ class Limits:
     whole run. ``include_timeout`` is both the connect/read timeout and the
     wall-clock cap of one download attempt; ``include_retries`` extra attempts
     follow a connection error, timeout, 429 or 5xx, ``include_retry_delay``
-    seconds apart. ``max_yaml_nodes`` caps the expanded size of all
-    cloud-config documents together (alias bombs); ``max_yaml_depth`` their
-    nesting.
+    seconds apart; ``include_total_timeout`` bounds all downloads of one run
+    together (retries and nested includes included). ``max_yaml_nodes`` caps
+    the expanded size of all cloud-config documents together (alias bombs);
+    ``max_yaml_depth`` their nesting.
     """
 
     max_total_bytes: int = DEFAULT_MAX_DECOMPRESSED
@@ -27,6 +28,7 @@ class Limits:
     max_include_depth: int = 5
     max_includes: int = 32
     include_timeout: float = 10.0
+    include_total_timeout: float = 60.0
     include_retries: int = 2
     include_retry_delay: float = 1.0
     include_max_redirects: int = 5
