@@ -96,7 +96,8 @@ def test_ext4_cidata_by_udev_label_links_mount_autodetects(tmp_path):
 def test_mount_failure_is_a_problem_and_leaves_nothing_behind(tmp_path):
     image = make_ext4(tmp_path / "seed.img", {"meta-data": META}, "cidata")
     with loop_device(image) as dev:
-        bogus = BlockDevice(dev, "cidata", "vfat" if "vfat" not in kernel_filesystems() else "udf")
+        bogus = BlockDevice(dev, label="cidata",
+                            fstype="vfat" if "vfat" not in kernel_filesystems() else "udf")
 
         class Finder:
             name = "fixed"
