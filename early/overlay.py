@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
-from bootseed.early import volumes
+from bootseed.early import blockdev
+from bootseed.early.blockdev import BlockDevError, BlockDevice
 from bootseed.early.budget import Budget
 from bootseed.early.takeover import DEFAULT_INIT, RootSwitchError, UndoStack, has_init
-from bootseed.early.volumes import Volume, VolumeError
 
 LOWER_DIR = "/media/root-ro"
 UPPER_DIR = "/media/root-rw"
@@ -70,51 +70,49 @@ def parse_request(value: str, origin: str) -> OverlayRequest | None:
 
 
 def find_upper(request: OverlayRequest, budget: Budget, devices: Sequence[str] | None,
-               exclude: frozenset[int]) -> tuple[Volume, bool]:
+               exclude: frozenset[int]) -> tuple[BlockDevice, bool]:
     """The volume for the writable layer and whether it was formatted just now.
 
     With ``mkfs`` a blank volume is formatted at once when the named one is not there
     yet (a blank volume has no label to wait for); otherwise it is waited for.
     """
     if not request.mkfs:
-        return volumes.wait_for(request.upper, budget, devices, exclude), False
-    for volume in volumes.scan(devices):
-        if volumes.matches(volume, request.upper) and volume.rdev not in exclude:
+        return blockdev.wait_for(request.upper, budget, devices, exclude), False
+    for volume in blockdev.scan(devices):
+        if blockdev.matches(volume, request.upper) and volume.rdev not in exclude:
             return volume, False
     blank = _blank_candidate(request, devices, exclude)
     if blank is None:
         try:
-            return volumes.wait_for(request.upper, budget, devices, exclude), False
-        except VolumeError as missing:
-            raise VolumeError(f"{missing}; and no single blank volume to format "
-                              "(a volume with data is never formatted)") from missing
+            return blockdev.wait_for(request.upper, budget, devices, exclude), False
+        except BlockDevError as missing:
+            raise BlockDevError(f"{missing}; and no single blank volume to format "
+                                "(a volume with data is never formatted)") from missing
     label = (request.upper.partition("=")[2] if request.upper.startswith("LABEL=")
              else MKFS_DEFAULT_LABEL)
     _check_size(blank)
-    volumes.run(["mke2fs", "-q", "-t", "ext4", "-L", label, blank], max(budget.remaining(), 60))
-    made = volumes.probe(blank)
+    blockdev.run(["mke2fs", "-q", "-t", "ext4", "-L", label, blank], max(budget.remaining(), 60))
+    made = blockdev.probe(blank)
     if made is None:
-        raise VolumeError(f"{blank}: formatted but no filesystem found afterwards")
+        raise BlockDevError(f"{blank}: formatted but no filesystem found afterwards")
     return made, True
 
 
 def _blank_candidate(request: OverlayRequest, devices: Sequence[str] | None,
                      exclude: frozenset[int]) -> str | None:
-    from bootseed.early.blockdev import list_block_devices
-
     if request.upper.startswith("/dev/"):
         path = request.upper
-        return path if os.path.exists(path) and volumes.is_blank(path) else None
+        return path if os.path.exists(path) and blockdev.is_blank(path) else None
     if request.upper.startswith("UUID="):
         return None  # a blank volume has no UUID yet; nothing to match
     blank = []
-    for path in devices if devices is not None else list_block_devices():
+    for path in devices if devices is not None else blockdev.list_block_devices():
         try:
             if os.stat(path).st_rdev in exclude or _holds_partitions(path):
                 continue
-            if volumes.is_blank(path):
+            if blockdev.is_blank(path):
                 blank.append(path)
-        except (OSError, VolumeError):
+        except (OSError, BlockDevError):
             continue
     return blank[0] if len(blank) == 1 else None
 
@@ -128,9 +126,9 @@ def _holds_partitions(path: str) -> bool:
 
 
 def _check_size(path: str) -> None:
-    size = volumes.device_size(path)
+    size = blockdev.device_size(path)
     if size < MIN_VOLUME_BYTES:
-        raise VolumeError(f"{path}: {size // 1024} KiB is too small for the writable layer "
+        raise BlockDevError(f"{path}: {size // 1024} KiB is too small for the writable layer "
                           f"(at least {MIN_VOLUME_BYTES // (1024 * 1024)} MiB)")
 
 
@@ -150,36 +148,36 @@ def apply(rootmnt: str, request: OverlayRequest, stage_dir: str, budget: Budget,
     try:
         if not original.read_only:
             # The lower layer must not change under the overlay.
-            volumes.remount(rootmnt, "ro")
+            blockdev.remount(rootmnt, "ro")
             undo.push("read-only remount of the root",
-                      lambda: volumes.remount(rootmnt, "rw"))
+                      lambda: blockdev.remount(rootmnt, "rw"))
         for directory in (lower, upper):
             os.makedirs(directory, exist_ok=True)
         if request.on_tmpfs:
-            volumes.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "bootseed-rw", upper], 30.0)
+            blockdev.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "bootseed-rw", upper], 30.0)
         else:
             volume, formatted = find_upper(request, budget, devices, root_rdevs(original))
             _check_size(volume.path)
             record.update(volume=volume.as_dict(), formatted=formatted)
-            volumes.mount(volume, upper, "rw", 60.0)
-        undo.push("mount of the writable layer", lambda: volumes.umount(upper))
+            blockdev.mount(volume, upper, "rw", 60.0)
+        undo.push("mount of the writable layer", lambda: blockdev.umount(upper))
         for name in ("upper", "work"):
             os.makedirs(os.path.join(upper, name), mode=0o755, exist_ok=True)
-        volumes.move(rootmnt, lower)
-        undo.push("move of the root to the lower layer", lambda: volumes.move(lower, rootmnt))
-        volumes.run(["mount", "-t", "overlay", "-o",
+        blockdev.move(rootmnt, lower)
+        undo.push("move of the root to the lower layer", lambda: blockdev.move(lower, rootmnt))
+        blockdev.run(["mount", "-t", "overlay", "-o",
                      f"lowerdir={lower},upperdir={upper}/upper,workdir={upper}/work",
                      "bootseed-root", rootmnt], 30.0)
-        undo.push("overlay mount", lambda: volumes.umount(rootmnt))
+        undo.push("overlay mount", lambda: blockdev.umount(rootmnt))
         if not has_init(rootmnt, init):
             raise RootSwitchError(f"the overlay root has no {init}")
         for staged, inside in ((lower, LOWER_DIR), (upper, UPPER_DIR)):
             target = os.path.join(rootmnt, inside.lstrip("/"))
             os.makedirs(target, exist_ok=True)
-            volumes.move(staged, target)
+            blockdev.move(staged, target)
             undo.push(f"move to {inside}", _mover(target, staged))
         record["fstab"] = adjust_fstab(Path(rootmnt))
-    except (RootSwitchError, VolumeError, OSError) as exc:
+    except (RootSwitchError, BlockDevError, OSError) as exc:
         raise RootSwitchError(str(exc), undo.unwind()) from exc
     finally:
         for directory in (lower, upper):
@@ -191,7 +189,7 @@ def apply(rootmnt: str, request: OverlayRequest, stage_dir: str, budget: Budget,
 
 
 def _mover(source: str, target: str) -> Callable[[], None]:
-    return lambda: volumes.move(source, target)
+    return lambda: blockdev.move(source, target)
 
 
 def adjust_fstab(root: Path) -> str:

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bootseed.early import volumes
+from bootseed.early import blockdev
+from bootseed.early.blockdev import BlockDevError, BlockDevice
 from bootseed.early.budget import Budget
 from bootseed.early.takeover import replace_root
-from bootseed.early.volumes import Volume, VolumeError
 
 # RESCUE_VOL for the tools that already label volumes that way.
 DEFAULT_LABELS = ("RESCUE", "UEC-rescue", "RESCUE_VOL")
@@ -27,7 +27,7 @@ OFF_WORDS = frozenset({"0", "off", "no", "false", "disable", "disabled", "none"}
 
 @dataclass
 class RescueChoice:
-    volume: Volume | None = None
+    volume: BlockDevice | None = None
     skipped: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -49,7 +49,7 @@ def marker_on(root: str) -> str | None:
     return None
 
 
-def choose(candidates: Sequence[Volume], labels: Sequence[str], budget: Budget,
+def choose(candidates: Sequence[BlockDevice], labels: Sequence[str], budget: Budget,
            exclude: frozenset[int] = frozenset(), mount_base: str = "/run") -> RescueChoice:
     """The first rescue volume without a marker, labels tried in the given order."""
     choice = RescueChoice()
@@ -64,9 +64,9 @@ def choose(candidates: Sequence[Volume], labels: Sequence[str], budget: Budget,
                                        f"{volume.describe()}")
                 return choice
             try:
-                with volumes.mounted_readonly(volume, budget.cap(15.0), mount_base) as root:
+                with blockdev.mounted(volume, budget.cap(15.0), mount_base) as root:
                     marker = marker_on(str(root))
-            except VolumeError as exc:
+            except BlockDevError as exc:
                 choice.problems.append(f"rescue volume {volume.describe()}: {exc}")
                 continue
             if marker is not None:
@@ -77,10 +77,10 @@ def choose(candidates: Sequence[Volume], labels: Sequence[str], budget: Budget,
     return choice
 
 
-def boot_rescue(rootmnt: str, volume: Volume, stage_dir: str, init: str,
+def boot_rescue(rootmnt: str, volume: BlockDevice, stage_dir: str, init: str,
                 mountinfo: str = "/proc/self/mountinfo") -> dict[str, Any]:
     """Switch to the rescue root; raises ``RootSwitchError`` with the original put back."""
-    original = volumes.mount_at(rootmnt, mountinfo)
+    original = blockdev.mount_at(rootmnt, mountinfo)
     notes = replace_root(rootmnt, volume, stage_dir, init=init, keep_original_at=ORIGINAL_ROOT,
                          mountinfo=mountinfo)
     return {"action": "rescue", **volume.as_dict(), "original_root": ORIGINAL_ROOT,

@@ -253,7 +253,7 @@ def run(options: Options) -> Report:
 
 
 def _run(options: Options, report: Report) -> None:
-    from bootseed.early import overlay, rescue, takeover, volumes
+    from bootseed.early import blockdev, overlay, rescue, takeover
     from bootseed.early.budget import Budget
 
     cmdline = options.cmdline
@@ -269,9 +269,9 @@ def _run(options: Options, report: Report) -> None:
     budget = Budget(config.timeout)
     original = takeover.current_root(options.rootmnt)
     report.root = original.source
-    mounted = frozenset(os.makedev(*entry.majmin) for entry in volumes.mount_table())
+    mounted = frozenset(os.makedev(*entry.majmin) for entry in blockdev.mount_table())
     t = time.monotonic()
-    candidates = [v for v in volumes.scan(options.devices) if v.rdev not in mounted]
+    candidates = [v for v in blockdev.scan(options.devices) if v.rdev not in mounted]
     report.step("scan", t)
 
     labels = rescue.parse_labels(params.rescue)
@@ -337,17 +337,17 @@ def _run(options: Options, report: Report) -> None:
 
 def _volumes(options: Options, params: Params, config: ImageConfig, candidates: list[Any],
              budget: Any, mounted: frozenset[int], report: Report) -> tuple[Any, str]:
-    from bootseed.early import volumes
+    from bootseed.early import blockdev, volumes
 
     new_root = None
     reason = ""
     if params.root is not None:
         t = time.monotonic()
         try:
-            new_root = volumes.wait_for(params.root, budget, options.devices, mounted)
+            new_root = blockdev.wait_for(params.root, budget, options.devices, mounted)
             reason = f"bootseed.root={params.root}"
             report.step("find-root", t)
-        except volumes.VolumeError as exc:
+        except blockdev.BlockDevError as exc:
             report.step("find-root", t, "error")
             report.problem("takeover", f"bootseed.root: {exc}; booting the original root")
     consume = params.consume if params.consume is not None else config.consume

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootseed.early import volumes
-from bootseed.early.volumes import MountEntry, Volume, VolumeError
+from bootseed.early import blockdev
+from bootseed.early.blockdev import BlockDevError, BlockDevice, MountEntry
 
 DEFAULT_INIT = "/sbin/init"
 
@@ -43,13 +43,13 @@ class UndoStack:
             what, step = self.steps.pop()
             try:
                 step()
-            except (VolumeError, OSError) as exc:
+            except (BlockDevError, OSError) as exc:
                 problems.append(f"undo {what}: {exc}")
         return problems
 
 
 def current_root(rootmnt: str, mountinfo: str = "/proc/self/mountinfo") -> MountEntry:
-    entry = volumes.mount_at(rootmnt, mountinfo)
+    entry = blockdev.mount_at(rootmnt, mountinfo)
     if entry is None:
         raise RootSwitchError(f"nothing is mounted on {rootmnt}")
     return entry
@@ -64,7 +64,7 @@ def has_init(root: str, init: str) -> bool:
     return os.path.lexists(os.path.join(root, init.lstrip("/")))
 
 
-def replace_root(rootmnt: str, volume: Volume, stage_dir: str, *, init: str = DEFAULT_INIT,
+def replace_root(rootmnt: str, volume: BlockDevice, stage_dir: str, *, init: str = DEFAULT_INIT,
                  keep_original_at: str | None = None,
                  mountinfo: str = "/proc/self/mountinfo") -> list[str]:
     """Put ``volume`` on ``rootmnt`` with the original root's ro/rw option.
@@ -83,19 +83,19 @@ def replace_root(rootmnt: str, volume: Volume, stage_dir: str, *, init: str = DE
     try:
         for directory in (new_dir, old_dir):
             os.makedirs(directory, exist_ok=True)
-        volumes.mount(volume, new_dir, options)
-        undo.push(f"mount of {volume.path}", lambda: volumes.umount(new_dir))
+        blockdev.mount(volume, new_dir, options)
+        undo.push(f"mount of {volume.path}", lambda: blockdev.umount(new_dir))
         if not has_init(new_dir, init):
             raise RootSwitchError(f"{volume.describe()} has no {init}; not used as the root")
-        volumes.move(rootmnt, old_dir)
-        undo.push("move of the original root", lambda: volumes.move(old_dir, rootmnt))
-        volumes.move(new_dir, rootmnt)
-        undo.push("move of the new root", lambda: volumes.move(rootmnt, new_dir))
+        blockdev.move(rootmnt, old_dir)
+        undo.push("move of the original root", lambda: blockdev.move(old_dir, rootmnt))
+        blockdev.move(new_dir, rootmnt)
+        undo.push("move of the new root", lambda: blockdev.move(rootmnt, new_dir))
         if keep_original_at is None:
-            volumes.umount(old_dir)
+            blockdev.umount(old_dir)
         else:
             notes += _keep_original(rootmnt, old_dir, keep_original_at, options, undo)
-    except (RootSwitchError, VolumeError, OSError) as exc:
+    except (RootSwitchError, BlockDevError, OSError) as exc:
         raise RootSwitchError(str(exc), undo.unwind()) from exc
     finally:
         for directory in (new_dir, old_dir):
@@ -111,12 +111,12 @@ def _keep_original(rootmnt: str, old_dir: str, inside: str, options: str,
     target = os.path.join(rootmnt, inside.strip("/"))
     if not os.path.isdir(target):
         _make_dir_in(rootmnt, target, options)
-    volumes.move(old_dir, target)
+    blockdev.move(old_dir, target)
     undo.push("move of the original root into the new one",
-              lambda: volumes.move(target, old_dir))
+              lambda: blockdev.move(target, old_dir))
     try:
-        volumes.remount(target, "rw")
-    except VolumeError as exc:
+        blockdev.remount(target, "rw")
+    except BlockDevError as exc:
         # Still worth booting: the user can fsck it and remount it by hand.
         return [f"original root left read-only at /{inside.strip('/')}: {exc}"]
     return []
@@ -125,9 +125,9 @@ def _keep_original(rootmnt: str, old_dir: str, inside: str, options: str,
 def _make_dir_in(rootmnt: str, target: str, options: str) -> None:
     """Create a mount point in a root that may be mounted read-only."""
     if options == "ro":
-        volumes.remount(rootmnt, "rw")
+        blockdev.remount(rootmnt, "rw")
     try:
         Path(target).mkdir(parents=True, exist_ok=True)
     finally:
         if options == "ro":
-            volumes.remount(rootmnt, "ro")
+            blockdev.remount(rootmnt, "ro")

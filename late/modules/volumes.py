@@ -98,7 +98,7 @@ def handle(ctx: ModuleContext) -> None:
 
 def _device(action: dict[str, Any]) -> str:
     """The device node now: by UUID (device names can change between boots)."""
-    from bootseed.early import volumes
+    from bootseed.early import blockdev
 
     uuid = action.get("uuid")
     if not uuid:
@@ -109,12 +109,12 @@ def _device(action: dict[str, Any]) -> str:
     recorded = action.get("device")
     seen = "not probed"
     if isinstance(recorded, str):
-        volume = volumes.probe(recorded)
+        volume = blockdev.probe(recorded)
         if volume is not None and volume.uuid == uuid:
             return recorded
         seen = f"holds {volume.describe()}" if volume else "holds no filesystem"
-    for volume in volumes.scan():
-        if volumes.matches(volume, f"UUID={uuid}"):
+    for volume in blockdev.scan():
+        if blockdev.matches(volume, f"UUID={uuid}"):
             return volume.path
     raise RuntimeError(f"no volume with UUID={uuid} attached now ({recorded} {seen})")
 
@@ -174,13 +174,13 @@ def mount_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
 
 
 def _is_mountpoint(path: Path) -> bool:
-    from bootseed.early.volumes import mount_at
+    from bootseed.early.blockdev import mount_at
 
     return path.is_dir() and mount_at(str(path)) is not None
 
 
 def exec_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
-    from bootseed.early import volumes
+    from bootseed.early import blockdev
 
     script = action.get("run")
     if not isinstance(script, str) or script.startswith("/") or ".." in script.split("/"):
@@ -189,9 +189,9 @@ def exec_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
     inside = f"{SEED_DIR}/volume-exec/{action['uuid']}"
     host_dir = ctx.target.path(inside)
     host_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    volume = volumes.Volume(device, action.get("fstype"), action.get("label"), action["uuid"])
-    options = volumes.NO_WRITE_OPTIONS.get(volume.fstype or "", "ro")
-    volumes.mount(volume, str(host_dir), options, MOUNT_TIMEOUT_S)
+    volume = blockdev.BlockDevice(device, fstype=action.get("fstype"), label=action.get("label"),
+                                  uuid=action["uuid"])
+    blockdev.mount(volume, str(host_dir), blockdev.read_only_options(volume), MOUNT_TIMEOUT_S)
     try:
         path = host_dir / script
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -207,7 +207,7 @@ def exec_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
         ctx.target.write(f"{EXEC_STATE}/exec-{action['uuid']}-{digest}",
                          f"{time.time():.0f} {script}\n", mode=0o600, dir_mode=0o700)
     finally:
-        volumes.umount(str(host_dir))
+        blockdev.umount(str(host_dir))
         host_dir.rmdir()
 
 

@@ -96,7 +96,8 @@ def test_ext4_cidata_by_udev_label_links_mount_autodetects(tmp_path):
 def test_mount_failure_is_a_problem_and_leaves_nothing_behind(tmp_path):
     image = make_ext4(tmp_path / "seed.img", {"meta-data": META}, "cidata")
     with loop_device(image) as dev:
-        bogus = BlockDevice(dev, "cidata", "vfat" if "vfat" not in kernel_filesystems() else "udf")
+        bogus = BlockDevice(dev, label="cidata",
+                            fstype="vfat" if "vfat" not in kernel_filesystems() else "udf")
 
         class Finder:
             name = "fixed"
@@ -243,3 +244,28 @@ def test_ovf_payload_decodes_like_base64_module(tmp_path):
     assert _decode_user_data(base64.b64encode(b"\x00\xffbin").decode()) == (b"\x00\xffbin",
                                                                              "base64")
     assert _decode_user_data("not base64!") == (b"not base64!", "raw")
+
+
+def test_binding_and_binary_report_the_same_device(tmp_path):
+    image = make_ext4(tmp_path / "vol.img", {"meta-data": META}, "data1")
+    with loop_device(image) as dev:
+        by_binding = BlkidBindingFinder([dev]).scan()
+        by_binary = BlkidBinaryFinder([dev]).scan()
+        rdev = os.stat(dev).st_rdev
+    assert by_binding == by_binary
+    [found] = by_binding
+    assert (found.path, found.label, found.fstype, found.rdev) == (dev, "data1", "ext4", rdev)
+    assert found.uuid and len(found.uuid) == 36
+
+
+def test_by_label_finder_keeps_to_the_devices_asked_for(tmp_path):
+    links = tmp_path / "by-label"
+    links.mkdir()
+    for name in ("a", "b"):
+        (tmp_path / name).touch()
+    (links / "cidata").symlink_to(tmp_path / "a")
+    (links / "other\\x20disc").symlink_to(tmp_path / "b")
+    assert [(d.path, d.label) for d in ByLabelFinder(str(links)).scan()] == [
+        (str(tmp_path / "a"), "cidata"), (str(tmp_path / "b"), "other disc")]
+    only_b = ByLabelFinder(str(links), devices=[str(tmp_path / "b")]).scan()
+    assert only_b == [BlockDevice(str(tmp_path / "b"), label="other disc")]

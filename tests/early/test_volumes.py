@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bootseed.early.blockdev import BlockDevice, matches, mount_table
 from bootseed.early.rootswitch import Report, parse_params, read_image_config
-from bootseed.early.volumes import Volume, VolumeError, matches, mount_table, parse_volume_file
+from bootseed.early.volumes import VolumeError, parse_volume_file
 
-VOL = Volume("/dev/vdb", "ext4", "data", "0e0e-11")
+VOL = BlockDevice("/dev/vdb", fstype="ext4", label="data", uuid="0e0e-11")
 
 
 def parse(text: str) -> dict:
@@ -50,7 +51,7 @@ def test_matches_label_case_insensitively_uuid_and_path() -> None:
     assert matches(VOL, "LABEL=DATA") and matches(VOL, "label=data")
     assert matches(VOL, "UUID=0E0E-11") and not matches(VOL, "UUID=0e0e-12")
     assert matches(VOL, "/dev/vdb") and not matches(VOL, "/dev/vdc")
-    assert not matches(Volume("/dev/vdc"), "LABEL=data")
+    assert not matches(BlockDevice("/dev/vdc"), "LABEL=data")
 
 
 def test_mount_table_reads_escapes(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ class Lab:
 BOOT_SCRIPT = r'''
 import json, os, subprocess, sys, time
 from pathlib import Path
-from bootseed.early import rootswitch, volumes
+from bootseed.early import blockdev, rootswitch
 from bootseed.contract.seedcache import Seed, write_seed_cache, read_seed_cache
 
 spec = json.loads(sys.argv[1])
@@ -132,12 +132,12 @@ def read(rel):
         return None
 
 def mount(rel):
-    entry = volumes.mount_at(str(rootmnt / rel))
+    entry = blockdev.mount_at(str(rootmnt / rel))
     if entry is None:
         return None
     return {"source": entry.source, "fstype": entry.fstype, "ro": entry.read_only}
 
-left = [e.mountpoint for e in volumes.mount_table()
+left = [e.mountpoint for e in blockdev.mount_table()
         if e.mountpoint.startswith((str(stage), str(base)))]
 seed = read_seed_cache(seed_dir)
 side = seed_dir / "rootswitch.json"

@@ -65,7 +65,7 @@ def test_schema_accepts_the_image_switches() -> None:
 RUN = r'''
 import json, sys
 from pathlib import Path
-from bootseed.early.volumes import mount_at, mount_table
+from bootseed.early.blockdev import mount_at, mount_table
 from bootseed.late.modules.volumes import handle
 from tests.late.chroot import make_shell_root
 from tests.late.modules.targetfs import make_ctx
