@@ -288,17 +288,26 @@ def test_only_contract_cmdline_splits_the_command_line_or_defines_on_off_words()
     assert violations == []
 
 
-def _shim_off_words(path: Path) -> set[str]:
+def _case_words(path: Path, param: str, known: str) -> set[str]:
+    """The values of ``param=`` in the shell ``case`` pattern list holding ``param=known``."""
     text = path.read_text(encoding="utf-8").replace("\\\n", " ")
-    line = next(ln for ln in text.splitlines() if "bootseed.early=off" in ln
-                and ") exit 0" in ln)
-    return set(re.findall(r"bootseed\.early=([^\s|)]+)", line))
+    patterns = next(ln for ln in text.splitlines()
+                    if f"{param}={known} " in ln and not ln.lstrip().startswith("#"))
+    patterns = patterns.split(")", 1)[0]
+    return set(re.findall(rf"(?:^|[\s|]){re.escape(param)}=([^\s|)]+)", patterns))
 
 
 @pytest.mark.parametrize("shim", ["initramfs-tools/scripts/init-premount/bootseed",
                                   "initramfs-tools/scripts/local-bottom/bootseed-root"])
 def test_shell_shims_know_the_same_off_words(shim: str):
-    assert _shim_off_words(REPO / "initramfs-hooks" / shim) == set(OFF_WORDS)
+    path = REPO / "initramfs-hooks" / shim
+    assert _case_words(path, "bootseed.early", "off") == set(OFF_WORDS)
+
+
+def test_the_generator_knows_the_same_on_and_off_words():
+    path = REPO / "systemd" / "bootseed-generator"
+    assert _case_words(path, "bootseed", "off") == set(OFF_WORDS)
+    assert _case_words(path, "bootseed", "on") == set(ON_WORDS)
 
 
 def test_the_lab_report_runs_on_its_own_copy_of_the_contract(tmp_path: Path):
@@ -311,3 +320,24 @@ def test_the_lab_report_runs_on_its_own_copy_of_the_contract(tmp_path: Path):
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(tmp_path)],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "{'files': '/a /b'}"
+
+
+@pytest.mark.parametrize("word", sorted(OFF_WORDS))
+def test_value_parsers_read_every_off_word_as_off(word: str):
+    from bootseed.early.ipconfig import parse_ip
+    from bootseed.early.overlay import parse_request
+    from bootseed.early.rescue import parse_labels
+
+    assert parse_ip(word).method == "off"
+    assert parse_ip(f"eth0:{word}").method == "off"
+    assert parse_labels(word) == ()
+    assert parse_request(word, "kernel command line: bootseed.overlay") is None
+
+
+@pytest.mark.parametrize("word", sorted(ON_WORDS))
+def test_value_parsers_read_on_words_as_the_default(word: str):
+    from bootseed.early.ipconfig import parse_ip
+    from bootseed.early.rescue import DEFAULT_LABELS, parse_labels
+
+    assert parse_ip(word).method == "dhcp"
+    assert parse_labels(word) == DEFAULT_LABELS
