@@ -16,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootseed.contract.seedcache import Seed, StepTiming
-from bootseed.early import cmdline, http
+from bootseed.contract import cmdline
+from bootseed.contract.cmdline import SeedParams
+from bootseed.contract.seedcache import Seed, SeedProblem, StepTiming
+from bootseed.early import http
 from bootseed.early.blockdev import (
     BlockDevError,
     BlockDevice,
@@ -28,7 +30,6 @@ from bootseed.early.blockdev import (
     with_labels,
 )
 from bootseed.early.budget import Budget
-from bootseed.early.cmdline import SeedArgs
 from bootseed.early.dmi import DEFAULT_DMI_DIR, read_dmi
 from bootseed.early.sources import cloudconfigurl, configdrive, ec2, nocloud, ovf
 from bootseed.early.sources.base import Context, SourceError
@@ -71,7 +72,7 @@ class DiscoveryConfig:
 def needs_network(config: DiscoveryConfig) -> bool:
     """Whether the seed may come over the network: a remote seed URL or
     cloud-config-url on the command line, or EC2 (named, or per DMI)."""
-    args = cmdline.parse(config.cmdline)
+    args = cmdline.parse(config.cmdline).seed
     if args.datasource == "none":
         return False
     if args.cloud_config_url and not http.is_local(args.cloud_config_url):
@@ -97,18 +98,18 @@ def discover_seed_dirs(config: DiscoveryConfig) -> Seed:
     return _discover_with(config, _search_seed_dirs_only)
 
 
-SearchFn = Callable[[DiscoveryConfig, SeedArgs, Context], "Seed | None"]
+SearchFn = Callable[[DiscoveryConfig, SeedParams, Context], "Seed | None"]
 
 
 def _discover_with(config: DiscoveryConfig, search: SearchFn) -> Seed:
     created = time.time()
     started = time.monotonic()
-    args = cmdline.parse(config.cmdline)
+    args = cmdline.parse(config.cmdline).seed
     total = config.total_budget if config.total_budget is not None else (
         args.timeout or DEFAULT_BUDGET)
     ctx = Context(Budget(total), request_timeout=config.request_timeout, debug=args.debug,
                   stage=config.stage)
-    ctx.problems.extend(args.problems)
+    ctx.problems.extend(SeedProblem(where=p.where, message=p.message) for p in args.problems)
     seed: Seed | None = None
     try:
         seed = search(config, args, ctx)
@@ -130,7 +131,7 @@ def _timing(name: str, ms: float, outcome: str) -> StepTiming:
     return StepTiming(name=name, duration_ms=round(ms, 3), outcome=outcome)
 
 
-def _search_all(config: DiscoveryConfig, args: SeedArgs, ctx: Context) -> Seed | None:
+def _search_all(config: DiscoveryConfig, args: SeedParams, ctx: Context) -> Seed | None:
     seed = _search(config, args, ctx)
     if args.cloud_config_url and args.datasource != "none":
         with ctx.step("cloud-config-url") as step:
@@ -142,14 +143,14 @@ def _search_all(config: DiscoveryConfig, args: SeedArgs, ctx: Context) -> Seed |
     return seed
 
 
-def _search_seed_dirs_only(config: DiscoveryConfig, args: SeedArgs,
+def _search_seed_dirs_only(config: DiscoveryConfig, args: SeedParams,
                            ctx: Context) -> Seed | None:
     if args.datasource not in (None, "nocloud"):
         return None
     return _search_seed_dirs(config, args, ctx)
 
 
-def _search_seed_dirs(config: DiscoveryConfig, args: SeedArgs, ctx: Context) -> Seed | None:
+def _search_seed_dirs(config: DiscoveryConfig, args: SeedParams, ctx: Context) -> Seed | None:
     for rel in config.seed_dirs:
         path = Path(config.root, rel)
         if not path.is_dir():
@@ -160,7 +161,7 @@ def _search_seed_dirs(config: DiscoveryConfig, args: SeedArgs, ctx: Context) -> 
     return None
 
 
-def _search(config: DiscoveryConfig, args: SeedArgs, ctx: Context) -> Seed | None:
+def _search(config: DiscoveryConfig, args: SeedParams, ctx: Context) -> Seed | None:
     ds = args.datasource
     if ds == "none":
         ctx.log("datasource none: not looking for a seed")
@@ -215,7 +216,7 @@ def _attempt(ctx: Context, name: str, probe: Callable[[], Seed | None]) -> Seed 
         return seed
 
 
-def _search_discs(config: DiscoveryConfig, args: SeedArgs, ctx: Context,
+def _search_discs(config: DiscoveryConfig, args: SeedParams, ctx: Context,
                   wanted: Callable[[str], bool]) -> Seed | None:
     with ctx.step("blockdev-scan") as step:
         try:
@@ -246,17 +247,17 @@ def _search_discs(config: DiscoveryConfig, args: SeedArgs, ctx: Context,
     return None
 
 
-def _dir_probe(ctx: Context, path: Path, args: SeedArgs) -> Callable[[], Seed | None]:
+def _dir_probe(ctx: Context, path: Path, args: SeedParams) -> Callable[[], Seed | None]:
     return lambda: nocloud.from_directory(ctx, path, args)
 
 
 def _disc_probe(ctx: Context, mounter: Mounter, kind: str, device: BlockDevice,
-                args: SeedArgs) -> Callable[[], Seed | None]:
+                args: SeedParams) -> Callable[[], Seed | None]:
     return lambda: _read_disc(ctx, mounter, kind, device, args)
 
 
 def _read_disc(ctx: Context, mounter: Mounter, kind: str, device: BlockDevice,
-               args: SeedArgs) -> Seed | None:
+               args: SeedParams) -> Seed | None:
     with mounter(device, max(1.0, ctx.budget.cap(15.0))) as mnt:
         if kind == "nocloud":
             seed = nocloud.from_directory(ctx, mnt, args, location=device.path)

@@ -16,10 +16,14 @@ clear error naming the parameter and the field, and the caller decides what to d
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-DHCP_WORDS = frozenset({"on", "any", "dhcp", "bootp", "both", "rarp", "single-dhcp"})
-OFF_WORDS = frozenset({"off", "none"})
+from bootseed.contract.cmdline import OFF_WORDS, ON_WORDS
+
+# The kernel's and dracut's autoconf words; an on word (ip=on, ip=yes) asks for any
+# method, which is DHCP here. Off words are the one set in contract/cmdline.py.
+DHCP_WORDS = frozenset({"any", "dhcp", "bootp", "both", "rarp", "single-dhcp"}) | ON_WORDS
 UNSUPPORTED_WORDS = frozenset({"dhcp6", "auto6", "either6", "link6", "link-local", "ibft"})
 FIELD_NAMES = (
     "client address", "server address", "gateway", "netmask", "hostname", "device",
@@ -196,7 +200,7 @@ def _parse_netmask(raw: str, text: str, address: str) -> int:
         raise IpConfigError(f"ip={raw}: field 4 (netmask) {text!r} is not a netmask") from None
 
 
-def select_ip(values: list[str]) -> tuple[IpConfig | None, list[str]]:
+def select_ip(values: Sequence[str]) -> tuple[IpConfig | None, list[str]]:
     """The ``ip=`` request that applies (the last one, as the kernel does) and the errors of
     the values that could not be parsed."""
     chosen: IpConfig | None = None

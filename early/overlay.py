@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
+from bootseed.contract.cmdline import parse_switch
 from bootseed.early import blockdev
 from bootseed.early.blockdev import BlockDevError, BlockDevice
 from bootseed.early.budget import Budget
@@ -49,7 +50,7 @@ def parse_request(value: str, origin: str) -> OverlayRequest | None:
     """``tmpfs`` | ``LABEL=NAME[,mkfs]`` | ``UUID=..`` | ``/dev/..[,mkfs]``; off words give
     None. ``ValueError`` names ``origin`` and the bad part."""
     text = value.strip()
-    if text.lower() in ("", "0", "off", "no", "false", "none", "disabled"):
+    if not text or parse_switch(text) is False:
         return None
     head, *flags = [part.strip() for part in text.split(",")]
     unknown = [flag for flag in flags if flag.lower() != "mkfs"]

@@ -25,11 +25,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootseed.contract.seedcache import DEFAULT_SEED_DIR, Seed, SeedProblem, StepTiming
 
-OFF_WORDS = frozenset({"0", "off", "no", "false", "disable", "disabled"})
+if TYPE_CHECKING:
+    from bootseed.contract.cmdline import NetParams
+
 WATCHDOG_MARGIN_S = 15.0
 DEFAULT_DISCOVERY_BUDGET_S = 60.0
 
@@ -58,15 +60,6 @@ class PremountOptions:
 
 
 @dataclass
-class EarlyParams:
-    """The command-line parameters this stage owns (discovery parses the rest)."""
-
-    enabled: bool = True
-    net: str | None = None
-    ip_values: list[str] = field(default_factory=list)
-
-
-@dataclass
 class Report:
     """Decisions and figures of one run, written as the ``early-stage`` action."""
 
@@ -81,20 +74,6 @@ class Report:
     def step(self, name: str, started: float, outcome: str = "ok") -> None:
         self.timings.append(StepTiming(name=f"early.{name}",
                                        duration_ms=_ms_since(started), outcome=outcome))
-
-
-def parse_early_params(cmdline: str) -> EarlyParams:
-    from bootseed.early.cmdline import split_params
-
-    params = EarlyParams()
-    for name, value in split_params(cmdline):
-        if name == "bootseed.early" and value is not None and value.lower() in OFF_WORDS:
-            params.enabled = False
-        elif name == "bootseed.net" and value:
-            params.net = value
-        elif name == "ip" and value is not None:
-            params.ip_values.append(value)
-    return params
 
 
 def run(options: PremountOptions) -> Seed | None:
@@ -127,13 +106,14 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
     t = time.monotonic()
     report.entropy_ready = _entropy_ready()
     cmdline = options.cmdline if options.cmdline is not None else _read_cmdline(options.proc)
-    params = parse_early_params(cmdline)
+    from bootseed.contract.cmdline import parse as parse_cmdline
+
+    params = parse_cmdline(cmdline)
     report.step("cmdline", t)
-    if not params.enabled:
+    if not params.early.enabled:
         return None
 
     t = time.monotonic()
-    from bootseed.early.cmdline import parse as parse_seed_args
     from bootseed.early.discover import DiscoveryConfig, discover, needs_network
 
     config = DiscoveryConfig.from_system(root=options.root, cmdline=cmdline)
@@ -144,7 +124,7 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
         config.ec2_endpoints = list(options.ec2_endpoints)
     config.stage = "early"
     report.step("setup", t)
-    budget = (config.total_budget or parse_seed_args(cmdline).timeout
+    budget = (config.total_budget or params.seed.timeout
               or DEFAULT_DISCOVERY_BUDGET_S)
     signal.alarm(int(options.carrier_timeout + options.dhcp_timeout + budget
                      + WATCHDOG_MARGIN_S))
@@ -156,12 +136,12 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
     net_session = None
     if not need:
         report.decision = "network not needed (seed is local or absent): no network touched"
-    elif params.net is not None and params.net.lower() in OFF_WORDS:
+    elif params.net.off:
         report.decision = "network needed but bootseed.net=off: not brought up"
         problems.append(SeedProblem(where="kernel command line: bootseed.net",
                                     message="the seed needs the network but bootseed.net=off"))
     else:
-        net_session, net_problem = _bring_up(options, params, report)
+        net_session, net_problem = _bring_up(options, params.net, report)
         if net_problem is not None:
             problems.append(net_problem)
 
@@ -189,7 +169,7 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
     return seed
 
 
-def _bring_up(options: PremountOptions, params: EarlyParams,
+def _bring_up(options: PremountOptions, params: NetParams,
               report: Report) -> tuple[tuple[Any, Any] | None, SeedProblem | None]:
     from bootseed.early import net
     from bootseed.early.ipconfig import select_ip
@@ -199,8 +179,8 @@ def _bring_up(options: PremountOptions, params: EarlyParams,
     problem: SeedProblem | None = None
     if errors:
         problem = SeedProblem(where="kernel command line: ip=", message="; ".join(errors))
-    device = params.net if params.net and params.net.lower() not in OFF_WORDS else None
-    request = net.NetRequest(ip=ip, device=device, carrier_timeout=options.carrier_timeout,
+    request = net.NetRequest(ip=ip, device=params.device,
+                             carrier_timeout=options.carrier_timeout,
                              dhcp_timeout=options.dhcp_timeout,
                              sys_class_net=options.sys_class_net,
                              resolv_conf=options.resolv_conf, backend=options.net_backend)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootseed.contract.cmdline import parse_switch
 from bootseed.early import blockdev
 from bootseed.early.blockdev import BlockDevError, BlockDevice
 from bootseed.early.budget import Budget
@@ -22,7 +23,6 @@ from bootseed.early.takeover import replace_root
 DEFAULT_LABELS = ("RESCUE", "UEC-rescue", "RESCUE_VOL")
 MARKERS = ("DONE", "finished", "etc/rescuevol-ignore")
 ORIGINAL_ROOT = "/media/original-root"
-OFF_WORDS = frozenset({"0", "off", "no", "false", "disable", "disabled", "none"})
 
 
 @dataclass
@@ -34,10 +34,11 @@ class RescueChoice:
 
 def parse_labels(value: str | None) -> tuple[str, ...]:
     """``bootseed.rescue=`` : a comma list replacing the defaults, or an off word (empty
-    tuple). No value means the defaults."""
-    if value is None or value == "":
+    tuple). No value or an on word means the defaults."""
+    switch = parse_switch(value)
+    if value is None or value == "" or switch is True:
         return DEFAULT_LABELS
-    if value.lower() in OFF_WORDS:
+    if switch is False:
         return ()
     return tuple(label for label in (part.strip() for part in value.split(",")) if label)
 

@@ -32,12 +32,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootseed.contract.seedcache import DEFAULT_SEED_DIR, SeedProblem, StepTiming
 
-OFF_WORDS = frozenset({"0", "off", "no", "false", "disable", "disabled"})
-ON_WORDS = frozenset({"1", "on", "yes", "true", "enable", "enabled"})
 DEFAULT_TIMEOUT_S = 20.0
 MAX_TIMEOUT_S = 600.0
 CONFIG_PATH = "etc/bootseed/bootseed.cfg"
@@ -45,18 +43,8 @@ CONFIG_DIR = "etc/bootseed/bootseed.cfg.d"
 CONFIG_KEYS = ("volumes", "overlay")
 SIDE_RECORD = "rootswitch.json"
 
-
-@dataclass
-class Params:
-    """What the kernel command line says about the root."""
-
-    enabled: bool = True
-    rescue: str | None = None
-    root: str | None = None
-    overlay: str | None = None
-    overlay_param: str = ""
-    consume: bool | None = None
-    init: str | None = None
+if TYPE_CHECKING:
+    from bootseed.contract.cmdline import RootSwitchParams
 
 
 @dataclass
@@ -96,36 +84,6 @@ class Report:
         self.timings.append(StepTiming(f"early.rootswitch.{name}",
                                        round((time.monotonic() - started) * 1000.0, 1),
                                        outcome))
-
-
-def parse_params(cmdline: str, report: Report) -> Params:
-    from bootseed.early.cmdline import split_params
-
-    params = Params()
-    for name, value in split_params(cmdline):
-        if name == "bootseed.early" and value is not None and value.lower() in OFF_WORDS:
-            params.enabled = False
-        elif name == "bootseed.rescue":
-            params.rescue = value or ""
-        elif name == "bootseed.root":
-            if value and (value.startswith("/dev/") or value.upper().startswith(("LABEL=",
-                                                                                  "UUID="))):
-                params.root = value
-            else:
-                report.problem(f"kernel command line: bootseed.root={value or ''}",
-                               "expected LABEL=NAME, UUID=UUID or /dev/NAME; ignored")
-        elif name in ("bootseed.overlay", "bootseed.aufs", "aufs"):
-            params.overlay, params.overlay_param = value or "", name
-        elif name == "bootseed.volumes":
-            word = (value or "").lower()
-            if word in OFF_WORDS or word in ON_WORDS:
-                params.consume = word in ON_WORDS
-            else:
-                report.problem(f"kernel command line: bootseed.volumes={value or ''}",
-                               "expected on or off; ignored")
-        elif name == "init" and value:
-            params.init = value
-    return params
 
 
 def read_image_config(root: Path, report: Report) -> ImageConfig:
@@ -253,6 +211,7 @@ def run(options: Options) -> Report:
 
 
 def _run(options: Options, report: Report) -> None:
+    from bootseed.contract.cmdline import parse as parse_cmdline
     from bootseed.early import blockdev, overlay, rescue, takeover
     from bootseed.early.budget import Budget
 
@@ -260,10 +219,13 @@ def _run(options: Options, report: Report) -> None:
     if cmdline is None:
         cmdline = (Path(options.proc) / "cmdline").read_text(encoding="utf-8",
                                                              errors="replace")
-    params = parse_params(cmdline, report)
-    if not params.enabled:
+    kernel = parse_cmdline(cmdline)
+    for bad in kernel.rootswitch.problems:
+        report.problem(bad.where, bad.message)
+    if not kernel.early.enabled:
         report.decision = "bootseed.early=off: nothing done"
         return
+    params = kernel.rootswitch
     init = params.init or options.init
     config = read_image_config(Path(options.rootmnt), report)
     budget = Budget(config.timeout)
@@ -335,8 +297,9 @@ def _run(options: Options, report: Report) -> None:
             report.decision += f"; overlay root, writes to {request.upper}"
 
 
-def _volumes(options: Options, params: Params, config: ImageConfig, candidates: list[Any],
-             budget: Any, mounted: frozenset[int], report: Report) -> tuple[Any, str]:
+def _volumes(options: Options, params: RootSwitchParams, config: ImageConfig,
+             candidates: list[Any], budget: Any, mounted: frozenset[int],
+             report: Report) -> tuple[Any, str]:
     from bootseed.early import blockdev, volumes
 
     new_root = None

@@ -7,8 +7,8 @@ them one by one:
 * :func:`configure_system` - hostname, fstab, DHCP for ``en*``/``eth*``,
   machine-id reset, per-instance SSH host keys removed (regenerated on first
   boot), resolv.conf emptied
-* :func:`install_lab_files` - the lab report script and its (inert unless
-  ``bootseed.lab=1``) unit
+* :func:`install_lab_files` - the lab report script (with its copy of
+  ``bootseed.contract``) and its (inert unless ``bootseed.lab=1``) unit
 * :func:`install_grub_files` - grub.cfg, grubenv, GRUB modules
 
 bootseed itself comes from its Debian packages: see :mod:`debinstall`.
@@ -22,12 +22,14 @@ import shutil
 from pathlib import Path
 from typing import IO
 
+from bootseed import contract
 from bootseed.image_builder import grub
 from bootseed.image_builder.procrun import run
 
 LAB_DIR = "/usr/lib/bootseed-lab"
 DEFAULT_HOSTNAME = "debian"
 GUEST_FILES = Path(__file__).resolve().parent / "guest"
+CONTRACT_FILES = Path(contract.__file__).resolve().parent
 
 NETWORK_FILE = """\
 # Image default: DHCP on the first wired NIC. bootseed writes its own
@@ -116,12 +118,23 @@ def configure_system(tree: Path, root_label: str, hostname: str = DEFAULT_HOSTNA
 
 def install_lab_files(tree: Path, log: IO[str] | None = None) -> None:
     lab = tree / LAB_DIR.lstrip("/")
-    lab.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(GUEST_FILES / "report.py", lab / "report.py")
+    install_report_script(lab)
     _write(tree, "/etc/systemd/network/80-bootseed-lab.network", LAB_NETWORK_FILE)
     unit = "bootseed-lab-report.service"
     shutil.copy2(GUEST_FILES / unit, tree / "etc/systemd/system" / unit)
     run(["systemctl", f"--root={tree}", "enable", unit], log=log)
+
+
+def install_report_script(lab: Path) -> None:
+    """report.py and its own copy of ``bootseed.contract`` (standard library only), which it
+    imports for the kernel command line: the cloud-init image has no bootseed, and the report
+    must not depend on the state of bootseed's install in the bootseed image either."""
+    lab.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(GUEST_FILES / "report.py", lab / "report.py")
+    contract_dir = lab / "bootseed" / "contract"
+    contract_dir.mkdir(parents=True, exist_ok=True)
+    for source in CONTRACT_FILES.glob("*.py"):
+        shutil.copy2(source, contract_dir / source.name)
 
 
 def install_grub_files(tree: Path, root_label: str, kernel_args: str,

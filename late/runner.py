@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from bootseed.contract.cmdline import parse as parse_cmdline
 from bootseed.contract.seedcache import Seed, SeedCacheError, read_seed_cache, write_seed_cache
 from bootseed.late import __version__
 from bootseed.late.instance import (
@@ -233,12 +234,12 @@ class Runner:
             return f"{DISABLE_FILE} exists"
         if self.target.is_host:
             try:
-                cmdline = (self.opts.proc / "cmdline").read_text().split()
+                cmdline = (self.opts.proc / "cmdline").read_text()
             except OSError:
-                cmdline = []
-            for word in ("bootseed=disabled", "bootseed=off"):
-                if word in cmdline:
-                    return f"{word} on the kernel command line"
+                cmdline = ""
+            disabled_by = parse_cmdline(cmdline).disabled_by
+            if disabled_by is not None:
+                return f"{disabled_by} on the kernel command line"
         return None
 
     def _stage_local(self) -> None:

@@ -13,9 +13,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.cmdline import SeedParams
 from bootseed.contract.seedcache import PAYLOAD_NAMES, Seed
 from bootseed.early import http
-from bootseed.early.cmdline import SeedArgs
 from bootseed.early.sources.base import Context, SourceError, make_seed
 from bootseed.early.sources.metadata import MetadataError, normalise, parse_meta_data
 
@@ -63,7 +63,7 @@ def read_directory(directory: Path) -> tuple[dict[str, bytes], dict[str, str]]:
     return payloads, found
 
 
-def from_directory(ctx: Context, directory: Path, args: SeedArgs,
+def from_directory(ctx: Context, directory: Path, args: SeedParams,
                    location: str | None = None) -> Seed | None:
     """A seed from a directory with ``meta-data`` and/or ``user-data``; None when
     the directory holds neither."""
@@ -90,7 +90,7 @@ def from_directory(ctx: Context, directory: Path, args: SeedArgs,
     return make_seed(SOURCE, where, metadata, payloads, found)
 
 
-def from_url(ctx: Context, base: str, args: SeedArgs,
+def from_url(ctx: Context, base: str, args: SeedParams,
              local_meta: dict[str, Any] | None = None) -> Seed:
     """Fetch the seed files from ``base``; ``meta-data`` must exist, the rest may not.
 
@@ -149,7 +149,7 @@ def _without(raw: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k != key}
 
 
-def _apply_cmdline(ctx: Context, metadata: dict[str, Any], args: SeedArgs) -> None:
+def _apply_cmdline(ctx: Context, metadata: dict[str, Any], args: SeedParams) -> None:
     """``i=`` and ``h=`` from the command line override meta-data (cloud-init's rule)."""
     if args.instance_id:
         metadata["instance-id"] = args.instance_id

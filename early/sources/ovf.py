@@ -14,8 +14,8 @@ import binascii
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.cmdline import SeedParams
 from bootseed.contract.seedcache import Seed
-from bootseed.early.cmdline import SeedArgs
 from bootseed.early.sources import nocloud
 from bootseed.early.sources.base import Context, SourceError, make_seed
 from bootseed.early.sources.metadata import normalise
@@ -86,7 +86,7 @@ def _local(name: str) -> str:
     return name.rsplit("}", 1)[-1]
 
 
-def from_mount(ctx: Context, mountpoint: Path, device: str, args: SeedArgs) -> Seed | None:
+def from_mount(ctx: Context, mountpoint: Path, device: str, args: SeedParams) -> Seed | None:
     env = find_env_file(mountpoint)
     if env is None:
         return None
@@ -98,7 +98,7 @@ def from_mount(ctx: Context, mountpoint: Path, device: str, args: SeedArgs) -> S
     return from_env(ctx, data, where, args)
 
 
-def from_env(ctx: Context, data: bytes, where: str, args: SeedArgs) -> Seed:
+def from_env(ctx: Context, data: bytes, where: str, args: SeedParams) -> Seed:
     props = parse_properties(data, where)
     raw: dict[str, Any] = {}
     if props.get("instance-id"):

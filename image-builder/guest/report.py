@@ -29,8 +29,10 @@ When bootseed-generator left bootseed out of the boot (its verdict in
 ``/run/bootseed-generator`` starts with ``disabled``: no seed, or switched
 off), there is nothing to wait for: the report says so at once.
 
-Standard library only: it runs with the guest's /usr/bin/python3, whatever
-state bootseed's own install is in.
+Standard library plus ``bootseed.contract`` (itself standard library only),
+whose copy the image builder puts beside this script (``rootfs.install_lab_files``):
+it runs with the guest's /usr/bin/python3 whatever state bootseed's own install is
+in, and in the cloud-init image, which has no bootseed at all.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ import subprocess
 import termios
 import time
 from typing import Any
+
+from bootseed.contract import cmdline as kernel_cmdline
 
 BEGIN_MARKER = "==== BOOTSEED-REPORT BEGIN ===="
 END_MARKER = "==== BOOTSEED-REPORT END ===="
@@ -69,12 +73,7 @@ UNIT_PROPERTIES = ("CPUUsageNSec", "ExecMainStartTimestampMonotonic",
 
 def parse_cmdline(cmdline: str) -> dict[str, str]:
     """``bootseed.lab.*`` options from a kernel command line (prefix stripped)."""
-    options: dict[str, str] = {}
-    for word in cmdline.split():
-        if word.startswith("bootseed.lab."):
-            name, _, value = word[len("bootseed.lab.") :].partition("=")
-            options[name] = value
-    return options
+    return dict(kernel_cmdline.parse(cmdline).lab)
 
 
 def _run(argv: list[str], timeout: float = 30) -> tuple[int, str, str]:

@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bootseed.contract.cmdline import format_param
+from bootseed.contract.cmdline import parse as parse_cmdline
 from bootseed.grub import GRUB_D_SCRIPT, KERNEL_HOOK, MARK_UNIT, script_text
 from bootseed.late.fallback import grubcfg, grubenv, links
 from bootseed.late.fallback.config import (
@@ -87,10 +89,10 @@ def default_cmdline(target: TargetRoot, proc: Path) -> str:
     words: list[str] = []
     if target.is_host:
         try:
-            running = (proc / "cmdline").read_text(encoding="utf-8").split()
+            running = parse_cmdline((proc / "cmdline").read_text(encoding="utf-8")).params
         except OSError:
-            running = []
-        words = [w for w in running if w.partition("=")[0] in _KEEP_WORDS]
+            running = ()
+        words = [format_param(name, value) for name, value in running if name in _KEEP_WORDS]
     if not any(w.startswith("root=") for w in words):
         spec = _root_from_fstab(target)
         if spec is None:

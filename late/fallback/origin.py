@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-CMDLINE_KEY = "bootseed.fallback"
+from bootseed.contract.cmdline import parse as parse_cmdline
 
 REASONS = {
     "tries-exhausted": "the default entry used up its boot tries without a boot reaching "
@@ -32,13 +32,12 @@ class BootOrigin:
 
 
 def origin_from_cmdline(cmdline: str) -> BootOrigin:
-    for word in cmdline.split():
-        key, sep, value = word.partition("=")
-        if key == CMDLINE_KEY and sep:
-            text = REASONS.get(value, f"GRUB booted the fallback entry (reason {value!r})"
-                               if value else "the fallback entry was booted (no reason given)")
-            return BootOrigin(True, value, text)
-    return BootOrigin(False)
+    value = parse_cmdline(cmdline).fallback
+    if value is None:
+        return BootOrigin(False)
+    text = REASONS.get(value, f"GRUB booted the fallback entry (reason {value!r})"
+                       if value else "the fallback entry was booted (no reason given)")
+    return BootOrigin(True, value, text)
 
 
 def boot_origin(proc: Path = Path("/proc")) -> BootOrigin:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from bootseed.early.blockdev import BlockDevice, matches, mount_table
-from bootseed.early.rootswitch import Report, parse_params, read_image_config
+from bootseed.early.rootswitch import Report, read_image_config
 from bootseed.early.volumes import VolumeError, parse_volume_file
 
 VOL = BlockDevice("/dev/vdb", fstype="ext4", label="data", uuid="0e0e-11")
@@ -63,21 +63,6 @@ def test_mount_table_reads_escapes(tmp_path: Path) -> None:
     assert entries[0].read_only and entries[0].majmin == (8, 1)
     assert entries[1].mountpoint == "/media/my disk" and not entries[1].read_only
     assert entries[1].fstype == "overlay" and entries[1].source == "bootseed-root"
-
-
-def test_kernel_parameters() -> None:
-    report = Report()
-    params = parse_params("ro bootseed.rescue=A,B bootseed.root=LABEL=r aufs=tmpfs "
-                          "bootseed.volumes=off init=/lib/systemd/systemd", report)
-    assert (params.rescue, params.root, params.overlay, params.overlay_param) == (
-        "A,B", "LABEL=r", "tmpfs", "aufs")
-    assert params.consume is False and params.init == "/lib/systemd/systemd"
-    assert report.problems == []
-    assert parse_params("bootseed.overlay=LABEL=rw,mkfs", report).overlay == "LABEL=rw,mkfs"
-    bad = parse_params("bootseed.root=sda1 bootseed.volumes=maybe bootseed.early=off", report)
-    assert bad.root is None and bad.consume is None and not bad.enabled
-    assert [p.where for p in report.problems] == [
-        "kernel command line: bootseed.root=sda1", "kernel command line: bootseed.volumes=maybe"]
 
 
 def _config(tmp_path: Path, main: str, extra: dict[str, str] | None = None):

@@ -86,6 +86,7 @@ def test_seed_cache_saying_no_seed_does_not_count(fake: FakeRoot) -> None:
     "seedfrom=http://10.0.2.2/x/",
     "cloud-config-url=http://10.0.2.2/c.yaml",
     "bootseed=enabled",
+    "bootseed=yes",
 ])
 def test_seed_on_the_command_line_enables(fake: FakeRoot, param: str) -> None:
     fake.cmdline(f"root=LABEL=root ro {param} quiet")
@@ -93,7 +94,8 @@ def test_seed_on_the_command_line_enables(fake: FakeRoot, param: str) -> None:
 
 
 @pytest.mark.parametrize("param", ["bootseed=disabled", "bootseed=off", "ds=none",
-                                   "ds=NONE", "bootseed.ds=none"])
+                                   "ds=NONE", "bootseed.ds=none", "bootseed=0",
+                                   "bootseed=none"])
 def test_off_switches_win_over_every_seed(fake: FakeRoot, param: str) -> None:
     fake.cmdline(f"root=LABEL=root seedfrom=http://10.0.2.2/x/ {param}")
     fake.file("run/bootseed/seed.json", CACHE_FOUND)

@@ -3,6 +3,9 @@
 # exits and never fails: the stage records its own errors in /run/bootseed/seed.json.
 type getargbool >/dev/null 2>&1 || . /lib/dracut-lib.sh
 
+# getargbool's cheap check knows 0, no and off; the stage itself honours every off word
+# of contract/cmdline.py (OFF_WORDS) for bootseed.early.
+
 if [ -r /etc/bootseed-early.conf ] && getargbool 1 bootseed.early; then
 	. /etc/bootseed-early.conf
 	# shellcheck disable=SC2086
