@@ -14,6 +14,7 @@ import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from bootseed.contract.problems import Problem
 from bootseed.late import modules as modules_pkg
 from bootseed.late.modindex import INDEX
 from bootseed.late.modules.base import Frequency, ModuleSpec, Stage
@@ -63,12 +64,6 @@ def normalize_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class LoadProblem:
-    where: str
-    message: str
-
-
-@dataclass(frozen=True)
 class ModuleMeta:
     """What planning needs about a module; its code may not be imported yet."""
 
@@ -86,12 +81,12 @@ class Registry:
     # The imported specs, by canonical name.
     specs: dict[str, ModuleSpec] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
-    problems: list[LoadProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def add(self, spec: ModuleSpec, where: str = "") -> None:
         name = normalize_name(spec.name)
         if name in self.known:
-            self.problems.append(LoadProblem(where, f"module {name!r} defined twice; kept first"))
+            self.problems.append(Problem(where, f"module {name!r} defined twice; kept first"))
             return
         self.specs[name] = spec
         self._know(name, spec.stage, spec.frequency, spec.activate_keys, spec.aliases, where)
@@ -123,7 +118,7 @@ class Registry:
         if spec is None:
             return None
         if normalize_name(spec.name) != name:
-            self.problems.append(LoadProblem(
+            self.problems.append(Problem(
                 where, f"MODULE is named {spec.name!r}, the index says {name!r}"))
             return None
         self.specs[name] = spec
@@ -148,17 +143,17 @@ class Registry:
         return listed + extra
 
 
-def _import_spec(where: str, problems: list[LoadProblem]) -> ModuleSpec | None:
+def _import_spec(where: str, problems: list[Problem]) -> ModuleSpec | None:
     try:
         module = importlib.import_module(where)
     except Exception as exc:  # a broken module must not take the others down
-        problems.append(LoadProblem(where, f"import failed: {exc!r}"))
+        problems.append(Problem(where, f"import failed: {exc!r}"))
         return None
     spec = getattr(module, "MODULE", None)
     if spec is None:
         return None
     if not isinstance(spec, ModuleSpec):
-        problems.append(LoadProblem(where, "MODULE is not a ModuleSpec"))
+        problems.append(Problem(where, "MODULE is not a ModuleSpec"))
         return None
     return spec
 

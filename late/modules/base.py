@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.actions import Action
 from bootseed.late.target import TargetRoot
 
 
@@ -74,6 +75,8 @@ class ModuleContext:
     console: Callable[[str], None]
     add_secret: Callable[[str], None]
     boot_uptime: Callable[[], float]
+    # What the initramfs recorded in /run/bootseed (read by the runner, never by a module).
+    recorded_actions: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True)

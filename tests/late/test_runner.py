@@ -304,10 +304,13 @@ def test_discovers_seed_without_cache(target: TargetRoot) -> None:
 def test_early_no_seed_still_finds_a_seed_dir_on_the_real_root(target: TargetRoot) -> None:
     # The initramfs cannot see /var/lib/bootseed/seed on the real root: its "no seed"
     # must not hide a seed directory baked into the image.
-    from bootseed.contract.seedcache import Seed, SeedProblem, write_seed_cache
+    from bootseed.contract.actions import EarlyStage
+    from bootseed.contract.problems import Level, Problem
+    from bootseed.contract.seedcache import Seed, write_seed_cache
 
-    early = Seed(source="none", stage="early", actions=[{"action": "early-stage"}],
-                 problems=[SeedProblem("premount", "no network seed")])
+    early_stage = EarlyStage(decision="network not needed")
+    early = Seed(source="none", stage="early", actions=[early_stage],
+                 problems=[Problem("premount", "no network seed", Level.WARNING)])
     write_seed_cache(early, target.path("/run/bootseed"))
     seed_dir = target.path("/var/lib/bootseed/seed/nocloud")
     seed_dir.mkdir(parents=True)
@@ -319,7 +322,7 @@ def test_early_no_seed_still_finds_a_seed_dir_on_the_real_root(target: TargetRoo
     assert target.path("/baked").exists()
     manifest = json.loads(target.path("/run/bootseed/seed.json").read_text())
     assert manifest["stage"] == "late" and manifest["instance_id"] == "i-baked"
-    assert {"action": "early-stage"} in manifest["actions"]
+    assert early_stage.to_dict() in manifest["actions"]
     assert any(p["where"] == "premount" for p in manifest["problems"])
 
 
