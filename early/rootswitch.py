@@ -39,7 +39,6 @@ from bootseed.contract.problems import Problem
 from bootseed.contract.seedcache import (
     DEFAULT_SEED_DIR,
     RECORDED_LEVEL,
-    SIDE_RECORD_NAME,
     SideRecord,
     StepTiming,
 )
@@ -51,7 +50,6 @@ MAX_TIMEOUT_S = 600.0
 CONFIG_PATH = "etc/bootseed/bootseed.cfg"
 CONFIG_DIR = "etc/bootseed/bootseed.cfg.d"
 CONFIG_KEYS = ("volumes", "overlay")
-SIDE_RECORD = SIDE_RECORD_NAME
 
 
 @dataclass

@@ -334,3 +334,25 @@ def test_early_no_seed_and_nothing_on_the_real_root_stays_no_seed(target: Target
     assert run.status.no_seed and run.status.state == "done"
     manifest = json.loads(target.path("/run/bootseed/seed.json").read_text())
     assert manifest["stage"] == "early" and manifest["source"] == "none"
+
+
+def test_modules_get_the_recorded_actions_from_the_runner(target: TargetRoot) -> None:
+    from bootseed.contract.actions import Action, RootSwitch
+    from bootseed.contract.seedcache import SideRecord, write_side_record
+
+    seen: list[tuple[Action, ...]] = []
+    spec = ModuleSpec("sees_actions", Stage.INIT, Frequency.PER_BOOT, {},
+                      lambda ctx: seen.append(ctx.recorded_actions))
+    plant_seed(target.root, USER_DATA)
+    # (Not a volume action: the volumes module would try to mount it.)
+    decision = RootSwitch("original root", "/dev/vda1")
+    write_side_record(SideRecord(actions=[decision]), target.path("/run/bootseed"))
+    run = Agent(target.root, extra=(spec,)).run()
+    assert run.status.state == "done", run.status.errors
+    assert seen == [(decision,)]
+    # A record the contract cannot read is a problem in the status, not a crash.
+    target.path("/run/bootseed/rootswitch.json").write_text('{"actions": [{"action": 1}]}')
+    run = Agent(target.root, extra=(spec,)).run()
+    assert run.status.state == "done" and seen[-1] == ()
+    assert [p.where for p in run.status.problems] == ["recorded actions"]
+    assert "rootswitch.json: actions[0]: 'action' is 1" in run.status.problems[0].message
