@@ -1,9 +1,12 @@
-"""The seed contract between the stages: ``/run/bootseed/`` and ``seed.json``.
+"""The seed contract between the stages: ``/run/bootseed/``, ``seed.json`` and
+``rootswitch.json``.
 
 The early stage (or ``bootseed seed fetch``) writes it once; the late agent
 reads it. Raw payloads are stored exactly as fetched, each 0600, in a 0700
-directory; ``seed.json`` is the versioned manifest. This module is the only
-writer and the only reader of that layout.
+directory; ``seed.json`` is the versioned manifest. ``rootswitch.json`` is the
+side record of the root decisions when there is no manifest to append them to.
+This module is the only writer and the only reader of that layout, the recorded
+actions (``bootseed.contract.actions``) included.
 """
 
 from __future__ import annotations
@@ -14,11 +17,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.actions import Action, ActionError, actions_from_json, actions_to_json
 from bootseed.contract.atomicfile import atomic_write
+from bootseed.contract.problems import Level, Problem, problems_from_json, problems_to_json
 
 SEED_FORMAT = 1
+SIDE_RECORD_FORMAT = 1
 DEFAULT_SEED_DIR = "/run/bootseed"
 MANIFEST_NAME = "seed.json"
+SIDE_RECORD_NAME = "rootswitch.json"
+# Problems recorded before they carried a level were shown as warnings.
+RECORDED_LEVEL = Level.WARNING
 PAYLOAD_NAMES = ("user-data", "meta-data", "vendor-data", "network-config")
 
 
@@ -33,14 +42,6 @@ class StepTiming:
     name: str
     duration_ms: float
     outcome: str = "ok"
-
-
-@dataclass
-class SeedProblem:
-    """Something that went wrong while looking for the seed, and where."""
-
-    where: str
-    message: str
 
 
 @dataclass
@@ -61,8 +62,8 @@ class Seed:
     stage: str = "early"
     found: dict[str, str] = field(default_factory=dict)
     timings: list[StepTiming] = field(default_factory=list)
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[SeedProblem] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     created: float = 0.0
 
     @property
@@ -82,8 +83,8 @@ class Seed:
             "payloads": {name: len(data) for name, data in sorted(self.payloads.items())},
             "found": self.found,
             "timings": [asdict(t) for t in self.timings],
-            "actions": self.actions,
-            "problems": [asdict(p) for p in self.problems],
+            "actions": actions_to_json(self.actions),
+            "problems": problems_to_json(self.problems),
         }
 
 
@@ -111,19 +112,9 @@ def read_seed_cache(directory: str | os.PathLike[str] = DEFAULT_SEED_DIR) -> See
     """The cached seed, ``None`` when there is no cache, ``SeedCacheError`` when it is unusable."""
     root = Path(directory)
     manifest_path = root / MANIFEST_NAME
-    try:
-        text = manifest_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    doc = _read_document(manifest_path, SEED_FORMAT)
+    if doc is None:
         return None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SeedCacheError(f"{manifest_path}: not JSON: line {exc.lineno}: {exc.msg}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != SEED_FORMAT:
-        raise SeedCacheError(
-            f"{manifest_path}: format {doc.get('format') if isinstance(doc, dict) else '?'!r}, "
-            f"expected {SEED_FORMAT}"
-        )
     payloads: dict[str, bytes] = {}
     for name, size in (doc.get("payloads") or {}).items():
         if name not in PAYLOAD_NAMES:
@@ -135,6 +126,7 @@ def read_seed_cache(directory: str | os.PathLike[str] = DEFAULT_SEED_DIR) -> See
         if len(data) != size:
             raise SeedCacheError(f"{root / name}: {len(data)} bytes, manifest says {size}")
         payloads[name] = data
+    actions, problems, timings = _records(doc, manifest_path)
     return Seed(
         source=str(doc.get("source", "none")),
         location=doc.get("location"),
@@ -143,8 +135,89 @@ def read_seed_cache(directory: str | os.PathLike[str] = DEFAULT_SEED_DIR) -> See
         payloads=payloads,
         stage=str(doc.get("stage", "early")),
         found=dict(doc.get("found") or {}),
-        timings=[StepTiming(**t) for t in doc.get("timings") or []],
-        actions=list(doc.get("actions") or []),
-        problems=[SeedProblem(**p) for p in doc.get("problems") or []],
+        timings=timings,
+        actions=actions,
+        problems=problems,
         created=float(doc.get("created") or 0.0),
     )
+
+
+@dataclass
+class SideRecord:
+    """The root decisions of an initramfs that wrote no ``seed.json``."""
+
+    actions: list[Action] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    timings: list[StepTiming] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": SIDE_RECORD_FORMAT, "actions": actions_to_json(self.actions),
+                "problems": problems_to_json(self.problems),
+                "timings": [asdict(t) for t in self.timings]}
+
+
+def write_side_record(record: SideRecord,
+                      directory: str | os.PathLike[str] = DEFAULT_SEED_DIR) -> Path:
+    """Not a ``seed.json``: writing one would tell the late agent there is no seed."""
+    root = Path(directory)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = root / SIDE_RECORD_NAME
+    atomic_write(path, json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n",
+                 mode=0o600)
+    return path
+
+
+def read_side_record(directory: str | os.PathLike[str] = DEFAULT_SEED_DIR) -> SideRecord | None:
+    path = Path(directory) / SIDE_RECORD_NAME
+    # Files written before the side record had a format field are format 1.
+    doc = _read_document(path, SIDE_RECORD_FORMAT, required=False)
+    if doc is None:
+        return None
+    actions, problems, timings = _records(doc, path)
+    return SideRecord(actions=actions, problems=problems, timings=timings)
+
+
+def read_recorded_actions(directory: str | os.PathLike[str] = DEFAULT_SEED_DIR) -> list[Action]:
+    """Every action the early stage recorded: ``seed.json``'s, then ``rootswitch.json``'s
+    (both exist when the late agent wrote the manifest after an initramfs without a
+    seed), each once. ``SeedCacheError`` names the file and the bad record."""
+    root = Path(directory)
+    found: list[Action] = []
+    manifest = _read_document(root / MANIFEST_NAME, SEED_FORMAT)
+    side = read_side_record(root)
+    sources = [] if manifest is None else [_records(manifest, root / MANIFEST_NAME)[0]]
+    sources += [] if side is None else [side.actions]
+    for actions in sources:
+        found += [action for action in actions if action not in found]
+    return found
+
+
+def _read_document(path: Path, expected: int, required: bool = True) -> dict[str, Any] | None:
+    """A record file's JSON object; ``None`` when it does not exist. ``required``: the
+    ``format`` key must be present (else only checked when present)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as exc:
+        raise SeedCacheError(f"{path}: not UTF-8: {exc}") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SeedCacheError(f"{path}: not JSON: line {exc.lineno}: {exc.msg}") from exc
+    if not isinstance(doc, dict):
+        raise SeedCacheError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    if (required or "format" in doc) and doc.get("format") != expected:
+        raise SeedCacheError(f"{path}: format {doc.get('format')!r}, expected {expected}")
+    return doc
+
+
+def _records(doc: dict[str, Any],
+             path: Path) -> tuple[list[Action], list[Problem], list[StepTiming]]:
+    try:
+        actions = actions_from_json(doc.get("actions"))
+        problems = problems_from_json(doc.get("problems"), RECORDED_LEVEL)
+        timings = [StepTiming(**t) for t in doc.get("timings") or []]
+    except (ActionError, ValueError, TypeError) as exc:
+        raise SeedCacheError(f"{path}: {exc}") from exc
+    return actions, problems, timings

@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bootseed.contract import cmdline
 from bootseed.contract.cmdline import SeedParams
-from bootseed.contract.seedcache import Seed, SeedProblem, StepTiming
+from bootseed.contract.seedcache import RECORDED_LEVEL, Seed, StepTiming
 from bootseed.early import http
 from bootseed.early.blockdev import (
     BlockDevError,
@@ -109,7 +109,7 @@ def _discover_with(config: DiscoveryConfig, search: SearchFn) -> Seed:
         args.timeout or DEFAULT_BUDGET)
     ctx = Context(Budget(total), request_timeout=config.request_timeout, debug=args.debug,
                   stage=config.stage)
-    ctx.problems.extend(SeedProblem(where=p.where, message=p.message) for p in args.problems)
+    ctx.problems.extend(replace(p, level=RECORDED_LEVEL) for p in args.problems)
     seed: Seed | None = None
     try:
         seed = search(config, args, ctx)

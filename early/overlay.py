@@ -16,8 +16,8 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bootseed.contract.actions import Overlay, VolumeRef
 from bootseed.contract.atomicfile import atomic_write
 from bootseed.contract.cmdline import parse_switch
 from bootseed.early import blockdev
@@ -135,7 +135,7 @@ def _check_size(path: str) -> None:
 
 def apply(rootmnt: str, request: OverlayRequest, stage_dir: str, budget: Budget, *,
           devices: Sequence[str] | None = None, init: str = DEFAULT_INIT,
-          mountinfo: str = "/proc/self/mountinfo") -> dict[str, Any]:
+          mountinfo: str = "/proc/self/mountinfo") -> Overlay:
     """Put an overlay on ``rootmnt``; ``RootSwitchError`` after undoing everything."""
     from bootseed.early.takeover import current_root, root_rdevs
 
@@ -143,9 +143,8 @@ def apply(rootmnt: str, request: OverlayRequest, stage_dir: str, budget: Budget,
     lower = os.path.join(stage_dir, "root-ro")
     upper = os.path.join(stage_dir, "root-rw")
     undo = UndoStack()
-    record: dict[str, Any] = {"action": "overlay", "requested": request.upper,
-                              "origin": request.origin, "lower": LOWER_DIR, "upper": UPPER_DIR,
-                              "root_device": original.source}
+    layer: VolumeRef | None = None
+    formatted: bool | None = None
     try:
         if not original.read_only:
             # The lower layer must not change under the overlay.
@@ -159,7 +158,7 @@ def apply(rootmnt: str, request: OverlayRequest, stage_dir: str, budget: Budget,
         else:
             volume, formatted = find_upper(request, budget, devices, root_rdevs(original))
             _check_size(volume.path)
-            record.update(volume=volume.as_dict(), formatted=formatted)
+            layer = VolumeRef.from_dict(volume.as_dict())
             blockdev.mount(volume, upper, "rw", 60.0)
         undo.push("mount of the writable layer", lambda: blockdev.umount(upper))
         for name in ("upper", "work"):
@@ -177,7 +176,7 @@ def apply(rootmnt: str, request: OverlayRequest, stage_dir: str, budget: Budget,
             os.makedirs(target, exist_ok=True)
             blockdev.move(staged, target)
             undo.push(f"move to {inside}", _mover(target, staged))
-        record["fstab"] = adjust_fstab(Path(rootmnt))
+        fstab = adjust_fstab(Path(rootmnt))
     except (RootSwitchError, BlockDevError, OSError) as exc:
         raise RootSwitchError(str(exc), undo.unwind()) from exc
     finally:
@@ -186,7 +185,9 @@ def apply(rootmnt: str, request: OverlayRequest, stage_dir: str, budget: Budget,
                 os.rmdir(directory)
             except OSError:
                 pass
-    return record
+    return Overlay(requested=request.upper, origin=request.origin, lower=LOWER_DIR,
+                   upper=UPPER_DIR, fstab=fstab, root_device=original.source, volume=layer,
+                   formatted=formatted)
 
 
 def _mover(source: str, target: str) -> Callable[[], None]:

@@ -27,7 +27,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from bootseed.contract.seedcache import DEFAULT_SEED_DIR, Seed, SeedProblem, StepTiming
+from bootseed.contract.actions import EarlyStage
+from bootseed.contract.problems import Problem
+from bootseed.contract.seedcache import DEFAULT_SEED_DIR, RECORDED_LEVEL, Seed, StepTiming
 
 if TYPE_CHECKING:
     from bootseed.contract.cmdline import NetParams
@@ -88,7 +90,7 @@ def run(options: PremountOptions) -> Seed | None:
     except (Exception, WatchdogExpired) as exc:
         report.error = f"{type(exc).__name__}: {exc}{_where(exc)}"
         seed = Seed(source="none", stage="early")
-        seed.problems.append(SeedProblem(where="early stage", message=report.error))
+        seed.problems.append(Problem("early stage", report.error, RECORDED_LEVEL))
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
@@ -132,14 +134,14 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
     t = time.monotonic()
     need = needs_network(config)
     report.step("needs-network", t)
-    problems: list[SeedProblem] = []
+    problems: list[Problem] = []
     net_session = None
     if not need:
         report.decision = "network not needed (seed is local or absent): no network touched"
     elif params.net.off:
         report.decision = "network needed but bootseed.net=off: not brought up"
-        problems.append(SeedProblem(where="kernel command line: bootseed.net",
-                                    message="the seed needs the network but bootseed.net=off"))
+        problems.append(Problem("kernel command line: bootseed.net",
+                                "the seed needs the network but bootseed.net=off", RECORDED_LEVEL))
     else:
         net_session, net_problem = _bring_up(options, params.net, report)
         if net_problem is not None:
@@ -170,15 +172,15 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
 
 
 def _bring_up(options: PremountOptions, params: NetParams,
-              report: Report) -> tuple[tuple[Any, Any] | None, SeedProblem | None]:
+              report: Report) -> tuple[tuple[Any, Any] | None, Problem | None]:
     from bootseed.early import net
     from bootseed.early.ipconfig import select_ip
 
     t = time.monotonic()
     ip, errors = select_ip(params.ip_values)
-    problem: SeedProblem | None = None
+    problem: Problem | None = None
     if errors:
-        problem = SeedProblem(where="kernel command line: ip=", message="; ".join(errors))
+        problem = Problem("kernel command line: ip=", "; ".join(errors), RECORDED_LEVEL)
     request = net.NetRequest(ip=ip, device=params.device,
                              carrier_timeout=options.carrier_timeout,
                              dhcp_timeout=options.dhcp_timeout,
@@ -190,7 +192,7 @@ def _bring_up(options: PremountOptions, params: NetParams,
     except Exception as exc:
         report.step("network-up", t, "error")
         report.decision = f"network needed ({how}) but no backend: {exc}"
-        return None, SeedProblem(where="early network", message=str(exc))
+        return None, Problem("early network", str(exc), RECORDED_LEVEL)
     try:
         state = net.bring_up(request, backend)
     except net.NetworkError as exc:
@@ -198,7 +200,7 @@ def _bring_up(options: PremountOptions, params: NetParams,
         report.decision = f"network needed ({how}); bring-up failed"
         report.network = exc.state.as_dict()
         message = str(exc) if problem is None else f"{exc} ({problem.message})"
-        return (backend, exc.state), SeedProblem(where="early network", message=message)
+        return (backend, exc.state), Problem("early network", message, RECORDED_LEVEL)
     report.step("network-up", t)
     report.decision = f"network needed: {how} via {state.backend} on {state.interface}"
     return (backend, state), problem
@@ -208,20 +210,18 @@ def _finish(seed: Seed, report: Report, options: PremountOptions) -> None:
     seed.stage = "early"
     seed.created = seed.created or time.time()
     ended = _uptime(options.proc)
-    action: dict[str, Any] = {
-        "action": "early-stage",
-        "decision": report.decision,
-        "network": report.network,
-        "entropy_ready": report.entropy_ready,
-        "python": sys.version.split()[0],
-        "uptime_start": report.started_uptime,
-        "uptime_end": ended,
-        "process_start_uptime": report.process_start_uptime,
-        # Interpreter start to the manifest write, imports included: the stage's cost.
-        "wall_ms": (round((ended - report.process_start_uptime) * 1000.0, 1)
-                    if ended is not None and report.process_start_uptime is not None else None),
-        "error": report.error,
-    }
+    action = EarlyStage(
+        decision=report.decision,
+        network=report.network,
+        entropy_ready=report.entropy_ready,
+        python=sys.version.split()[0],
+        uptime_start=report.started_uptime,
+        uptime_end=ended,
+        process_start_uptime=report.process_start_uptime,
+        wall_ms=(round((ended - report.process_start_uptime) * 1000.0, 1)
+                 if ended is not None and report.process_start_uptime is not None else None),
+        error=report.error,
+    )
     seed.timings[:0] = report.timings
     seed.actions.append(action)
     summary = _summary(seed, report)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from bootseed.contract.actions import Rescue, RescueSkipped, VolumeRef
 from bootseed.contract.cmdline import parse_switch
 from bootseed.early import blockdev
 from bootseed.early.blockdev import BlockDevError, BlockDevice
@@ -28,7 +28,7 @@ ORIGINAL_ROOT = "/media/original-root"
 @dataclass
 class RescueChoice:
     volume: BlockDevice | None = None
-    skipped: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[RescueSkipped] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -71,7 +71,8 @@ def choose(candidates: Sequence[BlockDevice], labels: Sequence[str], budget: Bud
                 choice.problems.append(f"rescue volume {volume.describe()}: {exc}")
                 continue
             if marker is not None:
-                choice.skipped.append({**volume.as_dict(), "marker": marker})
+                choice.skipped.append(RescueSkipped(VolumeRef.from_dict(volume.as_dict()),
+                                                    marker))
                 continue
             choice.volume = volume
             return choice
@@ -79,10 +80,10 @@ def choose(candidates: Sequence[BlockDevice], labels: Sequence[str], budget: Bud
 
 
 def boot_rescue(rootmnt: str, volume: BlockDevice, stage_dir: str, init: str,
-                mountinfo: str = "/proc/self/mountinfo") -> dict[str, Any]:
+                mountinfo: str = "/proc/self/mountinfo") -> Rescue:
     """Switch to the rescue root; raises ``RootSwitchError`` with the original put back."""
     original = blockdev.mount_at(rootmnt, mountinfo)
     notes = replace_root(rootmnt, volume, stage_dir, init=init, keep_original_at=ORIGINAL_ROOT,
                          mountinfo=mountinfo)
-    return {"action": "rescue", **volume.as_dict(), "original_root": ORIGINAL_ROOT,
-            "original_device": original.source if original else None, "notes": notes}
+    return Rescue(VolumeRef.from_dict(volume.as_dict()), ORIGINAL_ROOT,
+                  original.source if original else None, tuple(notes))

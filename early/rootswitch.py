@@ -30,18 +30,24 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bootseed.contract.seedcache import DEFAULT_SEED_DIR, SeedProblem, StepTiming
+from bootseed.contract.actions import Action, RootSwitch, TakeOver, VolumeRef
+from bootseed.contract.problems import Problem
+from bootseed.contract.seedcache import (
+    DEFAULT_SEED_DIR,
+    RECORDED_LEVEL,
+    SideRecord,
+    StepTiming,
+)
 
 DEFAULT_TIMEOUT_S = 20.0
 MAX_TIMEOUT_S = 600.0
 CONFIG_PATH = "etc/bootseed/bootseed.cfg"
 CONFIG_DIR = "etc/bootseed/bootseed.cfg.d"
 CONFIG_KEYS = ("volumes", "overlay")
-SIDE_RECORD = "rootswitch.json"
 
 if TYPE_CHECKING:
     from bootseed.contract.cmdline import RootSwitchParams
@@ -72,13 +78,13 @@ class Options:
 @dataclass
 class Report:
     decision: str = "original root"
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[SeedProblem] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     timings: list[StepTiming] = field(default_factory=list)
     root: str | None = None
 
     def problem(self, where: str, message: str) -> None:
-        self.problems.append(SeedProblem(where=where, message=message))
+        self.problems.append(Problem(where, message, RECORDED_LEVEL))
 
     def step(self, name: str, started: float, outcome: str = "ok") -> None:
         self.timings.append(StepTiming(f"early.rootswitch.{name}",
@@ -201,8 +207,7 @@ def run(options: Options) -> Report:
         report.step("total", started, "error")
     else:
         report.step("total", started)
-    report.actions.insert(0, {"action": "rootswitch", "decision": report.decision,
-                              "root": report.root})
+    report.actions.insert(0, RootSwitch(report.decision, report.root))
     _record(report, options)
     for problem in report.problems:
         _console(f"bootseed-root: error: {problem.where}: {problem.message}", options.kmsg)
@@ -243,8 +248,7 @@ def _run(options: Options, report: Report) -> None:
         report.step("rescue", t, "used" if choice.volume else "none")
         for problem in choice.problems:
             report.problem("rescue", problem)
-        for skipped in choice.skipped:
-            report.actions.append({"action": "rescue-skipped", **skipped})
+        report.actions.extend(choice.skipped)
         if choice.volume is not None:
             try:
                 record = rescue.boot_rescue(options.rootmnt, choice.volume, options.stage_dir,
@@ -253,7 +257,7 @@ def _run(options: Options, report: Report) -> None:
                 _failed(report, "rescue", choice.volume.describe(), exc)
             else:
                 report.actions.append(record)
-                for note in record["notes"]:
+                for note in record.notes:
                     report.problem("rescue", note)
                 report.decision = (f"rescue boot from {choice.volume.describe()}; original "
                                    f"root at {rescue.ORIGINAL_ROOT}")
@@ -270,8 +274,8 @@ def _run(options: Options, report: Report) -> None:
             _failed(report, "takeover", new_root.describe(), exc)
         else:
             report.step("takeover", t)
-            report.actions.append({"action": "takeover", **new_root.as_dict(), "reason": reason,
-                                   "original_device": original.source})
+            report.actions.append(TakeOver(VolumeRef.from_dict(new_root.as_dict()), reason,
+                                           original.source))
             report.decision = f"root taken over by {new_root.describe()} ({reason})"
             report.root = new_root.path
 
@@ -286,14 +290,14 @@ def _run(options: Options, report: Report) -> None:
     if request is not None:
         t = time.monotonic()
         try:
-            record = overlay.apply(options.rootmnt, request, options.stage_dir, budget,
-                                   devices=options.devices, init=init)
+            layered = overlay.apply(options.rootmnt, request, options.stage_dir, budget,
+                                    devices=options.devices, init=init)
         except takeover.RootSwitchError as exc:
             report.step("overlay", t, "error")
             _failed(report, "overlay", request.upper, exc)
         else:
             report.step("overlay", t)
-            report.actions.append(record)
+            report.actions.append(layered)
             report.decision += f"; overlay root, writes to {request.upper}"
 
 
@@ -344,8 +348,12 @@ def _failed(report: Report, what: str, subject: str, exc: Any) -> None:
 
 
 def _record(report: Report, options: Options) -> None:
-    from bootseed.contract.atomicfile import atomic_write
-    from bootseed.contract.seedcache import SeedCacheError, read_seed_cache, write_seed_cache
+    from bootseed.contract.seedcache import (
+        SeedCacheError,
+        read_seed_cache,
+        write_seed_cache,
+        write_side_record,
+    )
 
     try:
         seed = read_seed_cache(options.seed_dir)
@@ -360,18 +368,18 @@ def _record(report: Report, options: Options) -> None:
             write_seed_cache(seed, options.seed_dir)
             return
         # No seed.json: writing one would tell the late agent there is no seed at all.
-        directory = Path(options.seed_dir)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        atomic_write(directory / SIDE_RECORD, json.dumps(side_record(report), indent=2,
-                                                         sort_keys=True) + "\n", mode=0o600)
+        write_side_record(_side(report), options.seed_dir)
     except OSError as exc:
         _console(f"bootseed-root: cannot record in {options.seed_dir}: {exc}", options.kmsg)
 
 
+def _side(report: Report) -> SideRecord:
+    return SideRecord(actions=list(report.actions), problems=list(report.problems),
+                      timings=list(report.timings))
+
+
 def side_record(report: Report) -> dict[str, Any]:
-    return {"format": 1, "actions": report.actions,
-            "problems": [asdict(p) for p in report.problems],
-            "timings": [asdict(t) for t in report.timings]}
+    return _side(report).to_dict()
 
 
 def _console(line: str, kmsg: bool) -> None:

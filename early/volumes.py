@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from bootseed.contract.actions import VolumeAction, VolumeExec, VolumeMount, VolumeRef
 from bootseed.early.blockdev import BlockDevError, BlockDevice, mounted
 from bootseed.early.budget import Budget
 
@@ -37,13 +37,14 @@ class VolumeSpec:
     options: str = "defaults"
     run: str | None = None
 
-    def as_action(self) -> dict[str, Any]:
-        record: dict[str, Any] = {"action": f"volume-{self.action}", **self.volume.as_dict()}
-        if self.action == "mount":
-            record.update(mountpoint=self.mountpoint, options=self.options)
-        elif self.action == "exec":
-            record["run"] = self.run
-        return record
+    def as_action(self) -> VolumeAction:
+        """The record for the late agent (``mount`` and ``exec``; ``root`` is decided here)."""
+        volume = VolumeRef.from_dict(self.volume.as_dict())
+        if self.action == "mount" and self.mountpoint is not None:
+            return VolumeMount(volume, self.mountpoint, self.options)
+        if self.action == "exec" and self.run is not None:
+            return VolumeExec(volume, self.run)
+        raise ValueError(f"action {self.action!r} is not recorded for the late agent")
 
 
 @dataclass

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from bootseed.contract.atomicfile import atomic_write
+from bootseed.contract.problems import Problem
 from bootseed.late.execute import TargetExecError, run_in_target
 from bootseed.late.state import PER_BOOT_SCRIPTS, PER_INSTANCE_SCRIPTS, PER_ONCE_SCRIPTS
 from bootseed.late.target import TargetRoot
@@ -41,12 +41,6 @@ _CONSUMED = {
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._+-]")
 
 
-@dataclass(frozen=True)
-class PartIssue:
-    where: str
-    message: str
-
-
 def part_file_name(part: Part) -> str:
     base = Path(part.filename).name if part.filename else ""
     base = _UNSAFE_NAME.sub("_", base).lstrip(".")
@@ -61,8 +55,8 @@ def install_parts(
     instance_id: str,
     vendor: bool,
     log: logging.Logger,
-) -> list[PartIssue]:
-    issues: list[PartIssue] = []
+) -> list[Problem]:
+    issues: list[Problem] = []
     kind = "vendor-data" if vendor else "user-data"
     for part in parts:
         where = f"{kind} part {part.index}" + (f" ({part.filename})" if part.filename else "")
@@ -81,9 +75,9 @@ def install_parts(
                 run_in_target(target, [inside], env={"INSTANCE_ID": instance_id}, what=where)
                 log.info("%s: boothook ran", where)
             except TargetExecError as exc:
-                issues.append(PartIssue(where, f"boothook failed: {exc}"))
+                issues.append(Problem(where, f"boothook failed: {exc}"))
         elif ctype not in _CONSUMED:
-            issues.append(PartIssue(where, f"content type {ctype} is not supported; ignored"))
+            issues.append(Problem(where, f"content type {ctype} is not supported; ignored"))
     return issues
 
 

@@ -17,6 +17,7 @@ import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from bootseed.contract.problems import Problem
 from bootseed.late import modules as modules_pkg
 from bootseed.late.model import Frequency, ModuleFacts, Stage
 from bootseed.late.modindex import INDEX
@@ -34,12 +35,6 @@ def normalize_name(name: str) -> str:
     if key.startswith("cc_"):
         key = key[3:]
     return key
-
-
-@dataclass(frozen=True)
-class LoadProblem:
-    where: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -61,12 +56,12 @@ class Registry:
     # The imported specs, by canonical name.
     specs: dict[str, ModuleSpec] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
-    problems: list[LoadProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def add(self, spec: ModuleSpec, where: str = "") -> None:
         name = normalize_name(spec.name)
         if name in self.known:
-            self.problems.append(LoadProblem(where, f"module {name!r} defined twice; kept first"))
+            self.problems.append(Problem(where, f"module {name!r} defined twice; kept first"))
             return
         self.specs[name] = spec
         self._know(spec.facts(), where)
@@ -99,7 +94,7 @@ class Registry:
         if spec is None:
             return None
         if normalize_name(spec.name) != name:
-            self.problems.append(LoadProblem(
+            self.problems.append(Problem(
                 where, f"MODULE is named {spec.name!r}, the index says {name!r}"))
             return None
         self.specs[name] = spec
@@ -122,17 +117,17 @@ class Registry:
         return [meta.name for meta in sorted(in_stage, key=lambda m: (m.order, m.name))]
 
 
-def _import_spec(where: str, problems: list[LoadProblem]) -> ModuleSpec | None:
+def _import_spec(where: str, problems: list[Problem]) -> ModuleSpec | None:
     try:
         module = importlib.import_module(where)
     except Exception as exc:  # a broken module must not take the others down
-        problems.append(LoadProblem(where, f"import failed: {exc!r}"))
+        problems.append(Problem(where, f"import failed: {exc!r}"))
         return None
     spec = getattr(module, "MODULE", None)
     if spec is None:
         return None
     if not isinstance(spec, ModuleSpec):
-        problems.append(LoadProblem(where, "MODULE is not a ModuleSpec"))
+        problems.append(Problem(where, "MODULE is not a ModuleSpec"))
         return None
     return spec
 

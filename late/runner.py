@@ -25,12 +25,20 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from bootseed.contract.actions import Action
 from bootseed.contract.cmdline import parse as parse_cmdline
-from bootseed.contract.seedcache import Seed, SeedCacheError, read_seed_cache, write_seed_cache
+from bootseed.contract.problems import Level, Problem
+from bootseed.contract.seedcache import (
+    Seed,
+    SeedCacheError,
+    read_recorded_actions,
+    read_seed_cache,
+    write_seed_cache,
+)
 from bootseed.late import __version__
 from bootseed.late.instance import (
     build_instance_data,
@@ -50,7 +58,6 @@ from bootseed.late.status import (
     ModuleResult,
     RunStatus,
     StageTiming,
-    StatusProblem,
     prepare_run_dir,
     read_status,
     write_result,
@@ -125,6 +132,7 @@ class Runner:
         self.status = RunStatus()
         self._registry: Registry | None = None
         self._load_problems_reported = 0
+        self._recorded_actions: tuple[Action, ...] | None = None
         self.seed: Seed | None = None
         self.info: InstanceInfo | None = None
         self.cfg: dict[str, Any] | None = None
@@ -247,7 +255,7 @@ class Runner:
         if reason:
             log.info("bootseed is disabled: %s", reason)
             self.status.state = "disabled"
-            self.status.problems.append(StatusProblem("bootseed", f"disabled: {reason}", "info"))
+            self.status.problems.append(Problem("bootseed", f"disabled: {reason}", Level.NOTE))
             self.stopped = True
             return
         seed = self._load_seed(discover_missing=True)
@@ -331,8 +339,7 @@ class Runner:
     def _adopt_seed(self, seed: Seed) -> None:
         self.seed = seed
         self.status.source = seed.source
-        for problem in seed.problems:
-            self.status.problems.append(StatusProblem(f"seed: {problem.where}", problem.message))
+        self.status.problems += [replace(p, where=f"seed: {p.where}") for p in seed.problems]
         if not seed.has_seed:
             log.info("no seed found: nothing to do")
             self.status.no_seed = True
@@ -340,8 +347,8 @@ class Runner:
             return
         iid, from_seed = instance_id_of(seed)
         if not from_seed:
-            self.status.problems.append(StatusProblem(
-                "seed", f"the seed has no instance-id; using {iid!r}"))
+            self.status.problems.append(Problem(
+                "seed", f"the seed has no instance-id; using {iid!r}", Level.WARNING))
         self.info = instance_info(seed)
         self.status.instance_id = self.info.instance_id
 
@@ -365,8 +372,7 @@ class Runner:
                              self.registry, schema_cache=idir / SCHEMA_CACHE,
                              extra_modules=self.opts.extra_modules)
         self._report_load_problems()
-        for where, message, level in built.problems:
-            self.status.problems.append(StatusProblem(where, message, level))
+        self.status.problems += built.problems
         self.cfg = built.config
         self.redactor.learn_from_config(self.cfg)
         self.state.write_private(
@@ -381,10 +387,9 @@ class Runner:
         from bootseed.late.parts import install_parts
 
         for parts, vendor in ((built.user_parts, False), (built.vendor_parts, True)):
-            for issue in install_parts(parts, target=self.target, instance_dir=idir,
-                                       instance_id=self.info.instance_id, vendor=vendor,
-                                       log=log):
-                self.status.problems.append(StatusProblem(issue.where, issue.message, "error"))
+            self.status.problems += install_parts(parts, target=self.target, instance_dir=idir,
+                                                  instance_id=self.info.instance_id,
+                                                  vendor=vendor, log=log)
 
     def _load_cfg(self) -> dict[str, Any]:
         if self.cfg is None:
@@ -393,8 +398,8 @@ class Runner:
             try:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
-                self.status.problems.append(StatusProblem(
-                    str(path), f"processed config unreadable ({exc}); using none", "error"))
+                self.status.problems.append(Problem(
+                    str(path), f"processed config unreadable ({exc}); using none"))
                 loaded = {}
             self.cfg = loaded if isinstance(loaded, dict) else {}
             self.redactor.learn_from_config(self.cfg)
@@ -416,14 +421,23 @@ class Runner:
             return
         new = self._registry.problems[self._load_problems_reported:]
         self._load_problems_reported += len(new)
-        for problem in new:
-            self.status.problems.append(StatusProblem(problem.where, problem.message, "error"))
+        self.status.problems += new
+
+    @property
+    def recorded_actions(self) -> tuple[Action, ...]:
+        """What the initramfs recorded (volumes to mount, a rescue boot, ...), read once."""
+        if self._recorded_actions is None:
+            try:
+                self._recorded_actions = tuple(read_recorded_actions(self.seed_dir))
+            except (SeedCacheError, OSError) as exc:
+                self.status.problems.append(Problem("recorded actions", f"unusable: {exc}"))
+                self._recorded_actions = ()
+        return self._recorded_actions
 
     def _run_modules(self, stage: RunStage, module_stage: Stage) -> None:
         cfg = self._load_cfg()
         plan, problems = plan_stage(module_stage, cfg, self.registry)
-        for problem in problems:
-            self.status.problems.append(StatusProblem(problem.where, problem.message))
+        self.status.problems += problems
         for planned in plan:
             result = self._run_module(planned, stage, cfg)
             self._report_load_problems()
@@ -459,6 +473,7 @@ class Runner:
             console=self.console,
             add_secret=self.redactor.add,
             boot_uptime=lambda: read_uptime(self.opts.proc),
+            recorded_actions=self.recorded_actions,
         )
         started = time.monotonic()
         try:
@@ -503,9 +518,9 @@ class Runner:
         if waited.up:
             log.info("network up after %.2f s: %s", waited.waited, waited.detail)
         else:
-            self.status.problems.append(StatusProblem(
+            self.status.problems.append(Problem(
                 "network", f"not up after {waited.waited:.1f} s ({waited.detail}); "
-                           "continuing without it"))
+                           "continuing without it", Level.WARNING))
 
     def _write_status(self) -> None:
         write_status(self.run_dir, self.status, self.redactor)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bootseed.contract.problems import Level, Problem
 from bootseed.late.registry import Registry
 
 _MODULE_ENTRY: dict[str, Any] = {
@@ -50,13 +51,6 @@ RUNNER_PROPERTIES: dict[str, Any] = {
 }
 
 _MAX_MESSAGE = 240
-
-
-@dataclass(frozen=True)
-class SchemaProblem:
-    where: str
-    message: str
-    level: str  # "error" | "warning"
 
 
 class SchemaConflictError(ValueError):
@@ -127,7 +121,7 @@ def validate(
     registry: Registry,
     origins: Mapping[tuple[Any, ...], str] | None = None,
     schema: dict[str, Any] | None = None,
-) -> list[SchemaProblem]:
+) -> list[Problem]:
     """Every problem of ``cfg``; ``schema``, if given, is ``build_schema(registry)``."""
     import jsonschema  # only when there is something to validate: it is slow to import
 
@@ -135,17 +129,17 @@ def validate(
     if schema is None:
         schema = build_schema(registry)
     validator = jsonschema.Draft202012Validator(schema)
-    problems: list[SchemaProblem] = []
+    problems: list[Problem] = []
     for error in sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.path]):
         path = tuple(error.absolute_path)
-        problems.append(SchemaProblem(locate(path, origins), _message(error), "error"))
+        problems.append(Problem(locate(path, origins), _message(error), Level.ERROR))
     if isinstance(cfg, dict):
         known = schema["properties"]
         for key in cfg:
             if key not in known:
-                problems.append(SchemaProblem(
+                problems.append(Problem(
                     locate((key,), origins),
-                    f"unknown key {key!r}: no bootseed module uses it", "warning"))
+                    f"unknown key {key!r}: no bootseed module uses it", Level.WARNING))
     return problems
 
 

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
+from bootseed.contract.problems import Level, Problem
 from bootseed.late import __version__
 from bootseed.late.modules.base import ModuleSpec
 from bootseed.late.registry import Registry
-from bootseed.late.schema import SchemaProblem, build_schema, validate
+from bootseed.late.schema import build_schema, validate
 
 CACHE_NAME = "schema-validated.json"
 FORMAT = 1
@@ -130,18 +131,18 @@ def _read(path: Path) -> dict[str, Any] | None:
     return doc
 
 
-def _problems(doc: dict[str, Any]) -> list[SchemaProblem]:
-    return [SchemaProblem(where, message, level) for where, message, level in doc["problems"]]
+def _problems(doc: dict[str, Any]) -> list[Problem]:
+    return [Problem(where, message, Level(level)) for where, message, level in doc["problems"]]
 
 
 def _write(path: Path, cfg_key: str, sch_key: str, code: str,
-           problems: list[SchemaProblem]) -> None:
+           problems: list[Problem]) -> None:
     doc = {
         "format": FORMAT,
         "config_sha256": cfg_key,
         "schema_sha256": sch_key,
         "code": code,
-        "problems": [[p.where, p.message, p.level] for p in problems],
+        "problems": [[p.where, p.message, str(p.level)] for p in problems],
     }
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -156,7 +157,7 @@ def validate_cached(
     origins: Mapping[tuple[Any, ...], str],
     cache: Path,
     extra: Iterable[ModuleSpec] = (),
-) -> list[SchemaProblem]:
+) -> list[Problem]:
     """``schema.validate(cfg, registry, origins)``, reusing the verdict in ``cache``
     when neither the config nor the schema changed since it was written."""
     cfg_key = config_key(cfg, origins)

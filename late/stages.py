@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bootseed.contract.problems import Level, Problem
 from bootseed.late.model import Frequency, Stage
 from bootseed.late.registry import ModuleMeta, Registry
 
@@ -54,18 +55,12 @@ class PlannedModule:
     origin: str
 
 
-@dataclass(frozen=True)
-class PlanProblem:
-    where: str
-    message: str
-
-
 def plan_stage(
     stage: Stage, cfg: dict[str, Any], registry: Registry
-) -> tuple[list[PlannedModule], list[PlanProblem]]:
+) -> tuple[list[PlannedModule], list[Problem]]:
     """The modules of ``stage`` in run order with their effective frequencies."""
     key = LIST_KEYS[stage]
-    problems: list[PlanProblem] = []
+    problems: list[Problem] = []
     if key not in cfg:
         defaults = [
             PlannedModule(n, registry.meta(n), registry.meta(n).frequency, "default")
@@ -74,8 +69,8 @@ def plan_stage(
         return defaults, problems
     entries = cfg[key]
     if not isinstance(entries, list):
-        problems.append(PlanProblem(key, f"must be a list, got {type(entries).__name__}; "
-                                         "using the default list"))
+        problems.append(Problem(key, f"must be a list, got {type(entries).__name__}; "
+                                     "using the default list", Level.WARNING))
         return plan_stage(stage, {}, registry)[0], problems
     plan: list[PlannedModule] = []
     seen: set[str] = set()
@@ -83,12 +78,13 @@ def plan_stage(
         where = f"{key}[{index}]"
         parsed = _parse_entry(entry)
         if isinstance(parsed, str):
-            problems.append(PlanProblem(where, parsed))
+            problems.append(Problem(where, parsed, Level.WARNING))
             continue
         raw_name, raw_freq = parsed
         canonical = registry.resolve(raw_name)
         if canonical is None:
-            problems.append(PlanProblem(where, f"no bootseed module named {raw_name!r}; skipped"))
+            problems.append(Problem(where, f"no bootseed module named {raw_name!r}; skipped",
+                                    Level.WARNING))
             continue
         meta = registry.meta(canonical)
         frequency = meta.frequency
@@ -96,11 +92,12 @@ def plan_stage(
             try:
                 frequency = Frequency.parse(raw_freq)
             except ValueError:
-                problems.append(PlanProblem(
+                problems.append(Problem(
                     where, f"unknown frequency {raw_freq!r} for {canonical}; using "
-                           f"its default {meta.frequency}"))
+                           f"its default {meta.frequency}", Level.WARNING))
         if canonical in seen:
-            problems.append(PlanProblem(where, f"{canonical} listed twice; runs once"))
+            problems.append(Problem(where, f"{canonical} listed twice; runs once",
+                                    Level.WARNING))
             continue
         seen.add(canonical)
         plan.append(PlannedModule(canonical, meta, frequency, key))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
+from bootseed.contract.problems import Level, Problem, problems_from_json, problems_to_json
 from bootseed.late import __version__
 from bootseed.late.redact import Redactor
 
@@ -56,13 +57,6 @@ class ModuleResult:
 
 
 @dataclass
-class StatusProblem:
-    where: str
-    message: str
-    level: str = "warning"  # info | warning | error
-
-
-@dataclass
 class RunStatus:
     state: str = "running"
     stage: str | None = None
@@ -80,13 +74,13 @@ class RunStatus:
     boot_finished_uptime: float | None = None
     stages: dict[str, StageTiming] = field(default_factory=dict)
     modules: list[ModuleResult] = field(default_factory=list)
-    problems: list[StatusProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
     def degraded(self) -> bool:
-        """Done, but with warnings or errors to look at (``info`` entries do not count)."""
-        return self.state == "done" and any(p.level != "info" for p in self.problems)
+        """Done, but with warnings or errors to look at (notes do not count)."""
+        return self.state == "done" and any(p.level is not Level.NOTE for p in self.problems)
 
     def stage_done(self, stage: str) -> bool:
         timing = self.stages.get(stage)
@@ -94,6 +88,7 @@ class RunStatus:
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
+        doc["problems"] = problems_to_json(self.problems)
         doc["format"] = STATUS_FORMAT
         doc["degraded"] = self.degraded
         return doc
@@ -104,7 +99,9 @@ class RunStatus:
         status = cls(**known)
         status.stages = {k: StageTiming(**v) for k, v in (doc.get("stages") or {}).items()}
         status.modules = [ModuleResult(**m) for m in doc.get("modules") or []]
-        status.problems = [StatusProblem(**p) for p in doc.get("problems") or []]
+        # Files from before the one problem type said "info" for a note; the level
+        # was always written, so the default only covers hand-made files.
+        status.problems = problems_from_json(doc.get("problems"), Level.WARNING)
         return status
 
 
@@ -137,7 +134,7 @@ def write_status(run_dir: Path, status: RunStatus, redactor: Redactor) -> Path:
 def write_result(run_dir: Path, status: RunStatus, redactor: Redactor) -> Path:
     errors = [*status.errors]
     errors += [f"{m.name}: {m.error}" for m in status.modules if m.status == "failed"]
-    recoverable = [f"{p.where}: {p.message}" for p in status.problems if p.level != "info"]
+    recoverable = [str(p) for p in status.problems if p.level is not Level.NOTE]
     doc = {"v1": {"datasource": status.source, "errors": errors,
                   "recoverable_errors": recoverable}}
     path = run_dir / RESULT_NAME

@@ -10,10 +10,11 @@ returned with whatever config could be built.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.problems import Level, Problem
 from bootseed.contract.seedcache import Seed
 from bootseed.late.model import InstanceInfo
 from bootseed.late.modules.base import ModuleSpec
@@ -34,7 +35,7 @@ Origins = dict[tuple[Any, ...], str]
 class BuiltConfig:
     config: dict[str, Any] = field(default_factory=dict)
     origins: Origins = field(default_factory=dict)
-    problems: list[tuple[str, str, str]] = field(default_factory=list)  # where, message, level
+    problems: list[Problem] = field(default_factory=list)
     user_parts: list[Part] = field(default_factory=list)
     vendor_parts: list[Part] = field(default_factory=list)
     parts_summary: dict[str, Any] = field(default_factory=dict)
@@ -57,17 +58,17 @@ def load_system_config(target: TargetRoot) -> BuiltConfig:
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError) as exc:
-            built.problems.append((inside, f"unreadable: {exc}", "error"))
+            built.problems.append(Problem(inside, f"unreadable: {exc}"))
             continue
         try:
             data, marks = load_with_marks(text)
         except Exception as exc:  # a YAML error names its own line
-            built.problems.append((inside, f"not valid YAML: {exc}", "error"))
+            built.problems.append(Problem(inside, f"not valid YAML: {exc}"))
             continue
         if data is None:
             continue
         if not isinstance(data, dict):
-            built.problems.append((inside, "must be a mapping of cloud-config keys", "error"))
+            built.problems.append(Problem(inside, "must be a mapping of cloud-config keys"))
             continue
         built.config = merge_config(built.config, data)
         built.origins.update({path: f"{inside} line {line}" for path, line in marks.items()})
@@ -129,22 +130,19 @@ def build_config(
                 include_cache_dir=instance_dir / "include-cache",
             )
         except Exception as exc:  # the engine's own failure must not stop the boot
-            built.problems.append((name, f"processing failed: {type(exc).__name__}: {exc}",
-                                   "error"))
+            built.problems.append(Problem(name, f"processing failed: {type(exc).__name__}: {exc}"))
     user = results.get("user-data")
     vendor = results.get("vendor-data")
     user_cfg = user.cloud_config if user is not None else {}
     if vendor is not None and not _vendor_enabled(user_cfg):
-        built.problems.append(("vendor-data", "disabled by user-data vendor_data.enabled",
-                               "info"))
+        built.problems.append(Problem("vendor-data", "disabled by user-data vendor_data.enabled",
+                                      Level.NOTE))
         vendor = None
     for name, result in (("vendor-data", vendor), ("user-data", user)):
         if result is None:
             continue
-        for problem in result.problems:
-            built.problems.append((_prefixed(name, problem.where), problem.message, "error"))
-        for note in result.notes:
-            built.problems.append((_prefixed(name, note.where), note.message, "info"))
+        for problem in [*result.problems, *result.notes]:
+            built.problems.append(replace(problem, where=_prefixed(name, problem.where)))
         built.config = merge_config(built.config, result.cloud_config)
         built.origins.update({k: _prefixed(name, v) for k, v in result.key_origins.items()})
         built.parts_summary[name] = result.to_json()["parts"]
@@ -162,10 +160,9 @@ def build_config(
             else:
                 found_problems = validate(built.config, registry, built.origins)
         except SchemaConflictError as exc:  # a module's mistake must not stop the boot
-            built.problems.append(("schema", f"cloud-config not validated: {exc}", "error"))
+            built.problems.append(Problem("schema", f"cloud-config not validated: {exc}"))
             return built
-        for found in found_problems:
-            built.problems.append((found.where, found.message, found.level))
+        built.problems += found_problems
         built.schema_checked = True
     return built
 

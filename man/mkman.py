@@ -4,9 +4,10 @@ Generated at package build time, so a page never disagrees with ``--help``:
 ``bootseed.1`` (global options and the verb list) and ``bootseed-VERB.1`` for every
 verb. Hand-written pages in this folder (``*.[1-8]``) are copied beside them.
 
-The tree's ``late/`` and ``early/`` are made importable as ``bootseed.late`` /
-``bootseed.early`` through a temporary symlink package, so this runs from a plain
-source tree with only the standard library (the verbs import nothing heavy until run).
+The tree's ``late/``, ``early/`` and ``contract/`` are made importable as
+``bootseed.late`` / ``bootseed.early`` / ``bootseed.contract`` through a temporary
+symlink package, so this runs from a plain source tree with only the standard library
+(the verbs import nothing heavy until run).
 """
 
 from __future__ import annotations
@@ -163,12 +164,13 @@ def render(page: Page, version: str, date: str) -> str:
 
 @contextmanager
 def importable_tree(source: Path) -> Iterator[None]:
-    """``bootseed.early`` / ``bootseed.late`` importable from ``source``, without installing."""
+    """``bootseed.early`` / ``bootseed.late`` / ``bootseed.contract`` importable from
+    ``source``, without installing."""
     with tempfile.TemporaryDirectory(prefix="bootseed-mkman-") as tmp:
         package = Path(tmp) / "bootseed"
         package.mkdir()
         (package / "__init__.py").write_text("")
-        for name in ("early", "late"):
+        for name in ("early", "late", "contract"):
             (package / name).symlink_to(source / name)
         sys.path.insert(0, tmp)
         try:

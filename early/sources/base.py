@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bootseed.contract.seedcache import Seed, SeedProblem, StepTiming
+from bootseed.contract.problems import Problem
+from bootseed.contract.seedcache import RECORDED_LEVEL, Seed, StepTiming
 from bootseed.early.budget import Budget
 
 
@@ -38,11 +39,11 @@ class Context:
     request_timeout: float = 2.0
     debug: bool = False
     stage: str = "early"
-    problems: list[SeedProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     timings: list[StepTiming] = field(default_factory=list)
 
     def problem(self, where: str, message: str) -> None:
-        self.problems.append(SeedProblem(where=where, message=message))
+        self.problems.append(Problem(where, message, RECORDED_LEVEL))
         self.log(f"problem: {where}: {message}")
 
     def log(self, message: str) -> None:

@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bootseed.contract.problems import Level, Problem, problems_to_json
+
 if TYPE_CHECKING:
     from bootseed.late.registry import Registry
-    from bootseed.late.schema import SchemaProblem
 
 NAME = "schema"
 HELP = "validate a cloud-config file (or this system's config) and report problems by line"
@@ -50,11 +51,10 @@ def run(args: argparse.Namespace) -> int:
             problems = check_system(args.root, registry)
     except SchemaConflictError as exc:
         raise CommandError(str(exc)) from exc
-    errors = [p for p in problems if p.level == "error"]
+    errors = [p for p in problems if p.level is Level.ERROR]
     if args.json:
         doc = {"valid": not errors,
-               "problems": [{"where": p.where, "message": p.message, "level": p.level}
-                            for p in problems]}
+               "problems": problems_to_json(problems)}
         print(json.dumps(doc, indent=2))
         return 1 if errors else 0
     for p in problems:
@@ -79,10 +79,10 @@ def dump(registry: Registry, as_json: bool) -> int:
     return 0
 
 
-def check_file(path: Path, registry: Registry) -> list[SchemaProblem]:
+def check_file(path: Path, registry: Registry) -> list[Problem]:
     import yaml
     from bootseed.late.cli import CommandError
-    from bootseed.late.schema import SchemaProblem, validate
+    from bootseed.late.schema import validate
     from bootseed.late.userdata.yamlmarks import load_with_marks
 
     try:
@@ -92,19 +92,18 @@ def check_file(path: Path, registry: Registry) -> list[SchemaProblem]:
     try:
         data, marks = load_with_marks(text)
     except (yaml.YAMLError, ValueError) as exc:
-        return [SchemaProblem(str(path), f"not valid YAML: {exc}", "error")]
+        return [Problem(str(path), f"not valid YAML: {exc}")]
     origins = {key: f"{path} line {line}" for key, line in marks.items()}
     return validate({} if data is None else data, registry, origins)
 
 
-def check_system(root: Path, registry: Registry) -> list[SchemaProblem]:
+def check_system(root: Path, registry: Registry) -> list[Problem]:
     import tempfile
 
     from bootseed.contract.seedcache import SeedCacheError, read_seed_cache
     from bootseed.late.cli import CommandError
     from bootseed.late.instance import build_instance_data, instance_info
     from bootseed.late.runner import DEFAULT_RUN_DIR
-    from bootseed.late.schema import SchemaProblem
     from bootseed.late.target import TargetRoot
     from bootseed.late.userdata_flow import build_config
 
@@ -119,4 +118,4 @@ def check_system(root: Path, registry: Registry) -> list[SchemaProblem]:
     with tempfile.TemporaryDirectory(prefix="bootseed-schema-") as scratch:
         built = build_config(seed, info, target, Path(scratch),
                              build_instance_data(seed, info), registry)
-    return [SchemaProblem(where, message, level) for where, message, level in built.problems]
+    return built.problems

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.actions import Action
 from bootseed.late.model import Frequency, InstanceInfo, ModuleFacts, Stage
 from bootseed.late.target import TargetRoot
 
@@ -42,6 +43,8 @@ class ModuleContext:
     console: Callable[[str], None]
     add_secret: Callable[[str], None]
     boot_uptime: Callable[[], float]
+    # What the initramfs recorded in /run/bootseed (read by the runner, never by a module).
+    recorded_actions: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True)

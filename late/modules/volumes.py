@@ -3,8 +3,9 @@ volumes").
 
 The initramfs stage (``bootseed.early.rootswitch``) found the volumes whose
 ``bootseed-volume.yaml`` asks for ``action: mount`` or ``action: exec`` and recorded
-them as ``volume-mount`` / ``volume-exec`` entries in ``seed.json``'s ``actions`` (or in
-``rootswitch.json`` beside it when there was no seed). This module acts on them:
+them as ``volume-mount`` / ``volume-exec`` actions (``bootseed.contract.actions``); the
+runner reads them and hands them over in ``ctx.recorded_actions``. This module acts on
+them:
 
 - ``volume-mount``: an ``/etc/fstab`` line by UUID with ``nofail`` (so a detached volume
   does not stop a later boot), then the mount now. An existing fstab entry for the same
@@ -19,16 +20,15 @@ stage, which then records nothing; its schema lives here so the late agent accep
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
+from bootseed.contract.actions import VolumeAction, VolumeExec, VolumeMount
+from bootseed.contract.seedcache import DEFAULT_SEED_DIR
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
 
-SEED_DIR = "/run/bootseed"
 FSTAB = "/etc/fstab"
 FSTAB_TAG = "# bootseed volume"
 EXEC_LOG = "/var/log/bootseed/volumes.log"
@@ -58,34 +58,20 @@ SCHEMA = {
 }
 
 
-def recorded_actions(seed_dir: Path) -> list[dict[str, Any]]:
-    """``volume-*`` entries from seed.json and rootswitch.json (both may exist when the
-    late agent discovered the seed itself after an initramfs without one)."""
-    found: list[dict[str, Any]] = []
-    for name in ("seed.json", "rootswitch.json"):
-        try:
-            doc = json.loads((seed_dir / name).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{seed_dir / name}: unreadable: {exc}") from exc
-        for action in doc.get("actions") or [] if isinstance(doc, dict) else []:
-            if isinstance(action, dict) and action not in found \
-                    and action.get("action") in ("volume-mount", "volume-exec"):
-                found.append(action)
-    return found
+def volume_actions(ctx: ModuleContext) -> list[VolumeAction]:
+    return [a for a in ctx.recorded_actions if isinstance(a, VolumeMount | VolumeExec)]
 
 
 def handle(ctx: ModuleContext) -> None:
-    actions = recorded_actions(ctx.target.path(SEED_DIR))
+    actions = volume_actions(ctx)
     if not actions:
         ctx.log.info("no volumes to consume")
         return
     errors = []
     for action in actions:
-        what = f"{action['action']} {action.get('device')} (UUID={action.get('uuid')})"
+        what = f"{action.KIND} {action.volume.device} (UUID={action.volume.uuid})"
         try:
-            if action["action"] == "volume-mount":
+            if isinstance(action, VolumeMount):
                 mount_volume(ctx, action)
             else:
                 exec_volume(ctx, action)
@@ -96,38 +82,36 @@ def handle(ctx: ModuleContext) -> None:
         raise RuntimeError("; ".join(errors))
 
 
-def _device(action: dict[str, Any]) -> str:
+def _device(action: VolumeAction) -> str:
     """The device node now: by UUID (device names can change between boots)."""
     from bootseed.early import blockdev
 
-    uuid = action.get("uuid")
+    uuid = action.volume.uuid
     if not uuid:
         raise ValueError("recorded without a filesystem UUID; not consumed")
     by_uuid = Path("/dev/disk/by-uuid") / uuid
     if by_uuid.exists():
         return os.path.realpath(by_uuid)
-    recorded = action.get("device")
-    seen = "not probed"
-    if isinstance(recorded, str):
-        volume = blockdev.probe(recorded)
-        if volume is not None and volume.uuid == uuid:
-            return recorded
-        seen = f"holds {volume.describe()}" if volume else "holds no filesystem"
+    recorded = action.volume.device
+    volume = blockdev.probe(recorded)
+    if volume is not None and volume.uuid == uuid:
+        return recorded
+    seen = f"holds {volume.describe()}" if volume else "holds no filesystem"
     for volume in blockdev.scan():
         if blockdev.matches(volume, f"UUID={uuid}"):
             return volume.path
     raise RuntimeError(f"no volume with UUID={uuid} attached now ({recorded} {seen})")
 
 
-def fstab_line(action: dict[str, Any]) -> str:
-    options = [o for o in str(action.get("options") or "defaults").split(",") if o]
+def fstab_line(action: VolumeMount) -> str:
+    options = [o for o in (action.options or "defaults").split(",") if o]
     if "nofail" not in options:
         options.append("nofail")
-    return (f"UUID={action['uuid']} {action['mountpoint']} {action.get('fstype') or 'auto'} "
+    return (f"UUID={action.volume.uuid} {action.mountpoint} {action.volume.fstype or 'auto'} "
             f"{','.join(options)} 0 2 {FSTAB_TAG}\n")
 
 
-def update_fstab(text: str, action: dict[str, Any]) -> str:
+def update_fstab(text: str, action: VolumeMount) -> str:
     """``text`` with this volume's line in it, once; raises when an entry bootseed did not
     write already owns the mount point."""
     line = fstab_line(action)
@@ -136,11 +120,11 @@ def update_fstab(text: str, action: dict[str, Any]) -> str:
         fields = existing.split()
         ours = existing.rstrip().endswith(FSTAB_TAG)
         if fields and not fields[0].startswith("#") and len(fields) >= 2:
-            same_point = fields[1].rstrip("/") == action["mountpoint"]
+            same_point = fields[1].rstrip("/") == action.mountpoint
             if same_point and not ours:
-                raise ValueError(f"{FSTAB} already mounts something on {action['mountpoint']}: "
+                raise ValueError(f"{FSTAB} already mounts something on {action.mountpoint}: "
                                  f"{existing.strip()!r}; left alone")
-            if ours and (same_point or fields[0] == f"UUID={action['uuid']}"):
+            if ours and (same_point or fields[0] == f"UUID={action.volume.uuid}"):
                 continue
         kept.append(existing)
     if kept and not kept[-1].endswith("\n"):
@@ -148,9 +132,9 @@ def update_fstab(text: str, action: dict[str, Any]) -> str:
     return "".join(kept) + line
 
 
-def mount_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
-    mountpoint = action.get("mountpoint")
-    if not isinstance(mountpoint, str) or not mountpoint.startswith("/"):
+def mount_volume(ctx: ModuleContext, action: VolumeMount) -> None:
+    mountpoint = action.mountpoint
+    if not mountpoint.startswith("/"):
         raise ValueError(f"mountpoint {mountpoint!r} is not an absolute path")
     fstab = ctx.target.read_text(FSTAB, default="")
     updated = update_fstab(fstab, action)
@@ -162,15 +146,15 @@ def mount_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
         return
     device = _device(action)
     host_path.mkdir(mode=0o755, parents=True, exist_ok=True)
-    options = str(action.get("options") or "defaults")
+    options = action.options or "defaults"
     cmd = ["mount", "-o", options, device, str(host_path)]
-    if action.get("fstype"):
-        cmd[1:1] = ["-t", str(action["fstype"])]
+    if action.volume.fstype:
+        cmd[1:1] = ["-t", action.volume.fstype]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MOUNT_TIMEOUT_S,
                           check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"mount {device} on {mountpoint}: {proc.stderr.strip()}")
-    ctx.log.info("mounted %s (UUID=%s) on %s", device, action["uuid"], mountpoint)
+    ctx.log.info("mounted %s (UUID=%s) on %s", device, action.volume.uuid, mountpoint)
 
 
 def _is_mountpoint(path: Path) -> bool:
@@ -179,39 +163,41 @@ def _is_mountpoint(path: Path) -> bool:
     return path.is_dir() and mount_at(str(path)) is not None
 
 
-def exec_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
+def exec_volume(ctx: ModuleContext, action: VolumeExec) -> None:
     from bootseed.early import blockdev
 
-    script = action.get("run")
-    if not isinstance(script, str) or script.startswith("/") or ".." in script.split("/"):
+    script = action.run
+    if not script or script.startswith("/") or ".." in script.split("/"):
         raise ValueError(f"run: {script!r} is not a path inside the volume")
     device = _device(action)
-    inside = f"{SEED_DIR}/volume-exec/{action['uuid']}"
+    uuid = action.volume.uuid
+    # A scratch mount point under the runtime directory; nothing recorded is read there.
+    inside = f"{DEFAULT_SEED_DIR}/volume-exec/{uuid}"
     host_dir = ctx.target.path(inside)
     host_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    volume = blockdev.BlockDevice(device, fstype=action.get("fstype"), label=action.get("label"),
-                                  uuid=action["uuid"])
+    volume = blockdev.BlockDevice(device, fstype=action.volume.fstype,
+                                  label=action.volume.label, uuid=uuid)
     blockdev.mount(volume, str(host_dir), blockdev.read_only_options(volume), MOUNT_TIMEOUT_S)
     try:
         path = host_dir / script
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        semaphore = ctx.target.path(f"{EXEC_STATE}/exec-{action['uuid']}-{digest}")
+        semaphore = ctx.target.path(f"{EXEC_STATE}/exec-{uuid}-{digest}")
         if semaphore.exists():
-            ctx.log.info("%s on UUID=%s already ran (%s)", script, action["uuid"], semaphore)
+            ctx.log.info("%s on UUID=%s already ran (%s)", script, uuid, semaphore)
             return
         status, output = _run_script(ctx, f"{inside}/{script}", inside, action,
                                      os.access(path, os.X_OK))
         _log_output(ctx, action, script, status, output)
         if status != 0:
             raise RuntimeError(f"{script} exited with status {status} (output in {EXEC_LOG})")
-        ctx.target.write(f"{EXEC_STATE}/exec-{action['uuid']}-{digest}",
+        ctx.target.write(f"{EXEC_STATE}/exec-{uuid}-{digest}",
                          f"{time.time():.0f} {script}\n", mode=0o600, dir_mode=0o700)
     finally:
         blockdev.umount(str(host_dir))
         host_dir.rmdir()
 
 
-def _run_script(ctx: ModuleContext, script: str, volume_dir: str, action: dict[str, Any],
+def _run_script(ctx: ModuleContext, script: str, volume_dir: str, action: VolumeExec,
                 executable: bool) -> tuple[int, bytes]:
     from bootseed.late.execute import DEFAULT_PATH
 
@@ -219,9 +205,9 @@ def _run_script(ctx: ModuleContext, script: str, volume_dir: str, action: dict[s
     if not ctx.target.is_host:
         argv = ["chroot", str(ctx.target.root), *argv]
     env = {"PATH": DEFAULT_PATH, "HOME": "/root", "LANG": "C.UTF-8",
-           "BOOTSEED_VOLUME_DIR": volume_dir, "BOOTSEED_VOLUME_UUID": str(action["uuid"]),
-           "BOOTSEED_VOLUME_DEVICE": str(action.get("device") or "")}
-    ctx.log.info("running %s from volume UUID=%s", script, action["uuid"])
+           "BOOTSEED_VOLUME_DIR": volume_dir, "BOOTSEED_VOLUME_UUID": str(action.volume.uuid),
+           "BOOTSEED_VOLUME_DEVICE": action.volume.device}
+    ctx.log.info("running %s from volume UUID=%s", script, action.volume.uuid)
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, env=env, timeout=EXEC_TIMEOUT_S,
@@ -231,7 +217,7 @@ def _run_script(ctx: ModuleContext, script: str, volume_dir: str, action: dict[s
     return proc.returncode, proc.stdout
 
 
-def _log_output(ctx: ModuleContext, action: dict[str, Any], script: str, status: int,
+def _log_output(ctx: ModuleContext, action: VolumeExec, script: str, status: int,
                 output: bytes) -> None:
     from bootseed.late.logsetup import open_private_append
 
@@ -239,7 +225,7 @@ def _log_output(ctx: ModuleContext, action: dict[str, Any], script: str, status:
     log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     fd = open_private_append(log, 0o600)
     try:
-        os.write(fd, f"--- bootseed volume UUID={action['uuid']} {script} "
+        os.write(fd, f"--- bootseed volume UUID={action.volume.uuid} {script} "
                      f"(exit {status})\n".encode() + output)
         if output and not output.endswith(b"\n"):
             os.write(fd, b"\n")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bootseed.contract.problems import Level, Problem
 from bootseed.early.budget import Budget as TimeBudget
 from bootseed.late.userdata import detect as ct
 from bootseed.late.userdata import mime
@@ -35,7 +36,7 @@ from bootseed.late.userdata.merge import (
     pop_merge_how,
 )
 from bootseed.late.userdata.trace import Trace, build, flatten, from_flat
-from bootseed.late.userdata.types import Limits, Part, Problem, UserDataResult
+from bootseed.late.userdata.types import Limits, Part, UserDataResult
 from bootseed.late.userdata.yamlmarks import YamlLimitError, load_counted
 
 _DEFAULT_LIMITS = Limits()
@@ -146,7 +147,7 @@ class _Run:
         self.problems.append(Problem(where, message))
 
     def note(self, where: str, message: str) -> None:
-        self.notes.append(Problem(where, message))
+        self.notes.append(Problem(where, message, Level.NOTE))
 
     # -- unpacking -------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootseed.contract.problems import Problem
+
 DEFAULT_MAX_DECOMPRESSED = 16 * 1024 * 1024
 
 
@@ -35,14 +37,6 @@ class Limits:
     max_mime_depth: int = 10
     max_yaml_nodes: int = 1_000_000
     max_yaml_depth: int = 100
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the input: ``where`` names the part, URL or YAML line."""
-
-    where: str
-    message: str
 
 
 @dataclass

@@ -162,7 +162,8 @@ def test_failure_after_the_overlay_is_mounted_is_undone(lab: Lab) -> None:
     assert out["left_mounted"] == []
     assert out["side_record"]["problems"] == [
         {"where": "overlay",
-         "message": "tmpfs: the overlay root has no /sbin/missing-init; original root kept"}]
+         "message": "tmpfs: the overlay root has no /sbin/missing-init; original root kept",
+         "level": "warning"}]
 
 
 @pytest.mark.root

@@ -144,7 +144,7 @@ side = seed_dir / "rootswitch.json"
 print(json.dumps({
     "decision": report.decision,
     "problems": [f"{p.where}: {p.message}" for p in report.problems],
-    "actions": report.actions,
+    "actions": [a.to_dict() for a in report.actions],
     "elapsed": elapsed,
     "root": mount(""),
     "marker": read("marker"),
@@ -155,7 +155,7 @@ print(json.dumps({
     "fstab": read("etc/fstab"),
     "files": {rel: read(rel) for rel in spec["write"]},
     "left_mounted": left,
-    "seed_actions": seed.actions if seed else None,
+    "seed_actions": [a.to_dict() for a in seed.actions] if seed else None,
     "seed_problems": [p.message for p in seed.problems] if seed else None,
     "side_record": json.loads(side.read_text()) if side.exists() else None,
 }))

@@ -305,10 +305,13 @@ def test_discovers_seed_without_cache(target: TargetRoot) -> None:
 def test_early_no_seed_still_finds_a_seed_dir_on_the_real_root(target: TargetRoot) -> None:
     # The initramfs cannot see /var/lib/bootseed/seed on the real root: its "no seed"
     # must not hide a seed directory baked into the image.
-    from bootseed.contract.seedcache import Seed, SeedProblem, write_seed_cache
+    from bootseed.contract.actions import EarlyStage
+    from bootseed.contract.problems import Level, Problem
+    from bootseed.contract.seedcache import Seed, write_seed_cache
 
-    early = Seed(source="none", stage="early", actions=[{"action": "early-stage"}],
-                 problems=[SeedProblem("premount", "no network seed")])
+    early_stage = EarlyStage(decision="network not needed")
+    early = Seed(source="none", stage="early", actions=[early_stage],
+                 problems=[Problem("premount", "no network seed", Level.WARNING)])
     write_seed_cache(early, target.path("/run/bootseed"))
     seed_dir = target.path("/var/lib/bootseed/seed/nocloud")
     seed_dir.mkdir(parents=True)
@@ -320,7 +323,7 @@ def test_early_no_seed_still_finds_a_seed_dir_on_the_real_root(target: TargetRoo
     assert target.path("/baked").exists()
     manifest = json.loads(target.path("/run/bootseed/seed.json").read_text())
     assert manifest["stage"] == "late" and manifest["instance_id"] == "i-baked"
-    assert {"action": "early-stage"} in manifest["actions"]
+    assert early_stage.to_dict() in manifest["actions"]
     assert any(p["where"] == "premount" for p in manifest["problems"])
 
 
@@ -351,3 +354,25 @@ def test_a_schema_key_claimed_twice_is_a_problem_not_a_failed_boot(target: Targe
                                     "by both runcmd and thief: one module owns it, the other "
                                     "may still read it")
     assert target.path("/r").exists()
+
+
+def test_modules_get_the_recorded_actions_from_the_runner(target: TargetRoot) -> None:
+    from bootseed.contract.actions import Action, RootSwitch
+    from bootseed.contract.seedcache import SideRecord, write_side_record
+
+    seen: list[tuple[Action, ...]] = []
+    spec = ModuleSpec("sees_actions", Stage.INIT, Frequency.PER_BOOT, {},
+                      lambda ctx: seen.append(ctx.recorded_actions), order=500)
+    plant_seed(target.root, USER_DATA)
+    # (Not a volume action: the volumes module would try to mount it.)
+    decision = RootSwitch("original root", "/dev/vda1")
+    write_side_record(SideRecord(actions=[decision]), target.path("/run/bootseed"))
+    run = Agent(target.root, extra=(spec,)).run()
+    assert run.status.state == "done", run.status.errors
+    assert seen == [(decision,)]
+    # A record the contract cannot read is a problem in the status, not a crash.
+    target.path("/run/bootseed/rootswitch.json").write_text('{"actions": [{"action": 1}]}')
+    run = Agent(target.root, extra=(spec,)).run()
+    assert run.status.state == "done" and seen[-1] == ()
+    assert [p.where for p in run.status.problems] == ["recorded actions"]
+    assert "rootswitch.json: actions[0]: 'action' is 1" in run.status.problems[0].message

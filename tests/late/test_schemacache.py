@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bootseed.contract.problems import Problem
 from bootseed.late import schemacache
 from bootseed.late.registry import Registry, load_registry
-from bootseed.late.schema import SchemaProblem, validate
+from bootseed.late.schema import validate
 from bootseed.late.schemacache import validate_cached
 
 from .chroot import make_shell_root
@@ -34,7 +35,7 @@ class Counter:
         self.schemas = 0
         real_validate, real_build = schemacache.validate, schemacache.build_schema
 
-        def counting_validate(*args: Any, **kw: Any) -> list[SchemaProblem]:
+        def counting_validate(*args: Any, **kw: Any) -> list[Problem]:
             self.validations += 1
             return real_validate(*args, **kw)
 

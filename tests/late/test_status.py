@@ -4,11 +4,11 @@ import json
 import stat
 from pathlib import Path
 
+from bootseed.contract.problems import Level, Problem
 from bootseed.late.redact import Redactor
 from bootseed.late.status import (
     ModuleResult,
     RunStatus,
-    StatusProblem,
     exit_code,
     read_status,
     write_result,
@@ -22,7 +22,7 @@ def test_round_trip_and_redaction(tmp_path: Path) -> None:
     status = RunStatus(boot_id="b1", instance_id="i-1", source="nocloud")
     status.modules.append(ModuleResult("runcmd", "config", "per-instance", "failed", 0.5,
                                        error="echo hunter2-secret failed"))
-    status.problems.append(StatusProblem("user-data line 3", "bad"))
+    status.problems.append(Problem("user-data line 3", "bad", Level.WARNING))
     status.state = "error"
     redactor = Redactor(["hunter2-secret"])
     path = write_status(run_dir, status, redactor)
@@ -48,13 +48,29 @@ def test_exit_codes() -> None:
     assert exit_code({"state": "running"}) == 2
     assert exit_code({"state": "done", "degraded": True}) == 2
     status = RunStatus(state="done")
-    status.problems.append(StatusProblem("x", "y"))
+    status.problems.append(Problem("x", "y", Level.WARNING))
     assert status.to_json()["degraded"] is True
 
 
 def test_info_entries_do_not_degrade() -> None:
     status = RunStatus(state="done")
-    status.problems.append(StatusProblem("user-data part 2", "skipped: launch index 3", "info"))
+    status.problems.append(Problem("user-data part 2", "skipped: launch index 3", Level.NOTE))
     assert status.to_json()["degraded"] is False
-    status.problems.append(StatusProblem("user-data line 4", "unknown key", "warning"))
+    status.problems.append(Problem("user-data line 4", "unknown key", Level.WARNING))
     assert status.to_json()["degraded"] is True
+
+
+def test_status_files_from_before_the_one_problem_type_still_read(tmp_path: Path) -> None:
+    # Older status files spelled a note "info"; a running boot's status is read back.
+    old = {"state": "done", "boot_id": "b0", "problems": [
+        {"where": "vendor-data", "message": "disabled by user-data", "level": "info"},
+        {"where": "seed", "message": "no instance-id", "level": "warning"}]}
+    status = RunStatus.from_json(old)
+    assert status.problems == [Problem("vendor-data", "disabled by user-data", Level.NOTE),
+                               Problem("seed", "no instance-id", Level.WARNING)]
+    doc = status.to_json()
+    assert doc["problems"][0] == {"where": "vendor-data", "message": "disabled by user-data",
+                                  "level": "note"}
+    assert doc["degraded"] is True
+    path = write_status(tmp_path, status, Redactor())
+    assert json.loads(path.read_text())["problems"] == doc["problems"]

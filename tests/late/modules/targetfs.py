@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.actions import Action
 from bootseed.late.modules.base import InstanceInfo, ModuleContext
 from bootseed.late.target import TargetRoot
 
@@ -82,6 +83,7 @@ def make_ctx(
     name: str = "test",
     instance: InstanceInfo | None = None,
     recorder: Recorder | None = None,
+    recorded_actions: tuple[Action, ...] = (),
 ) -> ModuleContext:
     rec = recorder if recorder is not None else Recorder()
     instance_dir = target.root / "var/lib/bootseed/instances" / "i-test"
@@ -96,6 +98,7 @@ def make_ctx(
         console=rec.console.append,
         add_secret=rec.secrets.append,
         boot_uptime=lambda: 1.0,
+        recorded_actions=recorded_actions,
     )
 
 

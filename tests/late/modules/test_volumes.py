@@ -9,19 +9,27 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bootseed.late.modules.volumes import MODULE, fstab_line, recorded_actions, update_fstab
+from bootseed.contract.actions import EarlyStage, VolumeExec, VolumeMount, VolumeRef
+from bootseed.contract.seedcache import Seed, SideRecord, write_seed_cache, write_side_record
+from bootseed.late.modules.volumes import MODULE, fstab_line, update_fstab, volume_actions
+from bootseed.late.runner import Runner, RunOptions
+from bootseed.late.target import TargetRoot
 
 from tests.early.test_volumes_support import Lab, lab, needs_root
+from tests.late.modules.targetfs import make_ctx
 
 __all__ = ["lab"]
 
 REPO = Path(__file__).resolve().parents[3]
-MOUNT = {"action": "volume-mount", "device": "/dev/vdb", "uuid": "u-1", "fstype": "ext4",
-         "label": "data", "mountpoint": "/srv/data", "options": "noatime"}
+MOUNT_RECORD = {"action": "volume-mount", "device": "/dev/vdb", "uuid": "u-1",
+                "fstype": "ext4", "label": "data", "mountpoint": "/srv/data",
+                "options": "noatime"}
+MOUNT = VolumeMount(VolumeRef("/dev/vdb", "ext4", "data", "u-1"), "/srv/data", "noatime")
 
 
 def test_fstab_line_adds_nofail_and_is_idempotent() -> None:
@@ -30,7 +38,7 @@ def test_fstab_line_adds_nofail_and_is_idempotent() -> None:
     once = update_fstab(base, MOUNT)
     assert once == f"# static\nUUID=r / ext4 defaults 0 1\n{fstab_line(MOUNT)}"
     assert update_fstab(once, MOUNT) == once
-    moved = update_fstab(once, {**MOUNT, "mountpoint": "/data"})
+    moved = update_fstab(once, replace(MOUNT, mountpoint="/data"))
     assert moved.count("UUID=u-1") == 1 and " /data ext4" in moved
 
 
@@ -40,15 +48,32 @@ def test_fstab_entry_bootseed_did_not_write_wins() -> None:
 
 
 def test_actions_come_from_seed_json_and_the_side_record(tmp_path: Path) -> None:
-    assert recorded_actions(tmp_path) == []
-    exec_action = {"action": "volume-exec", "uuid": "u-2", "run": "go.sh"}
-    (tmp_path / "seed.json").write_text(json.dumps(
-        {"format": 1, "actions": [{"action": "early-stage"}, MOUNT]}))
-    (tmp_path / "rootswitch.json").write_text(json.dumps({"actions": [MOUNT, exec_action]}))
-    assert recorded_actions(tmp_path) == [MOUNT, exec_action]
-    (tmp_path / "seed.json").write_text("{")
-    with pytest.raises(ValueError, match=r"seed\.json: unreadable"):
-        recorded_actions(tmp_path)
+    # The runner reads both records (through the contract) into the module's context.
+    target = TargetRoot(tmp_path / "target")
+    seed_dir = target.path("/run/bootseed")
+    runner = Runner(RunOptions(root=target.root))
+    assert runner.recorded_actions == ()
+    exec_action = VolumeExec(VolumeRef("/dev/vdc", uuid="u-2"), "go.sh")
+    write_seed_cache(Seed(source="none", actions=[EarlyStage(), MOUNT]), seed_dir)
+    write_side_record(SideRecord(actions=[MOUNT, exec_action]), seed_dir)
+    runner = Runner(RunOptions(root=target.root))
+    assert runner.recorded_actions == (EarlyStage(), MOUNT, exec_action)
+    assert volume_actions(make_ctx(target, {}, recorded_actions=runner.recorded_actions)) == [
+        MOUNT, exec_action]
+    (seed_dir / "seed.json").write_text("{")
+    runner = Runner(RunOptions(root=target.root))
+    assert runner.recorded_actions == ()
+    [problem] = runner.status.problems
+    assert problem.where == "recorded actions" and "seed.json: not JSON" in problem.message
+
+
+def test_old_records_written_as_plain_dicts_still_read(tmp_path: Path) -> None:
+    target = TargetRoot(tmp_path)
+    seed_dir = target.path("/run/bootseed")
+    seed_dir.mkdir(parents=True)
+    (seed_dir / "rootswitch.json").write_text(json.dumps(
+        {"format": 1, "actions": [MOUNT_RECORD], "problems": [], "timings": []}))
+    assert Runner(RunOptions(root=target.root)).recorded_actions == (MOUNT,)
 
 
 def test_schema_accepts_the_image_switches() -> None:
@@ -65,6 +90,7 @@ def test_schema_accepts_the_image_switches() -> None:
 RUN = r'''
 import json, sys
 from pathlib import Path
+from bootseed.contract.actions import action_from_dict
 from bootseed.early.blockdev import mount_at, mount_table
 from bootseed.late.modules.volumes import handle
 from tests.late.chroot import make_shell_root
@@ -75,13 +101,11 @@ root = Path(spec["root"])
 target = make_shell_root(root)
 (root / "etc").mkdir(exist_ok=True)
 (root / "etc/fstab").write_text("UUID=r / ext4 defaults 0 1\n")
-seed = root / "run/bootseed"
-seed.mkdir(parents=True)
-(seed / "seed.json").write_text(json.dumps({"format": 1, "actions": spec["actions"]}))
+recorded = tuple(action_from_dict(a) for a in spec["actions"])
 errors = []
 for _ in range(2):
     try:
-        handle(make_ctx(target, {}, name="volumes"))
+        handle(make_ctx(target, {}, name="volumes", recorded_actions=recorded))
     except RuntimeError as exc:
         errors.append(str(exc))
 entry = mount_at(str(root / "srv/data"))
@@ -121,7 +145,7 @@ def _uuid(device: str) -> str:
 @needs_root
 def test_mount_action_adds_fstab_and_mounts(lab: Lab) -> None:
     dev = lab.ext4("data", "data", {"hello": "from the volume\n"})
-    action = {**MOUNT, "device": dev, "uuid": _uuid(dev)}
+    action = {**MOUNT_RECORD, "device": dev, "uuid": _uuid(dev)}
     out = _run_module(lab.tmp, [action])
     assert out["errors"] == []
     assert out["mounted"] == dev and out["data"] == "from the volume\n"
@@ -156,7 +180,7 @@ def test_failing_script_and_missing_volume_are_errors(lab: Lab) -> None:
     out = _run_module(lab.tmp, [
         {"action": "volume-exec", "device": dev, "uuid": uuid, "fstype": "ext4",
          "run": "fail.sh"},
-        {**MOUNT, "device": "/dev/nonexistent", "uuid": "0000-gone"}])
+        {**MOUNT_RECORD, "device": "/dev/nonexistent", "uuid": "0000-gone"}])
     assert len(out["errors"]) == 2
     assert "fail.sh exited with status 3" in out["errors"][0]
     assert "no volume with UUID=0000-gone attached now" in out["errors"][0]
