@@ -42,10 +42,12 @@ if __name__ == "__main__":
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A path entry holding bootseed/early (the editable install hides it from finders)."""
+    """A path entry holding bootseed/early and bootseed/contract (the editable install hides
+    them from finders)."""
     root = tmp_path_factory.mktemp("pathtree")
     (root / "bootseed").mkdir()
     (root / "bootseed" / "early").symlink_to(REPO / "early")
+    (root / "bootseed" / "contract").symlink_to(REPO / "contract")
     return root
 
 
@@ -68,6 +70,7 @@ def test_closure_of_the_early_stage_without_optional_packages(tree: Path) -> Non
     result = closure.compute(set(), [str(tree), *sys.path])
     names = set(result.modules)
     assert {"bootseed.early.premount", "bootseed.early.__main__", "bootseed.early.net",
+            "bootseed.early.rootswitch", "bootseed.contract.cli",
             "http.client", "json", "encodings.utf_8"} <= names
     # Third-party packages are opt-in; the standard library's function-level helpers
     # (pydoc, unittest via doctest, ...) are not dragged in.

@@ -135,8 +135,7 @@ def test_schema_system(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_subprocess_run_exit_and_help(root: Path) -> None:
     plant_seed(root, USER_DATA)
-    # The installed console script (``python -m bootseed.late.cli`` would make a second
-    # copy of the cli module, with its own CommandError class).
+    # The installed console script, as a user runs it.
     exe = [str(Path(sys.executable).with_name("bootseed"))]
     proc = subprocess.run([*exe, "run", "--root", str(root), "--network-timeout", "0",
                            "--console", str(root.parent / "c.txt"), "--json"],
