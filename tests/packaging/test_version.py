@@ -22,7 +22,7 @@ def test_debian_changelog_matches_the_one_version() -> None:
 
 def test_setup_cfg_and_the_installed_metadata_read_it() -> None:
     setup_cfg = (SOURCE / "setup.cfg").read_text(encoding="utf-8")
-    assert re.search(r"^version = attr: bootseed\.contract\.__version__$", setup_cfg, re.M)
+    assert re.search(r"^version = attr: contract\.__version__$", setup_cfg, re.M)
     assert version("bootseed") == __version__
 
 
