@@ -53,8 +53,9 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from bootseed.image_builder.build import BuildError, BuildOptions, build_image
+    from bootseed.image_builder.build import build_image
     from bootseed.image_builder.disk import GIB
+    from bootseed.image_builder.pipeline import BuildError, BuildOptions
 
     options = BuildOptions(
         out_dir=args.out,
