@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from bootseed.late.cli import main
 
-from .chroot import make_shell_root
-from .modules.targetfs import make_target
-from .runenv import plant_seed
+from testsupport.chroot import make_shell_root
+from testsupport.runenv import plant_seed
+from testsupport.targetfs import make_target
 
 USER_DATA = """#cloud-config
 runcmd:

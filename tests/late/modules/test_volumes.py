@@ -67,8 +67,8 @@ import json, sys
 from pathlib import Path
 from bootseed.early.volumes import mount_at, mount_table
 from bootseed.late.modules.volumes import handle
-from tests.late.chroot import make_shell_root
-from tests.late.modules.targetfs import make_ctx
+from testsupport.chroot import make_shell_root
+from testsupport.targetfs import make_ctx
 
 spec = json.loads(sys.argv[1])
 root = Path(spec["root"])
