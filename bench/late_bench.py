@@ -26,9 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.late.chroot import make_shell_root  # noqa: E402
-from tests.late.modules.targetfs import make_target  # noqa: E402
-from tests.late.runenv import plant_seed  # noqa: E402
+from testsupport.chroot import make_shell_root  # noqa: E402
+from testsupport.runenv import plant_seed  # noqa: E402
+from testsupport.targetfs import make_target  # noqa: E402
 
 KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeBenchKeyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA a@bench"
 KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeBenchKeyBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB b@bench"

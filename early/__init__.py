@@ -4,5 +4,3 @@ Nothing in this package may import a third-party module at import time;
 pyroute2 and the ``blkid`` binding are optional and imported lazily with a
 stdlib fallback.
 """
-
-__version__ = "0.1.0"

@@ -11,17 +11,17 @@ import argparse
 import json
 import sys
 
+from bootseed.contract import __version__
+from bootseed.contract.cli import CliError, Program, Verb, run_program
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m bootseed.early",
-        description="bootseed early stage (runs inside the initramfs, standard library only).")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    sub.required = True
-    pre = sub.add_parser(
-        "premount", help="find the seed (bringing the network up only when needed) and cache "
-        "it in /run/bootseed", description="Find the seed before the root is mounted and write "
-        "the seed cache. Exits 0 even when it fails: the boot must go on.")
+DESCRIPTION = "bootseed early stage (runs inside the initramfs, standard library only)."
+PREMOUNT_HELP = ("find the seed (bringing the network up only when needed) and cache it in "
+                 "/run/bootseed")
+PREMOUNT_DESCRIPTION = ("Find the seed before the root is mounted and write the seed cache. "
+                        "Exits 0 even when it fails: the boot must go on.")
+
+
+def add_premount_arguments(pre: argparse.ArgumentParser) -> None:
     pre.add_argument("--cmdline", help="kernel command line to use instead of /proc/cmdline")
     pre.add_argument("--out", default="/run/bootseed", help="seed cache directory")
     pre.add_argument("--root", default="/", help="root for seed directories and /sys (tests)")
@@ -39,24 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--dhcp-timeout", type=float, default=15.0, metavar="S")
     pre.add_argument("--kmsg", action="store_true", help="also log the summary to /dev/kmsg")
     pre.add_argument("--json", action="store_true", help="print the written seed.json")
-    sub.add_parser("rootswitch", add_help=False, help="rescue boot, root take-over and "
-                   "overlay root after the root is mounted (see rootswitch --help)")
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    if (sys.argv[1:] if argv is None else argv)[:1] == ["rootswitch"]:
-        from bootseed.early.rootswitch import main as rootswitch_main
-
-        return rootswitch_main((sys.argv[1:] if argv is None else argv)[1:])
-    args = build_parser().parse_args(argv)
+def run_premount(args: argparse.Namespace) -> int:
     from bootseed.early.premount import PremountOptions, run
 
     for name in ("carrier_timeout", "dhcp_timeout"):
         if not 0 < getattr(args, name) <= 600:
-            print(f"--{name.replace('_', '-')}: needs seconds above 0 and at most 600",
-                  file=sys.stderr)
-            return 2
+            raise CliError(f"--{name.replace('_', '-')}: needs seconds above 0 and at most 600",
+                           exit_code=2)
     seed = run(PremountOptions(
         cmdline=args.cmdline, out_dir=args.out, root=args.root, sys_class_net=args.sys_class_net,
         resolv_conf=args.resolv_conf, net_backend=args.net_backend,
@@ -67,6 +58,27 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(seed.manifest() if seed is not None else {"disabled": True},
                          indent=2, sort_keys=True, default=str))
     return 0
+
+
+def _premount() -> Verb:
+    return Verb(name="premount", help=PREMOUNT_HELP, description=PREMOUNT_DESCRIPTION,
+                add_arguments=add_premount_arguments, run=run_premount)
+
+
+def _rootswitch() -> Verb:
+    # Imported only for this verb: premount at boot does not pay for it.
+    from bootseed.early import rootswitch
+
+    return rootswitch.VERB
+
+
+PROGRAM = Program(prog="python3 -m bootseed.early", description=DESCRIPTION,
+                  verbs={"premount": _premount, "rootswitch": _rootswitch},
+                  version=__version__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_program(PROGRAM, argv)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bootseed.contract.cli import CliError, Program, Verb, loaded, run_program
+
 OUR_ROOT = "bootseed"
 ENTRY_PACKAGE = "bootseed.early"
 # Codecs are looked up by name at run time, with no import statement to follow; the
@@ -404,51 +406,52 @@ def install(closure: Closure, dest: Path, optimize: int = 0) -> list[tuple[str, 
     return extensions
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m bootseed.early.closure",
-        description="Compute (and install) the Python modules the early stage needs.")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    sub.required = True
-    for verb, text in (("list", "print the closure"),
-                       ("install", "write it into an initramfs tree")):
-        p = sub.add_parser(verb, help=text, description=text)
-        p.add_argument("--with", dest="with_packages", action="append", default=[],
-                       metavar="PACKAGE",
-                       help=f"include an optional package ({', '.join(OPTIONAL_ENTRIES)}); "
-                       "skipped with a note when not installed")
-        p.add_argument("--json", action="store_true", help="machine-readable output")
-        p.add_argument("--path", action="append", default=[], metavar="DIR",
-                       help="search DIR before sys.path (a tree holding bootseed/early)")
-        if verb == "install":
-            p.add_argument("--dest", required=True, type=Path, help="initramfs tree root")
-            p.add_argument("--optimize", type=int, default=0, choices=(0, 1, 2),
-                           help="bytecode optimisation level (2 strips docstrings)")
-    args = parser.parse_args(argv)
+def _add_closure_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--with", dest="with_packages", action="append", default=[],
+                        metavar="PACKAGE",
+                        help=f"include an optional package ({', '.join(OPTIONAL_ENTRIES)}); "
+                        "skipped with a note when not installed")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--path", action="append", default=[], metavar="DIR",
+                        help="search DIR before sys.path (a tree holding bootseed/early)")
+
+
+def _add_install_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_closure_arguments(parser)
+    parser.add_argument("--dest", required=True, type=Path, help="initramfs tree root")
+    parser.add_argument("--optimize", type=int, default=0, choices=(0, 1, 2),
+                        help="bytecode optimisation level (2 strips docstrings)")
+
+
+def _compute_for(args: argparse.Namespace) -> Closure:
     try:
-        closure = compute(set(args.with_packages), [*args.path, *sys.path])
+        return compute(set(args.with_packages), [*args.path, *sys.path])
     except (ImportError, OSError, subprocess.SubprocessError, SyntaxError) as exc:
-        print(f"closure: {exc}", file=sys.stderr)
-        return 1
-    if args.verb == "list":
-        if args.json:
-            print(json.dumps({"summary": closure.summary(),
-                              "modules": {n: {"kind": m.kind, "area": m.area,
-                                              "origin": m.origin}
-                                          for n, m in sorted(closure.modules.items())}},
-                             indent=2))
-        else:
-            for name, module in sorted(closure.modules.items()):
-                print(f"{name}\t{module.kind}\t{module.area}\t{module.origin or '-'}")
-        return 0
+        raise CliError(str(exc)) from None
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    closure = _compute_for(args)
+    if args.json:
+        print(json.dumps({"summary": closure.summary(),
+                          "modules": {n: {"kind": m.kind, "area": m.area,
+                                          "origin": m.origin}
+                                      for n, m in sorted(closure.modules.items())}},
+                         indent=2))
+    else:
+        for name, module in sorted(closure.modules.items()):
+            print(f"{name}\t{module.kind}\t{module.area}\t{module.origin or '-'}")
+    return 0
+
+
+def _run_install(args: argparse.Namespace) -> int:
+    closure = _compute_for(args)
     if not args.dest.is_dir():
-        print(f"closure: --dest {args.dest}: not a directory", file=sys.stderr)
-        return 1
+        raise CliError(f"--dest {args.dest}: not a directory")
     try:
         extensions = install(closure, args.dest, args.optimize)
     except (OSError, py_compile.PyCompileError) as exc:
-        print(f"closure: install: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(str(exc)) from None
     if args.json:
         print(json.dumps({"summary": closure.summary(),
                           "extensions": [{"source": s, "target": t} for s, t in extensions]},
@@ -457,6 +460,19 @@ def main(argv: list[str] | None = None) -> int:
         for source, target in extensions:
             print(f"{source} {target}")
     return 0
+
+
+PROGRAM = Program(
+    prog="python3 -m bootseed.early.closure",
+    description="Compute (and install) the Python modules the early stage needs.",
+    verbs=loaded(Verb("list", "print the closure", _add_closure_arguments, _run_list),
+                 Verb("install", "write it into an initramfs tree", _add_install_arguments,
+                      _run_install)),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_program(PROGRAM, argv)
 
 
 if __name__ == "__main__":

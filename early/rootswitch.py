@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bootseed.contract.actions import Action, RootSwitch, TakeOver, VolumeRef
+from bootseed.contract.cli import CliError, Verb
 from bootseed.contract.problems import Problem
 from bootseed.contract.seedcache import (
     DEFAULT_SEED_DIR,
@@ -392,12 +393,13 @@ def _console(line: str, kmsg: bool) -> None:
             pass
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m bootseed.early rootswitch",
-        description="Rescue boot, root take-over and overlay root, decided after the root "
-        "is mounted on ROOTMNT (initramfs-tools local-bottom). Exits 0 even when it fails: "
-        "the original root is then left in place.")
+HELP = "rescue boot, root take-over and overlay root after the root is mounted"
+DESCRIPTION = ("Rescue boot, root take-over and overlay root, decided after the root is mounted "
+               "on ROOTMNT (initramfs-tools local-bottom). Exits 0 even when it fails: the "
+               "original root is then left in place.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rootmnt", default="/root", help="where the root is mounted")
     parser.add_argument("--init", default="/sbin/init",
                         help="init the new root must hold (init= on the command line wins)")
@@ -410,14 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", action="append", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--kmsg", action="store_true", help="also log to /dev/kmsg")
     parser.add_argument("--json", action="store_true", help="print the decisions as JSON")
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_command(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.rootmnt):
-        print(f"rootswitch: --rootmnt {args.rootmnt}: not a directory", file=sys.stderr)
-        return 2
+        raise CliError(f"--rootmnt {args.rootmnt}: not a directory", exit_code=2)
     report = run(Options(rootmnt=args.rootmnt, init=args.init, cmdline=args.cmdline,
                          proc=args.proc, seed_dir=args.seed_dir, stage_dir=args.stage_dir,
                          mount_base=args.mount_base, devices=args.device, kmsg=args.kmsg))
@@ -425,3 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"decision": report.decision, "root": report.root,
                           **side_record(report)}, indent=2, sort_keys=True))
     return 0
+
+
+VERB = Verb(name="rootswitch", help=HELP, description=DESCRIPTION, add_arguments=add_arguments,
+            run=run_command)

@@ -9,17 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-class CliError(Exception):
-    """Printed as ``bootseed-image VERB: message``; exit status ``code``."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
+from bootseed.contract import __version__
+from bootseed.contract.cli import CliError, Program, Verb, loaded, run_program
+from bootseed.contract.cli import build_parser as build_program_parser
 
 
 def _size(text: str) -> int:
@@ -38,7 +33,7 @@ def _print_json(data: Any) -> None:
 
 # --- build -----------------------------------------------------------------
 
-def _register_build(parser: argparse.ArgumentParser) -> None:
+def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out"),
                         help="output directory (default: ./out)")
     parser.add_argument("--name", default="bootseed-bookworm-amd64",
@@ -58,8 +53,9 @@ def _register_build(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from bootseed.image_builder.build import BuildError, BuildOptions, build_image
+    from bootseed.image_builder.build import build_image
     from bootseed.image_builder.disk import GIB
+    from bootseed.image_builder.pipeline import BuildError, BuildOptions
 
     options = BuildOptions(
         out_dir=args.out,
@@ -88,7 +84,7 @@ def _run_build(args: argparse.Namespace) -> int:
 
 # --- boot ------------------------------------------------------------------
 
-def _register_boot(parser: argparse.ArgumentParser) -> None:
+def _add_boot_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="a built image (.raw or .qcow2 with its "
                         ".manifest.json beside it)")
     parser.add_argument("--nocloud-url", type=Path, metavar="DIR",
@@ -166,7 +162,7 @@ def _run_boot(args: argparse.Namespace) -> int:
 
 # --- seed-iso ----------------------------------------------------------------
 
-def _register_seed_iso(parser: argparse.ArgumentParser) -> None:
+def _add_seed_iso_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=("cidata", "ovf", "config-2"),
                         help="cidata: DIR's files; ovf: an ovf-env.xml FILE; config-2: DIR "
                         "with meta_data.json and user_data")
@@ -213,41 +209,26 @@ def _run_seed_iso(args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
-                       Callable[[argparse.Namespace], int]]] = {
-    "build": ("build a bootable Debian bookworm image with bootseed inside",
-              _register_build, _run_build),
-    "boot": ("boot an image under QEMU with a seed and report what the guest did",
-             _register_boot, _run_boot),
-    "seed-iso": ("make a cidata, OVF or config-2 seed disc", _register_seed_iso,
-                 _run_seed_iso),
-}
+BUILD = Verb("build", "build a bootable Debian bookworm image with bootseed inside",
+              _add_build_arguments, _run_build)
+BOOT = Verb("boot", "boot an image under QEMU with a seed and report what the guest did",
+            _add_boot_arguments, _run_boot)
+SEED_ISO = Verb("seed-iso", "make a cidata, OVF or config-2 seed disc", _add_seed_iso_arguments,
+                _run_seed_iso)
+PROGRAM = Program(
+    prog="bootseed-image",
+    description="Build bootseed disk images and seed discs, and boot them under QEMU.",
+    verbs=loaded(BUILD, BOOT, SEED_ISO),
+    version=__version__,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bootseed-image",
-        description="Build bootseed disk images and seed discs, and boot them under QEMU.",
-    )
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    sub.required = True
-    for name, (help_text, register, runner) in VERBS.items():
-        verb = sub.add_parser(name, help=help_text, description=help_text)
-        register(verb)
-        verb.set_defaults(_run=runner)
-    return parser
+    return build_program_parser(PROGRAM)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args._run(args))
-    except CliError as exc:
-        print(f"bootseed-image {args.verb}: {exc}", file=sys.stderr)
-        return exc.code
-    except KeyboardInterrupt:
-        print(f"bootseed-image {args.verb}: interrupted", file=sys.stderr)
-        return 130
+    return run_program(PROGRAM, argv)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,3 @@
 """bootseed late agent: user-data, cloud-config modules and the ``bootseed`` CLI."""
 
-__version__ = "0.1.0"
+from bootseed.contract import __version__ as __version__  # the one version: contract

@@ -164,13 +164,12 @@ def render(page: Page, version: str, date: str) -> str:
 
 @contextmanager
 def importable_tree(source: Path) -> Iterator[None]:
-    """``bootseed.early`` / ``bootseed.late`` / ``bootseed.contract`` importable from
-    ``source``, without installing."""
+    """``bootseed.contract``, ``.early`` and ``.late`` importable from ``source``, uninstalled."""
     with tempfile.TemporaryDirectory(prefix="bootseed-mkman-") as tmp:
         package = Path(tmp) / "bootseed"
         package.mkdir()
         (package / "__init__.py").write_text("")
-        for name in ("early", "late", "contract"):
+        for name in ("contract", "early", "late"):
             (package / name).symlink_to(source / name)
         sys.path.insert(0, tmp)
         try:
@@ -193,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="bootseed source tree (default: this script's parent)")
     args = parser.parse_args(argv)
     with importable_tree(args.source.resolve()):
-        from bootseed.late import __version__
+        from bootseed.contract import __version__
         from bootseed.late.cli import build_parser
 
         pages = build_pages(build_parser())

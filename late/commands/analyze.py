@@ -11,7 +11,7 @@ NAME = "analyze"
 HELP = "per-stage and per-module wall time of the last run, slowest first"
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=Path("/"),
                         help="target root whose /run/bootseed to read (default: /)")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -33,7 +33,7 @@ def timings(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
     from bootseed.late.runner import DEFAULT_RUN_DIR
     from bootseed.late.status import read_status
     from bootseed.late.target import TargetRoot
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = TargetRoot(args.root).path(DEFAULT_RUN_DIR)
     doc = read_status(run_dir)
     if doc is None:
-        raise CommandError(f"no status in {run_dir}: bootseed has not run")
+        raise CliError(f"no status in {run_dir}: bootseed has not run")
     table = timings(doc)
     if args.json:
         print(json.dumps(table, indent=2))

@@ -10,7 +10,7 @@ NAME = "clean"
 HELP = "remove bootseed state (and optionally logs and the seed cache) to simulate a new instance"
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=Path("/"),
                         help="target root to clean (default: /)")
     parser.add_argument("--logs", action="store_true",
@@ -20,7 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
     from bootseed.late.logsetup import LOG_FILE, USER_OUTPUT_LOG
     from bootseed.late.runner import DEFAULT_RUN_DIR
     from bootseed.late.state import STATE_DIR
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 continue
         except OSError as exc:
-            raise CommandError(f"cannot remove {path}: {exc.strerror}") from exc
+            raise CliError(f"cannot remove {path}: {exc.strerror}") from exc
         removed.append(str(path))
     for name in removed:
         print(f"removed {name}")

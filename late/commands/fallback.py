@@ -19,7 +19,7 @@ NAME = "fallback"
 HELP = "keep the distribution kernel bootable: GRUB fallback entry and boot counting"
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
 
@@ -86,14 +86,14 @@ def _print_outcome(outcome: Outcome, args: argparse.Namespace, quiet: bool = Fal
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
     from bootseed.late.fallback import install as inst
     from bootseed.late.fallback.config import Mode
     from bootseed.late.target import TargetRoot
 
     target = TargetRoot(args.root)
     if not target.root.is_dir():
-        raise CommandError(f"--root {args.root}: not a directory")
+        raise CliError(f"--root {args.root}: not a directory")
     try:
         if args.action == "install":
             opts = inst.InstallOptions(cmdline=args.cmdline, kernel=args.kernel,
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             if args.mode:
                 opts.mode = Mode(args.mode)
             if bool(args.kernel) != bool(args.initrd):
-                raise CommandError("--kernel and --initrd go together")
+                raise CliError("--kernel and --initrd go together")
             _print_outcome(inst.install(target, opts), args)
             return 0
         if args.action == "refresh":
@@ -119,9 +119,9 @@ def run(args: argparse.Namespace) -> int:
             return _mark_good(target, args)
         return _status(target, args)
     except inst.FallbackError as exc:
-        raise CommandError(str(exc)) from None
+        raise CliError(str(exc)) from None
     except ValueError as exc:  # config and grubenv errors name their file
-        raise CommandError(str(exc)) from None
+        raise CliError(str(exc)) from None
 
 
 def _mark_good(target: TargetRoot, args: argparse.Namespace) -> int:

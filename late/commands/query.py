@@ -11,7 +11,7 @@ NAME = "query"
 HELP = "print instance data, or one KEY of it (dotted: v1.instance_id, ds.meta_data.x)"
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("key", nargs="?", metavar="KEY",
                         help="dotted path; v1 keys also work bare (instance_id)")
     parser.add_argument("--root", type=Path, default=Path("/"),
@@ -37,7 +37,7 @@ def lookup(data: dict[str, Any], key: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
     from bootseed.late.instance import read_instance_data
     from bootseed.late.runner import DEFAULT_RUN_DIR
     from bootseed.late.target import TargetRoot
@@ -46,13 +46,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         data = read_instance_data(run_dir, sensitive=False if args.redacted else None)
     except FileNotFoundError as exc:
-        raise CommandError(f"{exc}: bootseed has not run") from exc
+        raise CliError(f"{exc}: bootseed has not run") from exc
     value: Any = data
     if args.key:
         try:
             value = lookup(data, args.key)
         except KeyError as exc:
-            raise CommandError(f"no key {exc.args[0]!r} in instance data") from exc
+            raise CliError(f"no key {exc.args[0]!r} in instance data") from exc
     if isinstance(value, str):
         print(value)
     else:

@@ -11,7 +11,7 @@ HELP = "run the late agent's stages (local, network, config, final) on a target 
 STAGE_CHOICES = ("local", "network", "config", "final", "all")
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", choices=STAGE_CHOICES, default="all",
                         help="stage to run; earlier stages not yet run this boot run first "
                              "(default: all)")
@@ -40,14 +40,14 @@ def _console_device(requested: str | None, root: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
     from bootseed.late.runner import Runner, RunOptions, console_writer
     from bootseed.late.stages import ORDER, RunStage
 
     if not args.root.is_dir():
-        raise CommandError(f"--root {args.root}: not a directory")
+        raise CliError(f"--root {args.root}: not a directory")
     if args.network_timeout < 0:
-        raise CommandError("--network-timeout must be >= 0")
+        raise CliError("--network-timeout must be >= 0")
     stages = ORDER if args.stage == "all" else (RunStage(args.stage),)
     runner = Runner(RunOptions(
         root=args.root.resolve(), seed_dir=args.seed_dir, stages=stages, notify=args.notify,
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         status = runner.run()
     except (OSError, RuntimeError) as exc:
-        raise CommandError(str(exc)) from exc
+        raise CliError(str(exc)) from exc
     if args.json:
         print(json.dumps(runner.redactor.data(status.to_json()), indent=2, sort_keys=True))
     # Failed modules do not fail the run (the status says); a run that could not

@@ -21,7 +21,7 @@ NAME = "schema"
 HELP = "validate a cloud-config file (or this system's config) and report problems by line"
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--config-file", "-c", type=Path, metavar="FILE",
                       help="a cloud-config YAML file")
@@ -37,7 +37,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
     from bootseed.late.registry import load_registry
     from bootseed.late.schema import SchemaConflictError
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             problems = check_system(args.root, registry)
     except SchemaConflictError as exc:
-        raise CommandError(str(exc)) from exc
+        raise CliError(str(exc)) from exc
     errors = [p for p in problems if p.level is Level.ERROR]
     if args.json:
         doc = {"valid": not errors,
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"{p.level}: {p.where}: {p.message}")
     if errors:
-        raise CommandError(f"invalid: {len(errors)} error(s)")
+        raise CliError(f"invalid: {len(errors)} error(s)")
     print("valid")
     return 0
 
@@ -81,14 +81,14 @@ def dump(registry: Registry, as_json: bool) -> int:
 
 def check_file(path: Path, registry: Registry) -> list[Problem]:
     import yaml
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
     from bootseed.late.schema import validate
     from bootseed.late.userdata.yamlmarks import load_with_marks
 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"{path}: {exc}") from exc
+        raise CliError(f"{path}: {exc}") from exc
     try:
         data, marks = load_with_marks(text)
     except (yaml.YAMLError, ValueError) as exc:
@@ -100,8 +100,8 @@ def check_file(path: Path, registry: Registry) -> list[Problem]:
 def check_system(root: Path, registry: Registry) -> list[Problem]:
     import tempfile
 
+    from bootseed.contract.cli import CliError
     from bootseed.contract.seedcache import SeedCacheError, read_seed_cache
-    from bootseed.late.cli import CommandError
     from bootseed.late.instance import build_instance_data, instance_info
     from bootseed.late.runner import DEFAULT_RUN_DIR
     from bootseed.late.target import TargetRoot
@@ -111,9 +111,9 @@ def check_system(root: Path, registry: Registry) -> list[Problem]:
     try:
         seed = read_seed_cache(target.path(DEFAULT_RUN_DIR))
     except (SeedCacheError, PermissionError) as exc:
-        raise CommandError(f"cannot read the seed cache: {exc}") from exc
+        raise CliError(f"cannot read the seed cache: {exc}") from exc
     if seed is None:
-        raise CommandError(f"no seed cache in {target.path(DEFAULT_RUN_DIR)}")
+        raise CliError(f"no seed cache in {target.path(DEFAULT_RUN_DIR)}")
     info = instance_info(seed)
     with tempfile.TemporaryDirectory(prefix="bootseed-schema-") as scratch:
         built = build_config(seed, info, target, Path(scratch),

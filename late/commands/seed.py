@@ -17,7 +17,7 @@ HELP = "find and fetch the seed (kernel command line, NoCloud, EC2, OVF, config 
 EXIT_NO_SEED = 3
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     fetch = actions.add_parser(
@@ -52,12 +52,12 @@ def redacted(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bootseed.contract.cli import CliError
     from bootseed.contract.seedcache import write_seed_cache
     from bootseed.early.discover import DiscoveryConfig, discover
-    from bootseed.late.cli import CommandError
 
     if args.timeout is not None and not args.timeout > 0:
-        raise CommandError(f"--timeout must be above 0, got {args.timeout:g}")
+        raise CliError(f"--timeout must be above 0, got {args.timeout:g}")
     config = DiscoveryConfig.from_system(root=args.root, cmdline=args.cmdline)
     config.stage = "late"
     config.scan_discs = not args.no_discs
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             write_seed_cache(seed, args.out)
         except OSError as exc:
-            raise CommandError(f"cannot write the seed cache to {args.out}: {exc}") from exc
+            raise CliError(f"cannot write the seed cache to {args.out}: {exc}") from exc
     doc = redacted(seed.manifest())
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True, default=str))
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         _print_human(doc)
     if not seed.has_seed:
         if not args.json:
-            raise CommandError("no seed found", code=EXIT_NO_SEED)
+            raise CliError("no seed found", exit_code=EXIT_NO_SEED)
         return EXIT_NO_SEED
     return 0
 

@@ -16,7 +16,7 @@ NAME = "status"
 HELP = "show the late agent's status (exit 0 done, 1 error, 2 running or degraded)"
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", action="store_true",
                         help="block until the final stage wrote its result")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",

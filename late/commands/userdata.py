@@ -17,7 +17,7 @@ NAME = "userdata"
 HELP = "unpack and merge user-data the way the late agent will (cloud-init compatible)"
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     render = actions.add_parser(
@@ -65,18 +65,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
     from bootseed.late.userdata.engine import overlay_results, process
     from bootseed.late.userdata.types import Limits
 
     limits = Limits()
     if args.max_bytes is not None:
         if args.max_bytes < 0:
-            raise CommandError(f"--max-bytes must not be negative, got {args.max_bytes}", 2)
+            raise CliError(f"--max-bytes must not be negative, got {args.max_bytes}", 2)
         limits = replace(limits, max_total_bytes=args.max_bytes)
     if args.include_timeout is not None:
         if not args.include_timeout > 0:
-            raise CommandError(
+            raise CliError(
                 f"--include-timeout must be above 0, got {args.include_timeout:g}", 2
             )
         limits = replace(limits, include_timeout=args.include_timeout)
@@ -103,18 +103,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(name: str, label: str) -> bytes:
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
 
     if name == "-":
         return sys.stdin.buffer.read()
     try:
         return Path(name).read_bytes()
     except OSError as exc:
-        raise CommandError(f"cannot read {label} {name}: {exc.strerror or exc}", 2) from None
+        raise CliError(f"cannot read {label} {name}: {exc.strerror or exc}", 2) from None
 
 
 def _instance_data(name: str | None) -> dict[str, Any] | None:
-    from bootseed.late.cli import CommandError
+    from bootseed.contract.cli import CliError
 
     if name is None:
         return None
@@ -122,9 +122,9 @@ def _instance_data(name: str | None) -> dict[str, Any] | None:
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise CommandError(f"--instance-data {name} is not valid JSON: {exc}", 2) from None
+        raise CliError(f"--instance-data {name} is not valid JSON: {exc}", 2) from None
     if not isinstance(data, dict):
-        raise CommandError(f"--instance-data {name} must hold a JSON object", 2)
+        raise CliError(f"--instance-data {name} must hold a JSON object", 2)
     return data
 
 

@@ -70,6 +70,7 @@ def test_closure_of_the_early_stage_without_optional_packages(tree: Path) -> Non
     result = closure.compute(set(), [str(tree), *sys.path])
     names = set(result.modules)
     assert {"bootseed.early.premount", "bootseed.early.__main__", "bootseed.early.net",
+            "bootseed.early.rootswitch", "bootseed.contract.cli",
             "http.client", "json", "encodings.utf_8"} <= names
     # Third-party packages are opt-in; the standard library's function-level helpers
     # (pydoc, unittest via doctest, ...) are not dragged in.

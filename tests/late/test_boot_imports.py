@@ -16,9 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .chroot import make_shell_root
-from .modules.targetfs import make_target
-from .runenv import plant_seed
+from testsupport.chroot import make_shell_root
+from testsupport.runenv import plant_seed
+from testsupport.targetfs import make_target
 
 HEAVY = ("jsonschema", "cryptography", "requests", "jinja2")
 

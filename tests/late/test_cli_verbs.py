@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from bootseed.late.cli import main
 
-from .chroot import make_shell_root
-from .modules.targetfs import make_target
-from .runenv import plant_seed
+from testsupport.chroot import make_shell_root
+from testsupport.runenv import plant_seed
+from testsupport.targetfs import make_target
 
 USER_DATA = """#cloud-config
 runcmd:
@@ -152,8 +152,7 @@ def test_schema_dump_names_each_key_owner(capsys: pytest.CaptureFixture[str]) ->
 
 def test_subprocess_run_exit_and_help(root: Path) -> None:
     plant_seed(root, USER_DATA)
-    # The installed console script (``python -m bootseed.late.cli`` would make a second
-    # copy of the cli module, with its own CommandError class).
+    # The installed console script, as a user runs it.
     exe = [str(Path(sys.executable).with_name("bootseed"))]
     proc = subprocess.run([*exe, "run", "--root", str(root), "--network-timeout", "0",
                            "--console", str(root.parent / "c.txt"), "--json"],

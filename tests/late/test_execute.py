@@ -12,7 +12,7 @@ from bootseed.late.execute import (
 )
 from bootseed.late.target import TargetRoot
 
-from .chroot import make_shell_root
+from testsupport.chroot import make_shell_root
 
 
 def test_commands_to_script_quotes_lists() -> None:

@@ -13,7 +13,8 @@ from bootseed.late.fallback.install import install
 from bootseed.late.fallback.report import boot_summary
 from bootseed.late.target import TargetRoot
 
-from .runenv import Agent, module, plant_seed
+from testsupport.runenv import Agent, module, plant_seed
+
 from .test_fallback import CMDLINE, make_root, opts, proc_with
 
 GRUBENV = "boot/grub/grubenv"

@@ -14,9 +14,9 @@ from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Sta
 from bootseed.late.stages import RunStage
 from bootseed.late.target import TargetRoot
 
-from .chroot import make_shell_root
-from .modules.targetfs import make_target
-from .runenv import Agent, module, plant_seed
+from testsupport.chroot import make_shell_root
+from testsupport.runenv import Agent, module, plant_seed
+from testsupport.targetfs import make_target
 
 USER_DATA = """#cloud-config
 bootcmd:

@@ -17,8 +17,8 @@ from bootseed.late.registry import Registry, load_registry
 from bootseed.late.schema import validate
 from bootseed.late.schemacache import validate_cached
 
-from .chroot import make_shell_root
-from .modules.targetfs import make_target
+from testsupport.chroot import make_shell_root
+from testsupport.targetfs import make_target
 
 CFG: dict[str, Any] = {"runcmd": "not a list", "no_such_key": 1, "hostname": "h"}
 ORIGINS = {("runcmd",): "user-data line 2", ("no_such_key",): "user-data line 3"}
@@ -180,7 +180,7 @@ def _boot(root: Path) -> dict[str, Any]:
 
 
 def _plant(root: Path, user_data: str) -> None:
-    from .runenv import plant_seed
+    from testsupport.runenv import plant_seed
 
     plant_seed(root, user_data)
 

@@ -10,9 +10,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from .chroot import make_shell_root
-from .modules.targetfs import make_target
-from .runenv import Agent, plant_seed
+from testsupport.chroot import make_shell_root
+from testsupport.runenv import Agent, plant_seed
+from testsupport.targetfs import make_target
 
 PASSWORD = "Pw-9f2c-never-leak-7781"
 CHPASSWD_PASSWORD = "Chpw-ab12-never-leak"

@@ -8,8 +8,8 @@ from bootseed.late.modules import bootcmd
 from bootseed.late.modules.base import Frequency, Stage
 from bootseed.late.target import TargetRoot
 
-from ..chroot import make_shell_root
-from .targetfs import make_ctx
+from testsupport.chroot import make_shell_root
+from testsupport.targetfs import make_ctx
 
 
 def test_spec() -> None:

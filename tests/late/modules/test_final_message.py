@@ -8,7 +8,7 @@ from bootseed.late.modules import final_message
 from bootseed.late.modules.base import Frequency, InstanceInfo
 from bootseed.late.target import TargetRoot
 
-from .targetfs import Recorder, make_ctx
+from testsupport.targetfs import Recorder, make_ctx
 
 
 def test_default_message_substitutes(tmp_path: Path) -> None:

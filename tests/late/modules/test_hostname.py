@@ -14,7 +14,7 @@ from bootseed.late.modules import set_hostname, update_etc_hosts, update_hostnam
 from bootseed.late.modules.base import Frequency, InstanceInfo, ModuleContext
 from bootseed.late.target import TargetRoot
 
-from .targetfs import make_ctx, make_target
+from testsupport.targetfs import make_ctx, make_target
 
 SEEDED = InstanceInfo("i-abc", local_hostname="seeded")
 

@@ -10,7 +10,7 @@ from bootseed.late.modules.base import Stage
 from bootseed.late.modules.keys_to_console import FP_BEGIN, FP_END, KEYS_BEGIN, KEYS_END
 from bootseed.late.target import TargetRoot
 
-from .targetfs import Recorder, make_ctx, make_target
+from testsupport.targetfs import Recorder, make_ctx, make_target
 
 USER_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq0c2VzdGtleWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh u@x"

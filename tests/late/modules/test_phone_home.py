@@ -14,7 +14,7 @@ from bootseed.late.modules.base import InstanceInfo
 from bootseed.late.modules.phone_home import MAX_TRIES, PhoneHomeError, post_form
 from bootseed.late.target import TargetRoot
 
-from .targetfs import make_ctx, make_target
+from testsupport.targetfs import make_ctx, make_target
 
 INSTANCE = InstanceInfo("i-0123abc", local_hostname="pal.example.net")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from bootseed.late.modules import runcmd, scripts_user
 from bootseed.late.modules.base import Frequency, Stage
 
-from ..chroot import make_shell_root
-from .targetfs import make_ctx
+from testsupport.chroot import make_shell_root
+from testsupport.targetfs import make_ctx
 
 
 def test_spec() -> None:

@@ -15,8 +15,8 @@ from bootseed.late.modules import (
 )
 from bootseed.late.modules.base import Frequency
 
-from ..chroot import make_shell_root
-from .targetfs import make_ctx
+from testsupport.chroot import make_shell_root
+from testsupport.targetfs import make_ctx
 
 
 def _script(folder: Path, name: str, body: str) -> None:

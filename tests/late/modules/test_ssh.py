@@ -13,7 +13,7 @@ from bootseed.late.modules.ssh import DROPIN, MARKER, SSHModuleError
 from bootseed.late.sshkeys import fingerprint, generate_host_key, hex_fingerprint
 from bootseed.late.target import TargetRoot
 
-from .targetfs import Recorder, make_ctx, make_target
+from testsupport.targetfs import Recorder, make_ctx, make_target
 
 USER_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq0c2VzdGtleWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh u@x"

@@ -12,7 +12,7 @@ from bootseed.late.modules.users_groups import SUDOERS_DROPIN, UsersGroupsError
 from bootseed.late.passwdhash import sha512_crypt
 from bootseed.late.target import TargetRoot
 
-from .targetfs import Recorder, make_ctx, make_target, passwd_lines, snapshot
+from testsupport.targetfs import Recorder, make_ctx, make_target, passwd_lines, snapshot
 
 KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq0c2VzdGtleWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh a@x"
 KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq0c2VzdGtleWJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJi b@x"

@@ -21,7 +21,7 @@ from bootseed.late.runner import Runner, RunOptions
 from bootseed.late.target import TargetRoot
 
 from tests.early.test_volumes_support import Lab, lab, needs_root
-from tests.late.modules.targetfs import make_ctx
+from testsupport.targetfs import make_ctx
 
 __all__ = ["lab"]
 
@@ -93,8 +93,8 @@ from pathlib import Path
 from bootseed.contract.actions import action_from_dict
 from bootseed.early.blockdev import mount_at, mount_table
 from bootseed.late.modules.volumes import handle
-from tests.late.chroot import make_shell_root
-from tests.late.modules.targetfs import make_ctx
+from testsupport.chroot import make_shell_root
+from testsupport.targetfs import make_ctx
 
 spec = json.loads(sys.argv[1])
 root = Path(spec["root"])

@@ -11,7 +11,7 @@ from bootseed.late.modules.base import Frequency, Stage
 from bootseed.late.modules.write_files import MAX_DECOMPRESSED, WriteFilesError
 from bootseed.late.target import TargetRoot
 
-from .targetfs import make_ctx, make_target, snapshot
+from testsupport.targetfs import make_ctx, make_target, snapshot
 
 
 @pytest.fixture
