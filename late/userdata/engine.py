@@ -2,7 +2,11 @@
 
 ``process`` never raises on bad input. Everything wrong is reported as a
 ``Problem`` naming where it is (``user-data part 2 (x.yaml) line 4``,
-``... include http://host/path``), and every other part still comes through.
+``... include http://host/path``), and every other part still comes through:
+each part is unpacked and merged on its own, so one part that breaks in an
+unforeseen way is reported and skipped, not the run. Every expansion (gzip,
+includes, templates, YAML aliases, JSON patches) charges the run's one
+``Budget`` (bytes, nodes, time; see ``Limits``).
 
 Flow: gunzip the blob if needed, cut MIME multiparts into leaves, detect each
 leaf's type (declared type, else cloud-init's first-line rules), expand
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +26,15 @@ from typing import Any
 import yaml
 from bootseed.late.userdata import detect as ct
 from bootseed.late.userdata import mime
-from bootseed.late.userdata.budget import Budget, BudgetExceeded
+from bootseed.late.userdata.budget import BudgetExceeded
 from bootseed.late.userdata.gunzip import GunzipError, gunzip
 from bootseed.late.userdata.includes import IncludeCache, parse_include_list
-from bootseed.late.userdata.jsonpatch import PatchError, apply_patch
+from bootseed.late.userdata.jsonpatch import PatchError, apply_patch, value_size
 from bootseed.late.userdata.merge import (
     DEFAULT,
     Mergers,
     MergeSpecError,
+    Owned,
     merge_traced,
     parse_how,
     pop_merge_how,
@@ -129,15 +135,16 @@ class _Run:
         self.instance_data = instance_data
         self.limits = limits
         self.cache = IncludeCache(include_cache_dir) if include_cache_dir is not None else None
-        self.budget = Budget(limits.max_total_bytes)
+        self.budget = limits.budget()
         self.problems: list[Problem] = []
         self.notes: list[Problem] = []
         self.candidates: list[_Candidate] = []
         self.dispatched = 0
         self.stopped = False
         self.includes_done = 0
-        self.yaml_nodes = 0
         self._variables: dict[str, Any] | None = None
+        # Containers the merge fold made itself, so later parts may grow them in place.
+        self.owned = Owned()
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
@@ -168,9 +175,18 @@ class _Run:
             ):
                 if self.stopped:
                     return
-                self.mime_leaf(leaf, include_depth, chain)
+                self._isolated(leaf.where, self.mime_leaf, leaf, include_depth, chain)
             return
-        self.dispatch(None, data, meta, include_depth, chain)
+        self._isolated(meta.where, self.dispatch, None, data, meta, include_depth, chain)
+
+    def _isolated(self, where: str, step: Callable[..., None], *args: Any) -> None:
+        """Run one part's step; whatever breaks in it is that part's problem alone."""
+        try:
+            step(*args)
+        except BudgetExceeded as exc:
+            self.problem(where, f"{exc}; part ignored")
+        except Exception as exc:
+            self.problem(where, f"part could not be handled: {type(exc).__name__}: {exc}")
 
     def mime_leaf(self, leaf: mime.MimeLeaf, include_depth: int, chain: tuple[str, ...]) -> None:
         headers = leaf.headers
@@ -278,7 +294,7 @@ class _Run:
         try:
             data, marks, nodes = load_counted(
                 text,
-                max_nodes=max(0, self.limits.max_yaml_nodes - self.yaml_nodes),
+                max_nodes=self.budget.nodes_remaining or 0,
                 max_depth=self.limits.max_yaml_depth,
             )
         except yaml.MarkedYAMLError as exc:
@@ -290,12 +306,14 @@ class _Run:
             self.problem(at, f"invalid YAML: {reason}; part ignored")
             return False, None, {}
         except YamlLimitError as exc:
-            self.problem(where, f"YAML refused: {exc}; part ignored")
+            self.problem(
+                where, f"YAML refused: {exc} (node cap {self.budget.max_nodes}); part ignored"
+            )
             return False, None, {}
         except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
             self.problem(where, f"invalid YAML: {exc}; part ignored")
             return False, None, {}
-        self.yaml_nodes += nodes
+        self.budget.charge_nodes(nodes)
         return True, data, marks
 
     def _load_config(self, candidate: _Candidate) -> bool:
@@ -335,8 +353,23 @@ class _Run:
         except RecursionError:
             self.problem(candidate.where, "invalid JSON patch: nested too deeply; part ignored")
             return False
+        except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+            self.problem(candidate.where, f"invalid JSON patch: {exc}; part ignored")
+            return False
         if not isinstance(patch, list):
             self.problem(candidate.where, "a JSON patch must be a list of operations; ignored")
+            return False
+        nodes, depth = value_size(patch)
+        if depth > self.limits.max_yaml_depth + 2:  # the list of ops and each op's object
+            self.problem(
+                candidate.where,
+                f"JSON patch nests deeper than {self.limits.max_yaml_depth} levels; part ignored",
+            )
+            return False
+        try:
+            self.budget.charge_nodes(nodes)
+        except BudgetExceeded as exc:
+            self.problem(candidate.where, f"JSON patch refused: {exc}; part ignored")
             return False
         candidate.patch = patch
         return True
@@ -398,14 +431,15 @@ class _Run:
         from bootseed.late.userdata.fetch import fetch
 
         limits = self.limits
-        result = fetch(
-            url,
-            timeout=limits.include_timeout,
-            retries=limits.include_retries,
-            retry_delay=limits.include_retry_delay,
-            max_bytes=self.budget.remaining,
-            max_redirects=limits.include_max_redirects,
-        )
+        with self.budget.paused():
+            result = fetch(
+                url,
+                timeout=limits.include_timeout,
+                retries=limits.include_retries,
+                retry_delay=limits.include_retry_delay,
+                max_bytes=self.budget.remaining,
+                max_redirects=limits.include_max_redirects,
+            )
         if result.body is None:
             self.problem(where, f"include not fetched: {result.error}")
             return None
@@ -442,7 +476,10 @@ class _Run:
         for number, item in enumerate(items, 1):
             if self.stopped:
                 return
-            self._archive_item(number, item, meta, include_depth, chain)
+            self._isolated(
+                f"{meta.where} item {number}",
+                self._archive_item, number, item, meta, include_depth, chain,
+            )
 
     def _archive_item(
         self, number: int, item: Any, meta: _Meta, include_depth: int, chain: tuple[str, ...]
@@ -500,7 +537,7 @@ class _Run:
         offset = text.count("\n", 0, len(text) - len(body))
         try:
             rendered = template.render(
-                body, self._template_variables(), self.budget.remaining, line_offset=offset
+                body, self._template_variables(), self.budget, line_offset=offset
             )
         except template.TemplateError as exc:
             at = f"{meta.where} line {exc.line}" if exc.line else meta.where
@@ -565,10 +602,21 @@ class _Run:
                     merge_how=candidate.merge_how,
                 )
             )
-            if candidate.content_type == ct.CLOUD_CONFIG and isinstance(candidate.config, dict):
-                config, config_t = self._merge(config, config_t, candidate)
-            elif candidate.content_type == ct.CLOUD_CONFIG_JSONP:
-                config, config_t = self._patch(config, config_t, candidate)
+            try:
+                self.budget.check_time()
+                if candidate.content_type == ct.CLOUD_CONFIG and isinstance(
+                    candidate.config, dict
+                ):
+                    config, config_t = self._merge(config, config_t, candidate)
+                elif candidate.content_type == ct.CLOUD_CONFIG_JSONP:
+                    config, config_t = self._patch(config, config_t, candidate)
+            except BudgetExceeded as exc:
+                self.problem(candidate.where, f"{exc}; its config is not applied")
+            except Exception as exc:
+                self.problem(
+                    candidate.where,
+                    f"config could not be applied: {type(exc).__name__}: {exc}",
+                )
         return UserDataResult(
             parts=parts,
             cloud_config=config,
@@ -619,14 +667,21 @@ class _Run:
                 "merge chain has no dict() merger, so this part changes nothing (as in cloud-init)",
             )
         part_t = build(part, candidate.marks, candidate.where)
-        merged, merged_t = merge_traced(config, part, mergers, config_t, part_t)
+        merged, merged_t = merge_traced(config, part, mergers, config_t, part_t, self.owned)
         return (merged if isinstance(merged, dict) else config), merged_t
 
     def _patch(
         self, config: dict[str, Any], config_t: Trace | None, candidate: _Candidate
     ) -> tuple[dict[str, Any], Trace | None]:
         try:
-            patched, patched_t = apply_patch(config, candidate.patch, config_t, candidate.where)
+            patched, patched_t = apply_patch(
+                config,
+                candidate.patch,
+                config_t,
+                candidate.where,
+                budget=self.budget,
+                max_depth=self.limits.max_yaml_depth,
+            )
         except PatchError as exc:
             self.problem(candidate.where, f"JSON patch not applied: {exc}")
             return config, config_t

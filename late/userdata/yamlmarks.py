@@ -2,11 +2,13 @@
 
 ``load_with_marks(text)`` returns the loaded value and ``{key_path: line}``
 where a key path is a tuple of str/int (``("users", 0, "name")``) and lines
-are 1-based. Before constructing anything it checks the node graph: nesting
-deeper than ``max_depth`` or an expanded size (aliases counted every time they
-are used) beyond ``max_nodes`` is refused, so a "billion laughs" document
-cannot exhaust time or memory, and libyaml's recursive composer never sees a
-document deep enough to overflow the C stack.
+are 1-based. Before composing a large document it streams the parser's
+events, so more than ``max_nodes`` nodes or nesting deeper than ``max_depth``
+is refused before a node tree is held in memory (and libyaml's recursive
+composer never sees a document deep enough to overflow the C stack). Before
+constructing anything it checks the node graph: an expanded size (aliases
+counted every time they are used) beyond ``max_nodes`` is refused, so a
+"billion laughs" document cannot exhaust time or memory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from bootseed.late.userdata.types import DEFAULT_MAX_NODES
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -21,7 +24,6 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # cannot nest deep enough to matter, so the extra depth scan is skipped.
 _SHALLOW_TEXT = 4096
 
-DEFAULT_MAX_NODES = 1_000_000
 DEFAULT_MAX_DEPTH = 100
 
 KeyPath = tuple[Any, ...]
@@ -50,7 +52,7 @@ def load_counted(
 ) -> tuple[Any, dict[KeyPath, int], int]:
     """Like ``load_with_marks`` and also the expanded node count (for a shared cap)."""
     if len(text) > _SHALLOW_TEXT:
-        _check_event_depth(text, max_depth)
+        _scan_events(text, max_nodes, max_depth)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -65,15 +67,23 @@ def load_counted(
         loader.dispose()
 
 
-def _check_event_depth(text: str, max_depth: int) -> None:
-    """Scan parser events (libyaml's parser is iterative) for the nesting depth."""
+def _scan_events(text: str, max_nodes: int, max_depth: int) -> None:
+    """Stream parser events (libyaml's parser is iterative) for node count and depth."""
     loader = _Loader(text)
     depth = 0
+    nodes = 0
     try:
         while True:
             event = loader.get_event()
             if event is None or isinstance(event, yaml.StreamEndEvent):
                 return
+            if isinstance(event, yaml.NodeEvent):
+                nodes += 1
+                if nodes > max_nodes:
+                    raise YamlLimitError(
+                        f"document has more than {max_nodes} nodes "
+                        f"(line {event.start_mark.line + 1 if event.start_mark else '?'})"
+                    )
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > max_depth:
