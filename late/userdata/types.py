@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootseed.contract.boundedyaml import DEFAULT_MAX_DEPTH, DEFAULT_MAX_NODES
 from bootseed.late.userdata.budget import Budget
 
 DEFAULT_MAX_DECOMPRESSED = 16 * 1024 * 1024
-# A node costs the engine, the schema check and the modules ~10-20 us and a few
-# hundred bytes all told; 200k nodes is far beyond any real cloud-config
-# (a 5,000-package list is 5,000) and still a few seconds at worst.
-DEFAULT_MAX_NODES = 200_000
 DEFAULT_MAX_SECONDS = 10.0
 
 
@@ -43,7 +40,7 @@ class Limits:
     include_max_redirects: int = 5
     max_mime_depth: int = 10
     max_nodes: int = DEFAULT_MAX_NODES
-    max_yaml_depth: int = 100
+    max_yaml_depth: int = DEFAULT_MAX_DEPTH
     max_seconds: float = DEFAULT_MAX_SECONDS
 
     def budget(self) -> Budget:

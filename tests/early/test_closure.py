@@ -42,10 +42,12 @@ if __name__ == "__main__":
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A path entry holding bootseed/early (the editable install hides it from finders)."""
+    """A path entry holding bootseed/early and bootseed/contract (the editable install hides
+    them from finders)."""
     root = tmp_path_factory.mktemp("pathtree")
     (root / "bootseed").mkdir()
     (root / "bootseed" / "early").symlink_to(REPO / "early")
+    (root / "bootseed" / "contract").symlink_to(REPO / "contract")
     return root
 
 
