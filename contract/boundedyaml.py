@@ -18,6 +18,7 @@ the initramfs.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,9 +59,15 @@ def load_bounded(
         if node is None:
             return None
         expanded_size(node, max_nodes, max_depth)
-        return loader.construct_document(node)
+        data = loader.construct_document(node)
     finally:
         loader.dispose()
+    for path in long_integers(data)[:1]:
+        raise YamlLimitError(
+            f"integer at {'/'.join(map(str, path)) or 'the top'} has more than "
+            f"{sys.get_int_max_str_digits()} digits"
+        )
+    return data
 
 
 def scan_events(text: str, max_nodes: int, max_depth: int) -> None:
@@ -148,3 +155,38 @@ def children(node: Node) -> list[Node]:
             out.append(value_node)
         return out
     return []
+
+
+def long_integers(value: Any) -> list[tuple[Any, ...]]:
+    """Key paths of integers too long for Python to write in decimal.
+
+    YAML reads ``0x...`` and ``0o...`` of any length, but ``str()``, JSON and
+    YAML output of an integer past ``sys.get_int_max_str_digits()`` raise
+    ``ValueError`` wherever the value goes next. A container reached twice
+    (an alias) is walked once.
+    """
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        return []
+    found: list[tuple[Any, ...]] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, (dict, list)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            stack.extend((v, (*path, k)) for k, v in pairs)
+        elif isinstance(item, int) and item.bit_length() > 3 * limit and _too_long(item):
+            found.append(path)
+    return found
+
+
+def _too_long(number: int) -> bool:
+    try:
+        str(number)
+    except ValueError:
+        return True
+    return False

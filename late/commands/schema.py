@@ -6,9 +6,10 @@ Exit 0 when valid (warnings such as unknown keys allowed), 1 with errors.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from bootseed.late import jsonout
 
 if TYPE_CHECKING:
     from bootseed.late.registry import Registry
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     registry = load_registry()
     if args.dump:
-        print(json.dumps(build_schema(registry), indent=2, sort_keys=True))
+        print(jsonout.dumps(build_schema(registry), indent=2, sort_keys=True))
         return 0
     if args.config_file is not None:
         problems = check_file(args.config_file, registry)
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         doc = {"valid": not errors,
                "problems": [{"where": p.where, "message": p.message, "level": p.level}
                             for p in problems]}
-        print(json.dumps(doc, indent=2))
+        print(jsonout.dumps(doc, indent=2))
         return 1 if errors else 0
     for p in problems:
         print(f"{p.level}: {p.where}: {p.message}")

@@ -17,6 +17,7 @@ and merge cloud-config parts (and apply JSON patches) in document order.
 from __future__ import annotations
 
 import json
+import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bootseed.contract.boundedyaml import long_integers
 from bootseed.late.userdata import detect as ct
 from bootseed.late.userdata import mime
 from bootseed.late.userdata.budget import BudgetExceeded
@@ -329,9 +331,40 @@ class _Run:
                 f"cloud-config must be a mapping, not a {type(data).__name__}; part ignored",
             )
             return False
+        if isinstance(data, dict):
+            self._drop_long_integers(data, marks, candidate.where)
         candidate.config = data
         candidate.marks = marks
         return True
+
+    def _drop_long_integers(
+        self, data: dict[str, Any], marks: dict[tuple[Any, ...], int], where: str
+    ) -> None:
+        """An integer Python cannot write in decimal breaks every later step that prints,
+        hashes or saves the config; it alone is dropped, with a problem naming its line."""
+        by_parent: dict[tuple[Any, ...], list[Any]] = {}
+        for path in long_integers(data):
+            line = marks.get(path)
+            self.problem(
+                f"{where} line {line}" if line else where,
+                f"integer at {'/'.join(map(str, path))} has more than "
+                f"{sys.get_int_max_str_digits()} digits; value ignored",
+            )
+            by_parent.setdefault(path[:-1], []).append(path[-1])
+        for parent_path, keys in by_parent.items():
+            parent: Any = data
+            for key in parent_path:
+                parent = parent[key]
+            if isinstance(parent, list):
+                first = min(keys)
+                for index in sorted(keys, reverse=True):
+                    del parent[index]
+                # Later items moved up: their recorded lines no longer match.
+                for path in [p for p in marks if _below(p, parent_path, first)]:
+                    del marks[path]
+            else:
+                for key in keys:
+                    parent.pop(key, None)
 
     def _load_patch(self, candidate: _Candidate) -> bool:
         text = self._text(candidate.payload, candidate.where)
@@ -602,8 +635,9 @@ class _Run:
                     merge_how=candidate.merge_how,
                 )
             )
+            # No time check here: merging is linear in the parts, and a template that
+            # spent the run's time must not cost the plain parts after it.
             try:
-                self.budget.check_time()
                 if candidate.content_type == ct.CLOUD_CONFIG and isinstance(
                     candidate.config, dict
                 ):
@@ -703,6 +737,14 @@ def _default_how() -> str:
 def _first_line(payload: bytes) -> str:
     line = payload.lstrip()[:200].split(b"\n", 1)[0]
     return mime.printable(line.decode("utf-8", "replace"), 60)
+
+
+def _below(path: tuple[Any, ...], parent: tuple[Any, ...], first: int) -> bool:
+    """Whether ``path`` lies in list ``parent`` at item ``first`` or later."""
+    if len(path) <= len(parent) or path[: len(parent)] != parent:
+        return False
+    index = path[len(parent)]
+    return isinstance(index, int) and index >= first
 
 
 def _boothook_script(payload: bytes) -> bytes:

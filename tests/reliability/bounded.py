@@ -24,9 +24,9 @@ _t0 = time.monotonic()
 """
 
 _EPILOGUE = """
-_report = {{"seconds": time.monotonic() - _t0,
-            "rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - _rss0) / 1024,
-            "result": RESULT}}
+_report = {"seconds": time.monotonic() - _t0,
+           "rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - _rss0) / 1024,
+           "result": RESULT}
 sys.stdout.write("\\n@@REPORT@@" + json.dumps(_report))
 """
 
@@ -48,8 +48,8 @@ def run_bounded(setup: str, body: str, *, timeout: float = 60.0) -> Outcome:
         _EPILOGUE,
     ])
     try:
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run([sys.executable, "-"], input=script, capture_output=True,
+                              text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise AssertionError(f"did not finish within {timeout} s") from None
     marker = done.stdout.rfind("@@REPORT@@")
