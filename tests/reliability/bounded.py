@@ -12,6 +12,9 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Enough for the interpreter, PyYAML, jinja2 and the engine, far below a bomb's appetite.
 ADDRESS_SPACE = 1536 * 1024 * 1024
@@ -49,7 +52,7 @@ def run_bounded(setup: str, body: str, *, timeout: float = 60.0) -> Outcome:
     ])
     try:
         done = subprocess.run([sys.executable, "-"], input=script, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+                              text=True, timeout=timeout, check=False, cwd=REPO)
     except subprocess.TimeoutExpired:
         raise AssertionError(f"did not finish within {timeout} s") from None
     marker = done.stdout.rfind("@@REPORT@@")
