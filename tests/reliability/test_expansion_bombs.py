@@ -7,6 +7,7 @@ keep every other part, and stay within seconds and a few hundred MB.
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -91,7 +92,7 @@ def test_yaml_alias_bomb_under_the_old_cap_is_refused() -> None:
     # Six levels of nine aliases: ~590,000 nodes (under the old cap) from 250 bytes.
     names = "abcdef"
     lines = ["a: &a [x,x,x,x,x,x,x,x,x]"]
-    for below, name in zip(names, names[1:], strict=False):
+    for below, name in itertools.pairwise(names):
         lines.append(f"{name}: &{name} [{','.join([f'*{below}'] * 9)}]")
     bomb = ("#cloud-config\n" + "\n".join(lines) + "\n").encode()
     assert len(bomb) < 300

@@ -8,14 +8,14 @@ other payloads still come through.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from tests.reliability.bounded import run_bounded
 
 ALIAS_BOMB = "".join(
     [f"a: &a [{','.join(['lol'] * 9)}]\n"]
-    + [f"{n}: &{n} [{','.join([f'*{b}'] * 9)}]\n" for b, n in zip("abcdefgh", "bcdefghi",
-                                                                    strict=False)]
+    + [f"{n}: &{n} [{','.join([f'*{b}'] * 9)}]\n" for b, n in itertools.pairwise("abcdefghi")]
 )
 DEEP_JSON = '{"instance-id": "i-1", "x": ' + "[" * 50_000 + "]" * 50_000 + "}"
 
