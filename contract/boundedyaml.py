@@ -64,7 +64,7 @@ def load_bounded(
         loader.dispose()
     for path in long_integers(data)[:1]:
         raise YamlLimitError(
-            f"integer at {'/'.join(map(str, path)) or 'the top'} has more than "
+            f"integer at {path_text(path) or 'the top'} has more than "
             f"{sys.get_int_max_str_digits()} digits"
         )
     return data
@@ -158,15 +158,15 @@ def children(node: Node) -> list[Node]:
 
 
 def long_integers(value: Any) -> list[tuple[Any, ...]]:
-    """Key paths of integers too long for Python to write in decimal.
+    """Key paths of integers (values or mapping keys) too long for Python to write
+    in decimal.
 
     YAML reads ``0x...`` and ``0o...`` of any length, but ``str()``, JSON and
     YAML output of an integer past ``sys.get_int_max_str_digits()`` raise
     ``ValueError`` wherever the value goes next. A container reached twice
     (an alias) is walked once.
     """
-    limit = sys.get_int_max_str_digits()
-    if not limit:
+    if not sys.get_int_max_str_digits():
         return []
     found: list[tuple[Any, ...]] = []
     seen: set[int] = set()
@@ -178,15 +178,27 @@ def long_integers(value: Any) -> list[tuple[Any, ...]]:
                 continue
             seen.add(id(item))
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
-            stack.extend((v, (*path, k)) for k, v in pairs)
-        elif isinstance(item, int) and item.bit_length() > 3 * limit and _too_long(item):
+            for key, child in pairs:
+                if isinstance(item, dict) and too_long(key):
+                    found.append((*path, key))  # the whole entry goes
+                else:
+                    stack.append((child, (*path, key)))
+        elif too_long(item):
             found.append(path)
     return found
 
 
-def _too_long(number: int) -> bool:
+def too_long(value: Any) -> bool:
+    """Whether ``value`` is an integer too long to write in decimal."""
+    if not isinstance(value, int) or value.bit_length() <= 3 * sys.get_int_max_str_digits():
+        return False
     try:
-        str(number)
+        str(value)
     except ValueError:
         return True
     return False
+
+
+def path_text(path: tuple[Any, ...]) -> str:
+    """A key path as ``a/0/b`` for messages, whatever its keys are."""
+    return "/".join("<long integer>" if too_long(key) else str(key) for key in path)

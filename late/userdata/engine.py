@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from bootseed.contract.boundedyaml import long_integers
+from bootseed.contract.boundedyaml import long_integers, path_text
 from bootseed.late.userdata import detect as ct
 from bootseed.late.userdata import mime
 from bootseed.late.userdata.budget import BudgetExceeded
@@ -347,11 +347,12 @@ class _Run:
             line = marks.get(path)
             self.problem(
                 f"{where} line {line}" if line else where,
-                f"integer at {'/'.join(map(str, path))} has more than "
+                f"integer at {path_text(path)} has more than "
                 f"{sys.get_int_max_str_digits()} digits; value ignored",
             )
             by_parent.setdefault(path[:-1], []).append(path[-1])
-        for parent_path, keys in by_parent.items():
+        # Deepest first, so removing list items never shifts a path still to be visited.
+        for parent_path, keys in sorted(by_parent.items(), key=lambda kv: -len(kv[0])):
             parent: Any = data
             for key in parent_path:
                 parent = parent[key]

@@ -25,11 +25,14 @@ def _engine(raw: bytes) -> dict:
 
 
 def test_integer_too_long_for_text_is_dropped_alone() -> None:
-    bad = f"#cloud-config\nkeep: 1\nhuge: {LONG_HEX}\nlist: [a, {LONG_HEX}, b]\n".encode()
+    bad = (
+        f"#cloud-config\nkeep: 1\nhuge: {LONG_HEX}\nlist: [a, {LONG_HEX}, b]\n"
+        f"? {LONG_HEX}\n: as a key\n"
+    ).encode()
     result = _engine(multipart(GOOD_BEFORE, bad, GOOD_AFTER))
     assert result["config"] == {"before": 1, "keep": 1, "list": ["a", "b"], "after": 2}
     wheres = sorted(where for where, _ in result["problems"])
-    assert wheres == ["user-data part 2 line 3", "user-data part 2 line 4"]
+    assert wheres == [f"user-data part 2 line {n}" for n in (3, 4, 5)]
     assert all("digits" in message for _, message in result["problems"])
 
 
