@@ -58,6 +58,9 @@ class BoundedEnvironment(SandboxedEnvironment):
         super().__init__(**options)
         self.budget = budget
         self.max_bytes = budget.remaining
+        # A list item costs a pointer at least; lists are held to the node cap.
+        nodes = budget.nodes_remaining
+        self.max_items = min(self.max_bytes, nodes) if nodes is not None else self.max_bytes
         self.range_items = 0
         for name in list(self.filters):
             self.filters[name] = self._checked(name, self.filters[name])
@@ -66,20 +69,27 @@ class BoundedEnvironment(SandboxedEnvironment):
 
     # -- the doors ---------------------------------------------------------------------------
 
-    def _refuse(self, what: str, size: int) -> None:
-        if size > self.max_bytes:
+    def _refuse(self, what: str, size: int, sample: Any = "") -> None:
+        """Refuse ``size`` bytes (``sample`` a string) or items (a list or tuple)."""
+        if isinstance(sample, (list, tuple)):
+            if size > self.max_items:
+                raise SecurityError(
+                    f"{what} would make a list of {size} items, past the size cap "
+                    f"({self.max_items} items left of the run's budget)"
+                )
+        elif size > self.max_bytes:
             raise SecurityError(
-                f"{what} would make {size} bytes or items, past the size cap "
+                f"{what} would make {size} bytes, past the size cap "
                 f"({self.max_bytes} left of the run's budget)"
             )
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "+" and _sized(left) and _sized(right):
-            self._refuse("'+'", len(left) + len(right))
+            self._refuse("'+'", len(left) + len(right), left)
         elif operator == "*":
             for seq, count in ((left, right), (right, left)):
                 if _sized(seq) and isinstance(count, int):
-                    self._refuse("'*'", len(seq) * count)
+                    self._refuse("'*'", len(seq) * count, seq)
         elif operator == "%" and isinstance(left, str):
             self._refuse("'%' formatting", _format_size(left, right))
         elif operator == "**" and isinstance(right, int) and abs(right) > MAX_EXPONENT:
