@@ -145,6 +145,8 @@ class BoundedEnvironment(SandboxedEnvironment):
             items = [str(v) for v in subject]
             separator = texts[0] if texts else ""
             self._refuse(what, sum(map(len, items)) + len(separator) * max(0, len(items) - 1))
+        elif name == "extend" and isinstance(subject, list) and args and _sized(args[0]):
+            self._refuse(what, len(subject) + len(args[0]), subject)
         elif name in ("format", "format_map") and isinstance(subject, str):
             self._refuse(what, _format_size(subject, values))
 

@@ -69,6 +69,8 @@ TEMPLATES = {
     "method": '{{ "x".ljust(3000000000) }}',
     "join": '{{ (["x" * 1000000] * 200) | join }}',
     "lipsum": "{{ lipsum(2000000) }}",
+    "extend": "{% set l = [1] %}{% for i in range(40) %}{% do l.extend(l) %}{% endfor %}"
+              "{{ l | length }}",
 }
 
 
