@@ -46,6 +46,7 @@ def _initramfs(tmp_path: Path) -> Path:
     tree = tmp_path / "pathtree"
     (tree / "bootseed").mkdir(parents=True)
     (tree / "bootseed" / "early").symlink_to(REPO / "early")
+    (tree / "bootseed" / "contract").symlink_to(REPO / "contract")
     initramfs = tmp_path / "initramfs"
     initramfs.mkdir()
     result = closure.compute(set(), [str(tree), *sys.path])
