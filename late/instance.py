@@ -17,7 +17,7 @@ from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
 from bootseed.contract.seedcache import Seed
-from bootseed.late import __version__
+from bootseed.late import __version__, jsonout
 from bootseed.late.model import InstanceInfo
 from bootseed.late.redact import REDACTED, Redactor
 
@@ -105,10 +105,10 @@ def redacted_view(data: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
 def write_instance_data(run_dir: Path, data: dict[str, Any], redactor: Redactor) -> None:
     run_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
     atomic_write(run_dir / SENSITIVE_NAME,
-                 json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", mode=0o600)
+                 jsonout.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
     public = redacted_view(data, redactor)
     atomic_write(run_dir / PUBLIC_NAME,
-                 json.dumps(public, indent=2, sort_keys=True, default=str) + "\n", mode=0o644)
+                 jsonout.dumps(public, indent=2, sort_keys=True) + "\n", mode=0o644)
 
 
 def read_instance_data(run_dir: Path, sensitive: bool | None = None) -> dict[str, Any]:

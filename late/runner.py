@@ -39,7 +39,7 @@ from bootseed.contract.seedcache import (
     read_seed_cache,
     write_seed_cache,
 )
-from bootseed.late import __version__
+from bootseed.late import __version__, jsonout
 from bootseed.late.instance import (
     build_instance_data,
     instance_id_of,
@@ -376,10 +376,10 @@ class Runner:
         self.cfg = built.config
         self.redactor.learn_from_config(self.cfg)
         self.state.write_private(
-            self.info.instance_id, CONFIG_NAME, json.dumps(self.cfg, indent=2, default=str))
+            self.info.instance_id, CONFIG_NAME, jsonout.dumps(self.cfg, indent=2))
         self.state.write_private(
             self.info.instance_id, "user-data.parts.json",
-            json.dumps(built.parts_summary, indent=2, default=str))
+            jsonout.dumps(built.parts_summary, indent=2))
         if built.schema_checked:
             log.info("cloud-config validated: %d problem(s)", len(built.problems))
         write_instance_data(self.run_dir, build_instance_data(self.seed, self.info, self.cfg),

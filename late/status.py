@@ -22,7 +22,7 @@ from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
 from bootseed.contract.problems import Level, Problem, problems_from_json, problems_to_json
-from bootseed.late import __version__
+from bootseed.late import __version__, jsonout
 from bootseed.late.redact import Redactor
 
 STATUS_FORMAT = 1
@@ -127,7 +127,7 @@ def write_status(run_dir: Path, status: RunStatus, redactor: Redactor) -> Path:
     prepare_run_dir(run_dir)
     doc = redactor.data(status.to_json())
     path = run_dir / STATUS_NAME
-    atomic_write(path, json.dumps(doc, indent=2, sort_keys=True) + "\n", mode=0o644)
+    atomic_write(path, jsonout.dumps(doc, indent=2, sort_keys=True) + "\n", mode=0o644)
     return path
 
 
@@ -138,7 +138,7 @@ def write_result(run_dir: Path, status: RunStatus, redactor: Redactor) -> Path:
     doc = {"v1": {"datasource": status.source, "errors": errors,
                   "recoverable_errors": recoverable}}
     path = run_dir / RESULT_NAME
-    atomic_write(path, json.dumps(redactor.data(doc), indent=2) + "\n", mode=0o644)
+    atomic_write(path, jsonout.dumps(redactor.data(doc), indent=2) + "\n", mode=0o644)
     return path
 
 

@@ -56,7 +56,7 @@ def from_mount(ctx: Context, mountpoint: Path, device: str) -> Seed | None:
     md_bytes = _read(vdir / "meta_data.json", f"{where}/meta_data.json") or b""
     try:
         doc = json.loads(md_bytes)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, too deep
         raise SourceError(f"{where}/meta_data.json", f"not JSON: {exc}") from exc
     if not isinstance(doc, dict) or not doc.get("uuid"):
         raise SourceError(f"{where}/meta_data.json", "no uuid (the instance id)")
@@ -88,7 +88,7 @@ def _vendor_data(ctx: Context, path: Path, where: str) -> bytes | None:
         return None
     try:
         doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, too deep
         ctx.problem(where, f"not JSON, vendor-data ignored: {exc}")
         return None
     if isinstance(doc, dict):

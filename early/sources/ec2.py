@@ -175,7 +175,7 @@ def _read(ctx: Context, imds: Imds) -> Seed:
         try:
             parsed = json.loads(doc)
             identity = parsed if isinstance(parsed, dict) else {}
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, too deep
             ctx.problem(f"{base}/dynamic/instance-identity/document", f"not JSON: {exc}")
     metadata = _normalise(tree, identity)
     metadata["imds"] = {"endpoint": imds.endpoint, "version": imds.version,

@@ -4,7 +4,11 @@ The early stage is standard-library only, so meta-data (JSON or YAML) is read
 by a small parser for the YAML people write in seed files: block mappings and
 lists, plain and quoted scalars, ``|``/``>`` blocks, and JSON-style flow
 values. Anything beyond that is handed to PyYAML when it is importable (the
-late agent) and otherwise reported with its line number.
+late agent), through the same bounded loader the user-data engine uses
+(``contract.boundedyaml``: node count, depth and aliases checked before
+anything is built), and otherwise reported with its line number. Whatever
+is wrong with the input (too deep, too big, an integer past Python's digit
+limit) is a ``MetadataError``, never another exception.
 """
 
 from __future__ import annotations
@@ -43,11 +47,17 @@ def parse_meta_data(data: bytes) -> dict[str, Any]:
             value = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise MetadataError(exc.lineno, f"invalid JSON: {exc.msg}") from exc
+        except RecursionError:
+            raise MetadataError(1, "invalid JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer beyond Python's digit limit
+            raise MetadataError(1, f"invalid JSON: {exc}") from None
     else:
         try:
             value = parse_simple_yaml(text)
         except MetadataError as exc:
             value = _pyyaml_or_raise(text, exc)
+        except (RecursionError, ValueError):
+            value = _pyyaml_or_raise(text, MetadataError(1, "beyond the simple YAML parser"))
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -58,14 +68,19 @@ def parse_meta_data(data: bytes) -> dict[str, Any]:
 def _pyyaml_or_raise(text: str, simple_error: MetadataError) -> Any:
     try:
         import yaml
+        from bootseed.early.boundedyaml import YamlLimitError, load_bounded
     except ImportError:
         raise simple_error from None
     try:
-        return yaml.safe_load(text)
+        return load_bounded(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise MetadataError(line, f"invalid YAML: {exc}") from exc
+    except YamlLimitError as exc:
+        raise MetadataError(simple_error.line, f"YAML refused: {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise MetadataError(simple_error.line, f"invalid YAML: {exc}") from None
 
 
 def parse_simple_yaml(text: str) -> Any:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
+
+from bootseed.late import jsonout
 
 NAME = "analyze"
 HELP = "per-stage and per-module wall time of the last run, slowest first"
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"no status in {run_dir}: bootseed has not run")
     table = timings(doc)
     if args.json:
-        print(json.dumps(table, indent=2))
+        print(jsonout.dumps(table, indent=2))
         return 0
     total = sum(s["duration"] for s in table["stages"])
     print(f"stages (total {total:.3f} s):")

@@ -7,9 +7,10 @@ came from the fallback entry.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from bootseed.late import jsonout
 
 if TYPE_CHECKING:
     from bootseed.late.fallback.install import Outcome
@@ -76,7 +77,7 @@ def _proc_for(root: Path) -> Path:
 
 def _print_outcome(outcome: Outcome, args: argparse.Namespace, quiet: bool = False) -> None:
     if args.json:
-        print(json.dumps(outcome.to_json(), indent=2))
+        print(jsonout.dumps(outcome.to_json(), indent=2))
         return
     if not quiet:
         for line in outcome.done:
@@ -134,7 +135,7 @@ def _mark_good(target: TargetRoot, args: argparse.Namespace) -> int:
     record = mark_boot(target, _proc_for(args.root))
     write_record(target.path("/run/bootseed"), record)
     if args.json:
-        print(json.dumps(record.to_json(), indent=2))
+        print(jsonout.dumps(record.to_json(), indent=2))
     else:
         print(record.note)
         for check in record.checks:
@@ -146,5 +147,5 @@ def _status(target: TargetRoot, args: argparse.Namespace) -> int:
     from bootseed.late.fallback.report import fallback_status
 
     status = fallback_status(target, _proc_for(args.root), verify_hash=not args.quick)
-    print(json.dumps(status.to_json(), indent=2) if args.json else status.text())
+    print(jsonout.dumps(status.to_json(), indent=2) if args.json else status.text())
     return status.exit_code

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
+
+from bootseed.late import jsonout
 
 NAME = "query"
 HELP = "print instance data, or one KEY of it (dotted: v1.instance_id, ds.meta_data.x)"
@@ -56,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(value, str):
         print(value)
     else:
-        print(json.dumps(value, indent=2, sort_keys=True))
+        print(jsonout.dumps(value, indent=2, sort_keys=True))
     return 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from bootseed.late import jsonout
 
 NAME = "run"
 HELP = "run the late agent's stages (local, network, config, final) on a target root"
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, RuntimeError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:
-        print(json.dumps(runner.redactor.data(status.to_json()), indent=2, sort_keys=True))
+        print(jsonout.dumps(runner.redactor.data(status.to_json()), indent=2, sort_keys=True))
     # Failed modules do not fail the run (the status says); a run that could not
     # proceed (unusable seed cache, a runner error) does.
     return 1 if status.errors else 0

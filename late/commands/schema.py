@@ -8,11 +8,11 @@ that map and the assembled schema).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bootseed.contract.problems import Level, Problem, problems_to_json
+from bootseed.late import jsonout
 
 if TYPE_CHECKING:
     from bootseed.late.registry import Registry
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         doc = {"valid": not errors,
                "problems": problems_to_json(problems)}
-        print(json.dumps(doc, indent=2))
+        print(jsonout.dumps(doc, indent=2))
         return 1 if errors else 0
     for p in problems:
         print(f"{p.level}: {p.where}: {p.message}")
@@ -70,8 +70,8 @@ def dump(registry: Registry, as_json: bool) -> int:
 
     owners = dict(sorted(key_owners(registry).items()))
     if as_json:
-        print(json.dumps({"owners": owners, "schema": build_schema(registry)},
-                         indent=2, sort_keys=True))
+        print(jsonout.dumps({"owners": owners, "schema": build_schema(registry)},
+                           indent=2, sort_keys=True))
         return 0
     width = max(len(key) for key in owners)
     for key, owner in owners.items():

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 from typing import Any
+
+from bootseed.late import jsonout
 
 NAME = "seed"
 HELP = "find and fetch the seed (kernel command line, NoCloud, EC2, OVF, config drive)"
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"cannot write the seed cache to {args.out}: {exc}") from exc
     doc = redacted(seed.manifest())
     if args.json:
-        print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+        print(jsonout.dumps(doc, indent=2, sort_keys=True))
     else:
         _print_human(doc)
     if not seed.has_seed:

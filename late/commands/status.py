@@ -7,10 +7,11 @@ not proceed), 2 still running, or done with problems (degraded).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
+
+from bootseed.late import jsonout
 
 NAME = "status"
 HELP = "show the late agent's status (exit 0 done, 1 error, 2 running or degraded)"
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if entry is not None:
         doc = {**doc, "boot_entry": entry}
     if args.json:
-        print(json.dumps(doc, indent=2, sort_keys=True))
+        print(jsonout.dumps(doc, indent=2, sort_keys=True))
     elif args.long:
         print(_long(doc))
     else:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bootseed.late import jsonout
+
 NAME = "userdata"
 HELP = "unpack and merge user-data the way the late agent will (cloud-init compatible)"
 
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         vendor = process(vendor_raw, origin="vendor-data", **common)
         result = overlay_results(vendor, result)
     if args.json:
-        json.dump(result.to_json(), sys.stdout, indent=2, sort_keys=False)
+        jsonout.dump(result.to_json(), sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
     else:
         _print_human(result.to_json())

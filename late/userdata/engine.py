@@ -2,7 +2,11 @@
 
 ``process`` never raises on bad input. Everything wrong is reported as a
 ``Problem`` naming where it is (``user-data part 2 (x.yaml) line 4``,
-``... include http://host/path``), and every other part still comes through.
+``... include http://host/path``), and every other part still comes through:
+each part is unpacked and merged on its own, so one part that breaks in an
+unforeseen way is reported and skipped, not the run. Every expansion (gzip,
+includes, templates, YAML aliases, JSON patches) charges the run's one
+``Budget`` (bytes, nodes, time; see ``Limits``).
 
 Flow: gunzip the blob if needed, cut MIME multiparts into leaves, detect each
 leaf's type (declared type, else cloud-init's first-line rules), expand
@@ -13,24 +17,28 @@ and merge cloud-config parts (and apply JSON patches) in document order.
 from __future__ import annotations
 
 import json
+import sys
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from bootseed.contract.problems import Level, Problem
+from bootseed.early.boundedyaml import long_integers, path_text
 from bootseed.early.budget import Budget as TimeBudget
 from bootseed.late.userdata import detect as ct
 from bootseed.late.userdata import mime
-from bootseed.late.userdata.budget import Budget, BudgetExceeded
+from bootseed.late.userdata.budget import BudgetExceeded
 from bootseed.late.userdata.gunzip import GunzipError, gunzip
 from bootseed.late.userdata.includes import IncludeCache, parse_include_list
-from bootseed.late.userdata.jsonpatch import PatchError, apply_patch
+from bootseed.late.userdata.jsonpatch import PatchError, apply_patch, value_size
 from bootseed.late.userdata.merge import (
     DEFAULT,
     Mergers,
     MergeSpecError,
+    Owned,
     merge_traced,
     parse_how,
     pop_merge_how,
@@ -131,7 +139,7 @@ class _Run:
         self.instance_data = instance_data
         self.limits = limits
         self.cache = IncludeCache(include_cache_dir) if include_cache_dir is not None else None
-        self.budget = Budget(limits.max_total_bytes)
+        self.budget = limits.budget()
         self.problems: list[Problem] = []
         self.notes: list[Problem] = []
         self.candidates: list[_Candidate] = []
@@ -140,8 +148,9 @@ class _Run:
         self.includes_done = 0
         # Started by the first download: one time budget for every include of the run.
         self.include_deadline: TimeBudget | None = None
-        self.yaml_nodes = 0
         self._variables: dict[str, Any] | None = None
+        # Containers the merge fold made itself, so later parts may grow them in place.
+        self.owned = Owned()
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
@@ -172,9 +181,18 @@ class _Run:
             ):
                 if self.stopped:
                     return
-                self.mime_leaf(leaf, include_depth, chain)
+                self._isolated(leaf.where, self.mime_leaf, leaf, include_depth, chain)
             return
-        self.dispatch(None, data, meta, include_depth, chain)
+        self._isolated(meta.where, self.dispatch, None, data, meta, include_depth, chain)
+
+    def _isolated(self, where: str, step: Callable[..., None], *args: Any) -> None:
+        """Run one part's step; whatever breaks in it is that part's problem alone."""
+        try:
+            step(*args)
+        except BudgetExceeded as exc:
+            self.problem(where, f"{exc}; part ignored")
+        except Exception as exc:
+            self.problem(where, f"part could not be handled: {type(exc).__name__}: {exc}")
 
     def mime_leaf(self, leaf: mime.MimeLeaf, include_depth: int, chain: tuple[str, ...]) -> None:
         headers = leaf.headers
@@ -282,7 +300,7 @@ class _Run:
         try:
             data, marks, nodes = load_counted(
                 text,
-                max_nodes=max(0, self.limits.max_yaml_nodes - self.yaml_nodes),
+                max_nodes=self.budget.nodes_remaining or 0,
                 max_depth=self.limits.max_yaml_depth,
             )
         except yaml.MarkedYAMLError as exc:
@@ -294,12 +312,14 @@ class _Run:
             self.problem(at, f"invalid YAML: {reason}; part ignored")
             return False, None, {}
         except YamlLimitError as exc:
-            self.problem(where, f"YAML refused: {exc}; part ignored")
+            self.problem(
+                where, f"YAML refused: {exc} (node cap {self.budget.max_nodes}); part ignored"
+            )
             return False, None, {}
         except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
             self.problem(where, f"invalid YAML: {exc}; part ignored")
             return False, None, {}
-        self.yaml_nodes += nodes
+        self.budget.charge_nodes(nodes)
         return True, data, marks
 
     def _load_config(self, candidate: _Candidate) -> bool:
@@ -315,9 +335,41 @@ class _Run:
                 f"cloud-config must be a mapping, not a {type(data).__name__}; part ignored",
             )
             return False
+        if isinstance(data, dict):
+            self._drop_long_integers(data, marks, candidate.where)
         candidate.config = data
         candidate.marks = marks
         return True
+
+    def _drop_long_integers(
+        self, data: dict[str, Any], marks: dict[tuple[Any, ...], int], where: str
+    ) -> None:
+        """An integer Python cannot write in decimal breaks every later step that prints,
+        hashes or saves the config; it alone is dropped, with a problem naming its line."""
+        by_parent: dict[tuple[Any, ...], list[Any]] = {}
+        for path in long_integers(data):
+            line = marks.get(path)
+            self.problem(
+                f"{where} line {line}" if line else where,
+                f"integer at {path_text(path)} has more than "
+                f"{sys.get_int_max_str_digits()} digits; value ignored",
+            )
+            by_parent.setdefault(path[:-1], []).append(path[-1])
+        # Deepest first, so removing list items never shifts a path still to be visited.
+        for parent_path, keys in sorted(by_parent.items(), key=lambda kv: -len(kv[0])):
+            parent: Any = data
+            for key in parent_path:
+                parent = parent[key]
+            if isinstance(parent, list):
+                first = min(keys)
+                for index in sorted(keys, reverse=True):
+                    del parent[index]
+                # Later items moved up: their recorded lines no longer match.
+                for path in [p for p in marks if _below(p, parent_path, first)]:
+                    del marks[path]
+            else:
+                for key in keys:
+                    parent.pop(key, None)
 
     def _load_patch(self, candidate: _Candidate) -> bool:
         text = self._text(candidate.payload, candidate.where)
@@ -339,8 +391,23 @@ class _Run:
         except RecursionError:
             self.problem(candidate.where, "invalid JSON patch: nested too deeply; part ignored")
             return False
+        except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+            self.problem(candidate.where, f"invalid JSON patch: {exc}; part ignored")
+            return False
         if not isinstance(patch, list):
             self.problem(candidate.where, "a JSON patch must be a list of operations; ignored")
+            return False
+        nodes, depth = value_size(patch)
+        if depth > self.limits.max_yaml_depth + 2:  # the list of ops and each op's object
+            self.problem(
+                candidate.where,
+                f"JSON patch nests deeper than {self.limits.max_yaml_depth} levels; part ignored",
+            )
+            return False
+        try:
+            self.budget.charge_nodes(nodes)
+        except BudgetExceeded as exc:
+            self.problem(candidate.where, f"JSON patch refused: {exc}; part ignored")
             return False
         candidate.patch = patch
         return True
@@ -404,15 +471,16 @@ class _Run:
         limits = self.limits
         if self.include_deadline is None:
             self.include_deadline = TimeBudget(limits.include_total_timeout)
-        result = fetch(
-            url,
-            timeout=limits.include_timeout,
-            retries=limits.include_retries,
-            retry_delay=limits.include_retry_delay,
-            max_bytes=self.budget.remaining,
-            max_redirects=limits.include_max_redirects,
-            deadline=self.include_deadline,
-        )
+        with self.budget.paused():
+            result = fetch(
+                url,
+                timeout=limits.include_timeout,
+                retries=limits.include_retries,
+                retry_delay=limits.include_retry_delay,
+                max_bytes=self.budget.remaining,
+                max_redirects=limits.include_max_redirects,
+                deadline=self.include_deadline,
+            )
         if result.body is None:
             self.problem(where, f"include not fetched: {result.error}")
             return None
@@ -449,7 +517,10 @@ class _Run:
         for number, item in enumerate(items, 1):
             if self.stopped:
                 return
-            self._archive_item(number, item, meta, include_depth, chain)
+            self._isolated(
+                f"{meta.where} item {number}",
+                self._archive_item, number, item, meta, include_depth, chain,
+            )
 
     def _archive_item(
         self, number: int, item: Any, meta: _Meta, include_depth: int, chain: tuple[str, ...]
@@ -507,7 +578,7 @@ class _Run:
         offset = text.count("\n", 0, len(text) - len(body))
         try:
             rendered = template.render(
-                body, self._template_variables(), self.budget.remaining, line_offset=offset
+                body, self._template_variables(), self.budget, line_offset=offset
             )
         except template.TemplateError as exc:
             at = f"{meta.where} line {exc.line}" if exc.line else meta.where
@@ -572,10 +643,22 @@ class _Run:
                     merge_how=candidate.merge_how,
                 )
             )
-            if candidate.content_type == ct.CLOUD_CONFIG and isinstance(candidate.config, dict):
-                config, config_t = self._merge(config, config_t, candidate)
-            elif candidate.content_type == ct.CLOUD_CONFIG_JSONP:
-                config, config_t = self._patch(config, config_t, candidate)
+            # No time check here: merging is linear in the parts, and a template that
+            # spent the run's time must not cost the plain parts after it.
+            try:
+                if candidate.content_type == ct.CLOUD_CONFIG and isinstance(
+                    candidate.config, dict
+                ):
+                    config, config_t = self._merge(config, config_t, candidate)
+                elif candidate.content_type == ct.CLOUD_CONFIG_JSONP:
+                    config, config_t = self._patch(config, config_t, candidate)
+            except BudgetExceeded as exc:
+                self.problem(candidate.where, f"{exc}; its config is not applied")
+            except Exception as exc:
+                self.problem(
+                    candidate.where,
+                    f"config could not be applied: {type(exc).__name__}: {exc}",
+                )
         return UserDataResult(
             parts=parts,
             cloud_config=config,
@@ -626,14 +709,21 @@ class _Run:
                 "merge chain has no dict() merger, so this part changes nothing (as in cloud-init)",
             )
         part_t = build(part, candidate.marks, candidate.where)
-        merged, merged_t = merge_traced(config, part, mergers, config_t, part_t)
+        merged, merged_t = merge_traced(config, part, mergers, config_t, part_t, self.owned)
         return (merged if isinstance(merged, dict) else config), merged_t
 
     def _patch(
         self, config: dict[str, Any], config_t: Trace | None, candidate: _Candidate
     ) -> tuple[dict[str, Any], Trace | None]:
         try:
-            patched, patched_t = apply_patch(config, candidate.patch, config_t, candidate.where)
+            patched, patched_t = apply_patch(
+                config,
+                candidate.patch,
+                config_t,
+                candidate.where,
+                budget=self.budget,
+                max_depth=self.limits.max_yaml_depth,
+            )
         except PatchError as exc:
             self.problem(candidate.where, f"JSON patch not applied: {exc}")
             return config, config_t
@@ -655,6 +745,14 @@ def _default_how() -> str:
 def _first_line(payload: bytes) -> str:
     line = payload.lstrip()[:200].split(b"\n", 1)[0]
     return mime.printable(line.decode("utf-8", "replace"), 60)
+
+
+def _below(path: tuple[Any, ...], parent: tuple[Any, ...], first: int) -> bool:
+    """Whether ``path`` lies in list ``parent`` at item ``first`` or later."""
+    if len(path) <= len(parent) or path[: len(parent)] != parent:
+        return False
+    index = path[len(parent)]
+    return isinstance(index, int) and index >= first
 
 
 def _boothook_script(payload: bytes) -> bytes:

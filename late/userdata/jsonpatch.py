@@ -1,7 +1,9 @@
 """RFC 6902 JSON Patch, applied to a config and, in step, to its origin trace.
 
 All or nothing: the patch works on a copy and the caller keeps the original
-when any operation fails (``PatchError`` names the failing operation).
+when any operation fails (``PatchError`` names the failing operation). Every
+value an operation adds or copies is charged to the run's ``Budget`` (nodes)
+before it is built, so doubling the config with ``copy`` stops at the cap.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from bootseed.late.userdata.budget import Budget, BudgetExceeded
 from bootseed.late.userdata.trace import Trace, kid, uniform
+
+MAX_DEPTH = 100
 
 
 class PatchError(ValueError):
@@ -27,18 +32,65 @@ def parse_pointer(pointer: Any) -> list[str]:
 
 
 def apply_patch(
-    doc: Any, patch: Any, trace: Trace | None = None, where: str = "json patch"
+    doc: Any,
+    patch: Any,
+    trace: Trace | None = None,
+    where: str = "json patch",
+    budget: Budget | None = None,
+    max_depth: int = MAX_DEPTH,
 ) -> tuple[Any, Trace | None]:
-    """Return the patched copy of ``doc`` (and of ``trace``); raise ``PatchError``."""
+    """Return the patched copy of ``doc`` (and of ``trace``); raise ``PatchError``.
+
+    Values deeper than ``max_depth`` are refused; with a ``budget``, every value
+    added or copied is charged to its node cap and the time cap is checked
+    between operations.
+    """
     if not isinstance(patch, list):
         raise PatchError("a JSON patch must be a list of operations")
     root = _Doc(copy.deepcopy(doc), copy.deepcopy(trace))
+    limits = _Bounds(budget, max_depth)
     for number, op in enumerate(patch, 1):
         try:
-            _apply_one(root, op, where)
+            if budget is not None:
+                budget.check_time()
+            _apply_one(root, op, where, limits)
         except PatchError as exc:
             raise PatchError(f"operation {number}: {exc}") from None
+        except BudgetExceeded as exc:
+            raise PatchError(f"operation {number}: {exc}") from None
     return root.value, root.trace
+
+
+class _Bounds:
+    def __init__(self, budget: Budget | None, max_depth: int) -> None:
+        self.budget = budget
+        self.max_depth = max_depth
+
+    def charge(self, value: Any, below: int) -> None:
+        """Charge ``value``'s nodes; refuse it if it would end deeper than ``max_depth``
+        once placed ``below`` levels down."""
+        count, depth = value_size(value)
+        if below + depth > self.max_depth:
+            raise PatchError(f"the value would nest deeper than {self.max_depth} levels")
+        if self.budget is not None:
+            self.budget.charge_nodes(count)
+
+
+def value_size(value: Any) -> tuple[int, int]:
+    """Node count and depth of a JSON-shaped value, without recursion."""
+    count = 0
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+            count += len(item)  # keys are nodes too, as in YAML
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return count, deepest
 
 
 class _Doc:
@@ -49,7 +101,7 @@ class _Doc:
         self.trace = trace
 
 
-def _apply_one(root: _Doc, op: Any, where: str) -> None:
+def _apply_one(root: _Doc, op: Any, where: str, limits: _Bounds) -> None:
     if not isinstance(op, dict):
         raise PatchError(f"{op!r} is not an object")
     name = op.get("op")
@@ -64,6 +116,7 @@ def _apply_one(root: _Doc, op: Any, where: str) -> None:
     if name in ("add", "replace"):
         if "value" not in op:
             raise PatchError(f"{name} without a value")
+        limits.charge(op["value"], len(path))
         value = copy.deepcopy(op["value"])
         value_t = uniform(value, where) if root.trace is not None else None
         if name == "replace" and path:
@@ -82,6 +135,7 @@ def _apply_one(root: _Doc, op: Any, where: str) -> None:
                 raise PatchError("cannot move a value into itself")
             _remove(root, source)
         else:
+            limits.charge(value, len(path))
             value, value_t = copy.deepcopy(value), copy.deepcopy(value_t)
         _add(root, path, value, value_t)
         return

@@ -1,13 +1,15 @@
 """Make a YAML-loaded value JSON-serialisable without losing information silently.
 
-Safe YAML yields dates, timestamps, bytes (``!!binary``), sets and non-string
-keys; JSON has none of these, so each gets its nearest JSON spelling.
+Safe YAML yields dates, timestamps, bytes (``!!binary``), sets, non-string
+keys and the floats ``.nan``/``.inf``; JSON has none of these, so each gets
+its nearest JSON spelling (``nan``, ``inf`` and ``-inf`` become strings).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import math
 from typing import Any
 
 
@@ -18,6 +20,8 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, (set, frozenset)):
         return [jsonable(v) for v in sorted(value, key=repr)]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, (datetime.date, datetime.time)):
@@ -28,6 +32,8 @@ def jsonable(value: Any) -> Any:
 
 
 def _key(key: Any) -> str | int | float | bool | None:
+    if isinstance(key, float) and not math.isfinite(key):
+        return str(key)
     if key is None or isinstance(key, (str, int, float, bool)):
         return key
     converted = jsonable(key)

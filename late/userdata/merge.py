@@ -8,6 +8,11 @@ Public use (the late runner merging vendor-data, user-data and system config)::
 ``overlay`` wins where the chain says "replace". Neither input is modified;
 the result may share unchanged sub-values with them.
 
+Folding many parts (the engine) passes one ``Owned`` through every merge: a
+dict or list the fold copied is its own and grows in place afterwards, so
+merging N parts costs the size of the parts, not N times the size of the
+result (``list(append)`` over 20,000 parts was quadratic).
+
 Semantics (as cloud-init's mergers):
 
 - The chain picks, for the type of the *existing* value, the first merger that
@@ -29,8 +34,9 @@ cloud-init's default chain for user-data parts is ``dict(replace)+list()+str()``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bootseed.late.userdata.trace import Trace, kid
 
@@ -136,16 +142,62 @@ def merge_config(base: dict[str, Any], overlay: dict[str, Any], how: Any = None)
     return value if isinstance(value, dict) else dict(base)
 
 
+class Owned:
+    """Containers (values and trace kids) a merge fold created and may mutate.
+
+    Holds a reference to each, so an id can never be reused by another object
+    while it is listed.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[int, object] = {}
+
+    def owns(self, container: object) -> bool:
+        return self._kept.get(id(container)) is container
+
+    def claim(self, container: _C) -> _C:
+        self._kept[id(container)] = container
+        return container
+
+
+_C = TypeVar("_C")
+
+
 def merge_traced(
-    old: Any, new: Any, mergers: Mergers, old_t: Trace | None, new_t: Trace | None
+    old: Any,
+    new: Any,
+    mergers: Mergers,
+    old_t: Trace | None,
+    new_t: Trace | None,
+    owned: Owned | None = None,
 ) -> tuple[Any, Trace | None]:
-    """Merge values and their traces (pass None traces when origins do not matter)."""
-    return _Run(mergers).merge(old, new, old_t, new_t)
+    """Merge values and their traces (pass None traces when origins do not matter).
+
+    With ``owned``, containers it lists may be changed in place and the copies
+    made are added to it; without, no input is changed.
+    """
+    return _Run(mergers, owned).merge(old, new, old_t, new_t)
 
 
 class _Run:
-    def __init__(self, mergers: Mergers) -> None:
+    def __init__(self, mergers: Mergers, owned: Owned | None) -> None:
         self.m = mergers
+        self.owned = owned
+
+    def _own(self, value: _C, copy: Callable[[_C], _C]) -> _C:
+        if self.owned is None:
+            return copy(value)
+        return value if self.owned.owns(value) else self.owned.claim(copy(value))
+
+    def _own_traces(self, trace: Trace | None, length: int) -> list[Trace] | None:
+        """The trace kids of a list being changed, one per item, owned by the fold."""
+        if trace is None:
+            return None
+        kids = trace.kids
+        if isinstance(kids, list) and len(kids) == length:
+            return self._own(kids, lambda k: _fill(k, length, trace))
+        fresh = _fill(None, length, trace)
+        return self.owned.claim(fresh) if self.owned is not None else fresh
 
     def merge(
         self, old: Any, new: Any, old_t: Trace | None, new_t: Trace | None
@@ -174,10 +226,10 @@ class _Run:
         recurse_array = "recurse_array" in opts or "recurse_list" in opts
         recurse_str = "recurse_str" in opts
         allow_delete = "allow_delete" in opts
-        result = dict(old)
+        result = self._own(old, dict)
         traces: dict[Any, Trace] | None = None
         if old_t is not None:
-            traces = dict(old_t.kids) if isinstance(old_t.kids, dict) else {}
+            traces = self._own(old_t.kids, dict) if isinstance(old_t.kids, dict) else {}
         for key, value in new.items():
             value_t = kid(new_t, key)
             if key not in result:
@@ -216,25 +268,28 @@ class _Run:
         method = next(
             (m for m in ("append", "prepend", "replace", "no_replace") if m in opts), "replace"
         )
-        old_traces = _list_traces(old_t, len(old))
         if not isinstance(new, list):
             if method == "replace":
                 return new, new_t
             if method == "no_replace":
                 return old, old_t
-            item_t = new_t if new_t is not None else None
-            if method == "append":
-                return [*old, new], _node(old_t, _join(old_traces, [item_t]))
-            return [new, *old], _node(old_t, _join([item_t], old_traces))
+            new, new_t = [new], (Trace(new_t.loc, [new_t]) if new_t is not None else None)
+        elif method == "no_replace":
+            return old, old_t
         new_traces = _list_traces(new_t, len(new))
         if method == "append":
-            return [*old, *new], _node(old_t, _join(old_traces, new_traces))
-        if method == "prepend":
-            return [*new, *old], _node(old_t, _join(new_traces, old_traces))
-        result = list(old)
-        traces = list(old_traces) if old_traces is not None else None
-        if method == "no_replace":
+            result = self._own(old, list)
+            traces = self._own_traces(old_t, len(old))
+            result.extend(new)
+            if traces is not None:
+                traces.extend(_fill(new_traces, len(new), old_t))
             return result, _node(old_t, traces)
+        if method == "prepend":
+            # Never in place: inserting at the front is linear in the list anyway.
+            old_traces = _list_traces(old_t, len(old))
+            return [*new, *old], _node(old_t, _join(new_traces, old_traces))
+        result = self._own(old, list)
+        traces = self._own_traces(old_t, len(old))
         recurse_dict = "recurse_dict" in opts
         recurse_array = "recurse_array" in opts or "recurse_list" in opts
         recurse_str = "recurse_str" in opts
@@ -255,20 +310,26 @@ class _Run:
         return result, _node(old_t, traces)
 
 
+def _fill(traces: list[Trace] | None, length: int, parent: Trace | None) -> list[Trace]:
+    """A fresh list of ``length`` traces; without ``traces``, each stands for ``parent``."""
+    if traces is None:
+        loc = parent.loc if parent is not None else ""
+        return [Trace(loc) for _ in range(length)]
+    return list(traces)
+
+
 def _put(traces: dict[Any, Trace] | None, key: Any, value: Trace | None) -> None:
     if traces is not None and value is not None:
         traces[key] = value
 
 
-def _node(old_t: Trace | None, kids: dict[Any, Trace] | list[Trace | None] | None) -> Trace | None:
+def _node(old_t: Trace | None, kids: dict[Any, Trace] | list[Trace] | None) -> Trace | None:
     if old_t is None or kids is None:
         return None
-    if isinstance(kids, list):
-        return Trace(old_t.loc, [t if t is not None else Trace(old_t.loc) for t in kids])
     return Trace(old_t.loc, kids)
 
 
-def _list_traces(trace: Trace | None, length: int) -> list[Trace | None] | None:
+def _list_traces(trace: Trace | None, length: int) -> list[Trace] | None:
     if trace is None:
         return None
     if isinstance(trace.kids, list) and len(trace.kids) == length:
@@ -276,9 +337,7 @@ def _list_traces(trace: Trace | None, length: int) -> list[Trace | None] | None:
     return [Trace(trace.loc)] * length
 
 
-def _join(
-    first: list[Trace | None] | None, second: list[Trace | None] | None
-) -> list[Trace | None] | None:
+def _join(first: list[Trace] | None, second: list[Trace] | None) -> list[Trace] | None:
     if first is None or second is None:
         return None
     return [*first, *second]

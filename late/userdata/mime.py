@@ -219,11 +219,19 @@ def decode_body(headers: Message, body: bytes) -> bytes:
         charset = headers.get_content_charset()
         if charset and charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
             try:
-                data = data.decode(charset).encode("utf-8")
+                text = data.decode(charset)
             except LookupError:
-                raise MimeError(f"unknown charset {charset!r}") from None
+                raise MimeError(f"unknown charset {printable(charset)!r}") from None
             except UnicodeDecodeError as exc:
-                raise MimeError(f"content is not valid {charset}: {exc.reason}") from None
+                raise MimeError(
+                    f"content is not valid {printable(charset)}: {exc.reason}"
+                ) from None
+            except (UnicodeError, ValueError, TypeError) as exc:
+                # Codecs that cannot decode at all ("undefined"), odd names (a NUL).
+                raise MimeError(f"charset {printable(charset)!r} unusable: {exc}") from None
+            if not isinstance(text, str):
+                raise MimeError(f"charset {printable(charset)!r} is not a text encoding")
+            data = text.encode("utf-8", "surrogateescape")
     return data
 
 

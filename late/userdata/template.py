@@ -3,10 +3,10 @@
 ``jinja2`` is imported only when a template is rendered. Undefined variables
 render as ``CI_MISSING_JINJA_VAR/<name>`` (cloud-init's placeholder) and are
 reported. The sandboxed environment refuses attribute access to Python
-internals; loops over ``range`` share an iteration budget, ``*`` and ``**``
-refuse huge results, and the output is capped by the engine's byte budget.
-Templates are still code from the user-data author: a template written to
-spin forever without output is as possible as a ``while true`` script.
+internals, and every operation that grows a string or list, every loop and
+the output are bounded by the engine run's budget (``templatebounds``): a
+template that would grow past the bytes left or run past the time cap stops
+with a ``TemplateError`` instead of hanging or exhausting memory.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bootseed.late.userdata.budget import Budget, BudgetExceeded
+
 MISSING_PREFIX = "CI_MISSING_JINJA_VAR/"
 HEADER = re.compile(r"^\s*##\s*template:\s*jinja[ \t]*(?:\r?\n|$)", re.IGNORECASE)
-_MAX_RANGE_ITEMS = 1_000_000
-_MAX_EXPONENT = 4096
 _NON_IDENT = re.compile(r"[^0-9A-Za-z_]")
 _VERSION_KEY = re.compile(r"v\d+$")
 
@@ -89,16 +89,19 @@ def _b64(text: str) -> str | bytes:
         return raw
 
 
-def render(body: str, variables: dict[str, Any], max_bytes: int, line_offset: int = 1) -> Rendered:
+def render(body: str, variables: dict[str, Any], budget: Budget, line_offset: int = 1) -> Rendered:
     """Render ``body`` (the part without its header line); raise ``TemplateError``.
 
-    ``line_offset`` is added to jinja's line numbers so errors name lines of
-    the original part (whose first line was the header).
+    Every growing operation and the output are checked against ``budget``'s
+    remaining bytes, loops against its time cap (``templatebounds``); the
+    caller charges the output. ``line_offset`` is added to jinja's line numbers
+    so errors name lines of the original part (whose first line was the header).
     """
     import jinja2
-    from jinja2.sandbox import SandboxedEnvironment, SecurityError
+    from bootseed.late.userdata.templatebounds import BoundedEnvironment
 
     missing: list[str] = []
+    max_bytes = budget.remaining
 
     class Missing(jinja2.ChainableUndefined):
         def __str__(self) -> str:
@@ -106,51 +109,33 @@ def render(body: str, variables: dict[str, Any], max_bytes: int, line_offset: in
             missing.append(name)
             return MISSING_PREFIX + name
 
-    used = [0]
-
-    def bounded_range(*args: int) -> range:
-        numbers = range(*args)
-        used[0] += len(numbers)
-        if used[0] > _MAX_RANGE_ITEMS:
-            raise SecurityError(f"loops over range() exceed {_MAX_RANGE_ITEMS} items in total")
-        return numbers
-
-    class Env(SandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "*":
-                for seq, count in ((left, right), (right, left)):
-                    if (
-                        isinstance(seq, (str, list, tuple))
-                        and isinstance(count, int)
-                        and len(seq) * count > max_bytes
-                    ):
-                        raise SecurityError("repetition result is larger than the size cap")
-            if operator == "**" and isinstance(right, int) and abs(right) > _MAX_EXPONENT:
-                raise SecurityError(f"exponent larger than {_MAX_EXPONENT}")
-            return super().call_binop(context, operator, left, right)
-
-    env = Env(undefined=Missing, trim_blocks=True, extensions=["jinja2.ext.do"])
-    env.globals["range"] = bounded_range
+    env = BoundedEnvironment(
+        budget, undefined=Missing, trim_blocks=True, extensions=["jinja2.ext.do"]
+    )
     try:
         template = env.from_string(body)
         out: list[str] = []
         size = 0
-        for chunk in template.generate(**variables):
-            size += len(chunk)
-            if size > max_bytes:
-                raise TemplateError(
-                    f"rendered output is larger than the remaining size budget of {max_bytes} bytes"
-                )
-            out.append(chunk)
+        with env.steps_bounded():
+            for chunk in template.generate(**variables):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TemplateError(
+                        f"rendered output is larger than the remaining size budget of "
+                        f"{max_bytes} bytes"
+                    )
+                out.append(chunk)
     except jinja2.TemplateSyntaxError as exc:
         line = exc.lineno + line_offset if exc.lineno else None
         raise TemplateError(f"template syntax error: {exc.message}", line) from None
     except TemplateError:
         raise
+    except BudgetExceeded as exc:
+        raise TemplateError(f"template stopped: {exc}") from None
     except (jinja2.TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
         raise TemplateError(f"template failed: {type(exc).__name__}: {exc}") from None
     except RecursionError:
         raise TemplateError("template failed: recursion too deep") from None
+    except MemoryError:
+        raise TemplateError("template failed: out of memory") from None
     return Rendered("".join(out), missing)

@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bootseed.contract.problems import Problem
+from bootseed.early.boundedyaml import DEFAULT_MAX_DEPTH, DEFAULT_MAX_NODES
+from bootseed.late.userdata.budget import Budget
 
 DEFAULT_MAX_DECOMPRESSED = 16 * 1024 * 1024
+DEFAULT_MAX_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -20,9 +23,13 @@ class Limits:
     wall-clock cap of one download attempt; ``include_retries`` extra attempts
     follow a connection error, timeout, 429 or 5xx, ``include_retry_delay``
     seconds apart; ``include_total_timeout`` bounds all downloads of one run
-    together (retries and nested includes included). ``max_yaml_nodes`` caps
-    the expanded size of all cloud-config documents together (alias bombs);
-    ``max_yaml_depth`` their nesting.
+    together (retries and nested includes included). ``max_nodes`` caps the
+    structured data of the whole run together: every YAML document counted
+    with its aliases expanded (alias bombs), every JSON patch and every value a
+    patch adds or copies (copy bombs). ``max_yaml_depth`` caps nesting (YAML
+    and JSON). ``max_seconds`` caps the run's own work (template loops, huge
+    documents); time spent waiting for include downloads is not counted. These
+    three and ``max_total_bytes`` form the run's one ``Budget``.
     """
 
     max_total_bytes: int = DEFAULT_MAX_DECOMPRESSED
@@ -35,8 +42,12 @@ class Limits:
     include_retry_delay: float = 1.0
     include_max_redirects: int = 5
     max_mime_depth: int = 10
-    max_yaml_nodes: int = 1_000_000
-    max_yaml_depth: int = 100
+    max_nodes: int = DEFAULT_MAX_NODES
+    max_yaml_depth: int = DEFAULT_MAX_DEPTH
+    max_seconds: float = DEFAULT_MAX_SECONDS
+
+    def budget(self) -> Budget:
+        return Budget(self.max_total_bytes, max_nodes=self.max_nodes, seconds=self.max_seconds)
 
 
 @dataclass

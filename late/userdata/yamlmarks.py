@@ -2,11 +2,9 @@
 
 ``load_with_marks(text)`` returns the loaded value and ``{key_path: line}``
 where a key path is a tuple of str/int (``("users", 0, "name")``) and lines
-are 1-based. Before constructing anything it checks the node graph: nesting
-deeper than ``max_depth`` or an expanded size (aliases counted every time they
-are used) beyond ``max_nodes`` is refused, so a "billion laughs" document
-cannot exhaust time or memory, and libyaml's recursive composer never sees a
-document deep enough to overflow the C stack.
+are 1-based. The document is bounded exactly as ``contract.boundedyaml``
+bounds every untrusted YAML: node count and depth while streaming, then the
+node graph with aliases expanded, all before anything is constructed.
 """
 
 from __future__ import annotations
@@ -14,21 +12,20 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from bootseed.early.boundedyaml import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_NODES,
+    SHALLOW_TEXT,
+    YamlLimitError,
+    expanded_size,
+    safe_loader,
+    scan_events,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# libyaml composes recursively in C; below this many characters a document
-# cannot nest deep enough to matter, so the extra depth scan is skipped.
-_SHALLOW_TEXT = 4096
-
-DEFAULT_MAX_NODES = 1_000_000
-DEFAULT_MAX_DEPTH = 100
+__all__ = ["YamlLimitError", "load_counted", "load_with_marks"]
 
 KeyPath = tuple[Any, ...]
-
-
-class YamlLimitError(ValueError):
-    """The document is well-formed but too deep or too large once aliases expand."""
 
 
 def load_with_marks(
@@ -49,9 +46,9 @@ def load_counted(
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> tuple[Any, dict[KeyPath, int], int]:
     """Like ``load_with_marks`` and also the expanded node count (for a shared cap)."""
-    if len(text) > _SHALLOW_TEXT:
-        _check_event_depth(text, max_depth)
-    loader = _Loader(text)
+    if len(text) > SHALLOW_TEXT:
+        scan_events(text, max_nodes, max_depth)
+    loader = safe_loader()(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -63,84 +60,6 @@ def load_counted(
         return data, marks, count
     finally:
         loader.dispose()
-
-
-def _check_event_depth(text: str, max_depth: int) -> None:
-    """Scan parser events (libyaml's parser is iterative) for the nesting depth."""
-    loader = _Loader(text)
-    depth = 0
-    try:
-        while True:
-            event = loader.get_event()
-            if event is None or isinstance(event, yaml.StreamEndEvent):
-                return
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > max_depth:
-                    line = event.start_mark.line + 1 if event.start_mark else "?"
-                    raise YamlLimitError(f"nesting deeper than {max_depth} levels (line {line})")
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    finally:
-        loader.dispose()
-
-
-def expanded_size(node: Node, max_nodes: int, max_depth: int) -> int:
-    """Count nodes as if every alias were copied out; refuse cycles, depth, size."""
-    sizes: dict[int, int] = {}
-    heights: dict[int, int] = {}
-    active: set[int] = set()
-    # Iterative post-order walk: (node, depth, children_done).
-    stack: list[tuple[Node, int, bool]] = [(node, 1, False)]
-    while stack:
-        current, depth, done = stack.pop()
-        key = id(current)
-        if done:
-            active.discard(key)
-            kids = _children(current)
-            total = 1 + sum(sizes[id(child)] for child in kids)
-            height = 1 + max((heights[id(child)] for child in kids), default=0)
-            if height > max_depth:
-                raise YamlLimitError(
-                    f"nesting deeper than {max_depth} levels once aliases expand "
-                    f"(line {current.start_mark.line + 1})"
-                )
-            if total > max_nodes:
-                raise YamlLimitError(
-                    f"document expands to more than {max_nodes} nodes "
-                    f"(aliases count each time they are used)"
-                )
-            sizes[key] = total
-            heights[key] = height
-            continue
-        if key in sizes:
-            continue
-        if key in active:
-            raise YamlLimitError(f"recursive alias at line {current.start_mark.line + 1}")
-        if depth > max_depth:
-            raise YamlLimitError(
-                f"nesting deeper than {max_depth} levels (line {current.start_mark.line + 1})"
-            )
-        active.add(key)
-        stack.append((current, depth, True))
-        for child in _children(current):
-            if id(child) in active:
-                raise YamlLimitError(f"recursive alias at line {child.start_mark.line + 1}")
-            if id(child) not in sizes:
-                stack.append((child, depth + 1, False))
-    return sizes[id(node)]
-
-
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    if isinstance(node, MappingNode):
-        out: list[Node] = []
-        for key_node, value_node in node.value:
-            out.append(key_node)
-            out.append(value_node)
-        return out
-    return []
 
 
 def _collect(
