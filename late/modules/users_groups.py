@@ -28,6 +28,8 @@ from bootseed.late.passwdhash import matches, sha512_crypt
 from bootseed.late.target import TargetRoot
 from bootseed.late.usercfg import UserSpec, plan_users
 
+# The largest uid/gid: 2**32 - 1 is (uid_t)-1, "no id", for the kernel.
+MAX_ID = 2**32 - 2
 SUDOERS_DROPIN = "/etc/sudoers.d/90-bootseed-users"
 _SUDO_HEADER = "# Created by bootseed from cloud-config 'users'; edits to a user's block are\n"
 _SUDO_HEADER += "# replaced on the next run that configures that user.\n"
@@ -196,6 +198,8 @@ def _create_user(run: _Run, spec: UserSpec) -> None:
     uid: int
     if cfg.get("uid") is not None:
         uid = int(cfg["uid"])
+        if not 0 <= uid <= MAX_ID:
+            raise AccountError(f"uid {uid} is out of range (0-{MAX_ID})")
         if any(u.uid == uid for u in db.users()):
             raise AccountError(f"uid {uid} is already used")
     else:
@@ -213,6 +217,8 @@ def _create_user(run: _Run, spec: UserSpec) -> None:
     home = str(cfg.get("homedir") or f"/home/{name}")
     if not PurePosixPath(home).is_absolute():
         raise AccountError(f"homedir {home!r} must be an absolute path")
+    if ".." in PurePosixPath(home).parts:
+        raise AccountError(f"homedir {home!r} must not contain '..'")
     shell = str(cfg.get("shell") or _default_shell(run.ctx.target))
     hashed = _password_hash(run, cfg) or "!"
     db.add_user(name, uid, group.gid, str(cfg.get("gecos", "")), home, shell, hashed)
@@ -286,15 +292,15 @@ def _apply_user(run: _Run, spec: UserSpec) -> None:
 
 def _make_home(run: _Run, home: str, uid: int, gid: int) -> None:
     target = run.ctx.target
-    host = target.path(home)
-    if host.exists():
+    if target.exists(home):
         run.ctx.log.info("home %s already exists; not copying /etc/skel", home)
         return
-    host.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    host.mkdir(mode=run.db.ranges.home_mode)
-    os.chmod(host, run.db.ranges.home_mode)
-    copy_skel(target.path("/etc/skel"), host, uid, gid)
-    os.chown(host, uid, gid)
+    parent, name = PurePosixPath(home).parent, PurePosixPath(home).name
+    with target.open_dir(parent, create=True) as parent_fd:
+        os.mkdir(name, run.db.ranges.home_mode, dir_fd=parent_fd)
+        os.chmod(name, run.db.ranges.home_mode, dir_fd=parent_fd)
+    copy_skel(target, home, uid, gid)
+    target.chown(home, uid, gid)
 
 
 def render_sudoers(existing: str, rules: dict[str, list[str] | None]) -> str:
@@ -369,14 +375,20 @@ def handle(ctx: ModuleContext) -> None:
             elif run.db.group(name) is not None:
                 run.db.add_member(name, member)
     for home, uid, gid in run.new_homes:
-        _make_home(run, home, uid, gid)
+        try:
+            _make_home(run, home, uid, gid)
+        except (OSError, ValueError) as exc:
+            run.problems.append(f"home {home}: {exc}")
     written = run.db.save()
     if written:
         ctx.log.info("updated %s", ", ".join(written))
     for name, keys in run.keys:
         user = run.db.user(name)
         if user is not None and keys:
-            write_authorized_keys(ctx.target, user.home, user.uid, user.gid, keys)
+            try:
+                write_authorized_keys(ctx.target, user.home, user.uid, user.gid, keys)
+            except (OSError, ValueError) as exc:
+                run.problems.append(f"user {name}: authorized keys not written: {exc}")
     _write_sudoers(run)
     if run.problems:
         raise UsersGroupsError("; ".join(run.problems))
