@@ -121,8 +121,8 @@ class Runner:
     def __init__(self, options: RunOptions) -> None:
         self.opts = options
         self.target = TargetRoot(options.root)
-        self.run_dir = options.run_dir or self.target.path(DEFAULT_RUN_DIR)
-        self.seed_dir = options.seed_dir or self.target.path(DEFAULT_RUN_DIR)
+        self.run_dir = options.run_dir or self.target.real_path(DEFAULT_RUN_DIR)
+        self.seed_dir = options.seed_dir or self.target.real_path(DEFAULT_RUN_DIR)
         self.state = StateStore(self.target)
         self.redactor = Redactor()
         self.console = options.console or console_writer()
@@ -234,7 +234,7 @@ class Runner:
     # -- local: seed, instance, state ------------------------------------------
 
     def _disabled_reason(self) -> str | None:
-        if self.target.path(DISABLE_FILE).exists():
+        if self.target.exists(DISABLE_FILE):
             return f"{DISABLE_FILE} exists"
         if self.target.is_host:
             try:

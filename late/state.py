@@ -71,7 +71,7 @@ class StateStore:
     # Paths on the host side, i.e. already joined to the target root.
     @property
     def base(self) -> Path:
-        return self.target.path(STATE_DIR)
+        return self.target.real_path(STATE_DIR)
 
     @property
     def data_dir(self) -> Path:

@@ -80,8 +80,29 @@ class TargetRoot:
 
     def _walk(self, parts: list[str], create: bool, mode: int,
               owner: tuple[int, int] | None, follow_last: bool) -> int:
+        fd, _names, _rest = self._resolve(parts, create, mode, owner, follow_last, False)
+        return fd
+
+    def real_path(self, inside: str | os.PathLike[str]) -> Path:
+        """The host path of ``inside`` with every symlink on the way resolved inside the
+        target; components that do not exist yet are kept as given (none is followed).
+
+        For code that hands paths to other APIs (subprocesses, Path helpers): the
+        result has no symlink in it at the time of the call, so later plain path
+        operations on it stay inside the target.
+        """
+        fd, names, rest = self._resolve(_parts(inside), False, 0o755, None, True, True)
+        os.close(fd)
+        return self.root.joinpath(*names, *rest)
+
+    def _resolve(self, parts: list[str], create: bool, mode: int,
+                 owner: tuple[int, int] | None, follow_last: bool,
+                 stop_at_missing: bool) -> tuple[int, list[str], list[str]]:
+        """Walk ``parts`` from the root: (descriptor of the last directory reached, its
+        names from the root, the components left when ``stop_at_missing`` met a gap)."""
         root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         stack = [root_fd]  # descriptors from the root down; '..' pops, never past the root
+        names: list[str] = []
         pending = list(parts)
         links = 0
         try:
@@ -92,6 +113,7 @@ class TargetRoot:
                 if name == "..":
                     if len(stack) > 1:
                         os.close(stack.pop())
+                        names.pop()
                     continue
                 here = stack[-1]
                 link = _readlink(name, here)
@@ -110,17 +132,24 @@ class TargetRoot:
                     if link.startswith("/"):
                         while len(stack) > 1:
                             os.close(stack.pop())
+                        names.clear()
                     pending = [p for p in link.split("/") if p] + pending
                     continue
                 try:
                     stack.append(os.open(name, _DIR_FLAGS, dir_fd=here))
+                    names.append(name)
+                except FileNotFoundError:
+                    if not stop_at_missing:
+                        raise
+                    return os.dup(stack[-1]), names, [name, *pending]
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        if stop_at_missing and not pending:
+                            return os.dup(stack[-1]), names, [name]
                         raise TargetPathError(
                             f"/{'/'.join(parts)}: {name} is not a directory") from None
                     raise
-            result = stack.pop()
-            return result
+            return os.dup(stack[-1]), names, []
         finally:
             for fd in stack:
                 os.close(fd)

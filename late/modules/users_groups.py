@@ -338,7 +338,7 @@ def _write_sudoers(run: _Run) -> None:
     text = render_sudoers(existing, run.sudo)
     if text != existing:
         target.write(SUDOERS_DROPIN, text, mode=0o440, owner=(0, 0))
-    main = target.path("/etc/sudoers")
+    main = target.real_path("/etc/sudoers")
     if not main.exists():
         run.ctx.log.warning(
             "no /etc/sudoers in the target; %s takes effect once sudo is installed", SUDOERS_DROPIN

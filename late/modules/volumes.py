@@ -77,7 +77,7 @@ def recorded_actions(seed_dir: Path) -> list[dict[str, Any]]:
 
 
 def handle(ctx: ModuleContext) -> None:
-    actions = recorded_actions(ctx.target.path(SEED_DIR))
+    actions = recorded_actions(ctx.target.real_path(SEED_DIR))
     if not actions:
         ctx.log.info("no volumes to consume")
         return
@@ -156,7 +156,7 @@ def mount_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
     updated = update_fstab(fstab, action)
     if updated != fstab:
         ctx.target.write(FSTAB, updated, mode=0o644)
-    host_path = ctx.target.path(mountpoint)
+    host_path = ctx.target.real_path(mountpoint)
     if _is_mountpoint(host_path):
         ctx.log.info("%s already mounted", mountpoint)
         return
@@ -187,7 +187,7 @@ def exec_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
         raise ValueError(f"run: {script!r} is not a path inside the volume")
     device = _device(action)
     inside = f"{SEED_DIR}/volume-exec/{action['uuid']}"
-    host_dir = ctx.target.path(inside)
+    host_dir = ctx.target.real_path(inside)
     host_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     volume = volumes.Volume(device, action.get("fstype"), action.get("label"), action["uuid"])
     options = volumes.NO_WRITE_OPTIONS.get(volume.fstype or "", "ro")
@@ -195,7 +195,7 @@ def exec_volume(ctx: ModuleContext, action: dict[str, Any]) -> None:
     try:
         path = host_dir / script
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        semaphore = ctx.target.path(f"{EXEC_STATE}/exec-{action['uuid']}-{digest}")
+        semaphore = ctx.target.real_path(f"{EXEC_STATE}/exec-{action['uuid']}-{digest}")
         if semaphore.exists():
             ctx.log.info("%s on UUID=%s already ran (%s)", script, action["uuid"], semaphore)
             return
@@ -225,7 +225,7 @@ def _run_script(ctx: ModuleContext, script: str, volume_dir: str, action: dict[s
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, env=env, timeout=EXEC_TIMEOUT_S,
-                              cwd=str(ctx.target.path(volume_dir)), check=False)
+                              cwd=str(ctx.target.real_path(volume_dir)), check=False)
     except subprocess.TimeoutExpired as exc:
         return -1, (exc.output or b"") + b"\n[killed after the time limit]\n"
     return proc.returncode, proc.stdout
@@ -235,7 +235,7 @@ def _log_output(ctx: ModuleContext, action: dict[str, Any], script: str, status:
                 output: bytes) -> None:
     from bootseed.late.logsetup import open_private_append
 
-    log = ctx.target.path(EXEC_LOG)
+    log = ctx.target.real_path(EXEC_LOG)
     log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     fd = open_private_append(log, 0o600)
     try:
