@@ -7,6 +7,8 @@ Layout (paths as the target sees them)::
       instances/<id>/                 one directory per instance-id ever seen
         sem/<module>                  per-instance semaphores
         user-data.txt                 user-data as received (0600)
+        instance-id                   the id itself (the directory name is cut to 64
+                                      characters with a hash suffix when needed)
         vendor-data.txt               vendor-data as received (0600)
         cloud-config.json             merged, processed cloud-config (0600)
         user-data.parts.json          summary of the processed parts (0600)
@@ -43,16 +45,21 @@ PER_INSTANCE_SCRIPTS = f"{STATE_DIR}/scripts/per-instance"
 PER_ONCE_SCRIPTS = f"{STATE_DIR}/scripts/per-once"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+# Directory names stay far below NAME_MAX (255): a long id is cut and gets a hash suffix,
+# and the id itself is kept in the directory's ``instance-id`` file.
+MAX_DIR_NAME = 64
 
 
 def instance_dir_name(instance_id: str) -> str:
     """A directory name for ``instance_id``: the id itself when it is a safe file name,
     else a sanitised form plus a short hash so two ids never share a directory."""
     cleaned = _SAFE.sub("_", instance_id)
-    if cleaned == instance_id and instance_id not in ("", ".", ".."):
+    if cleaned == instance_id and instance_id not in ("", ".", "..") and (
+            len(instance_id) <= MAX_DIR_NAME):
         return instance_id
     digest = hashlib.sha256(instance_id.encode("utf-8")).hexdigest()[:12]
-    return f"{cleaned.strip('.') or 'id'}-{digest}"
+    stem = cleaned.strip(".")[: MAX_DIR_NAME - len(digest) - 1]
+    return f"{stem or 'id'}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class StateStore:
             sub.mkdir(mode=0o755, parents=True, exist_ok=True)
         # Root-only: the instance directory holds user-data and the processed config.
         os.chmod(idir, 0o700)
+        atomic_write(idir / "instance-id", instance_id + "\n", mode=0o600)
         if last is not None:
             atomic_write(self.data_dir / "previous-instance-id", last + "\n", mode=0o644)
         atomic_write(self.data_dir / "instance-id", instance_id + "\n", mode=0o644)
