@@ -452,6 +452,15 @@ class Runner:
         spec = self.registry.load(name)
         if spec is None:
             return None
+        if not spec.idempotent and freq is not Frequency.PER_BOOT:
+            earlier = self.state.earlier_attempt(name, freq, iid)
+            if earlier is not None:
+                how = "was interrupted" if earlier == "started" else f"failed: {earlier}"
+                message = (f"an earlier run of this module {how}; not started again because "
+                           "running it twice is not safe (check its effects by hand)")
+                logging.getLogger(f"bootseed.module.{name}").error("%s", message)
+                return result("failed", error=message, exception="NotRepeated")
+            self.state.mark_attempted(name, freq, iid)
         module_log = logging.getLogger(f"bootseed.module.{name}")
         ctx = ModuleContext(
             name=name,
@@ -471,6 +480,8 @@ class Runner:
             duration = time.monotonic() - started
             module_log.error("failed after %.3f s: %s: %s", duration, type(exc).__name__, exc)
             module_log.debug("traceback:\n%s", "".join(traceback.format_exc()))
+            if not spec.idempotent and freq is not Frequency.PER_BOOT:
+                self.state.mark_attempted(name, freq, iid, outcome=type(exc).__name__)
             return result("failed", duration, error=str(exc) or type(exc).__name__,
                           exception=type(exc).__name__)
         duration = time.monotonic() - started

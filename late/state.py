@@ -22,7 +22,10 @@ Layout (paths as the target sees them)::
       scripts/per-boot|per-instance|per-once/   scripts run by scripts_per_*
 
 A semaphore is written atomically and only after its module succeeded, so a
-crash mid-module leaves the module due again.
+crash mid-module leaves the module due again -- unless the module is not safe to
+repeat (it runs user scripts): then ``<semaphore>.attempted`` is written before it
+starts, and a run that finds that marker without the semaphore reports the module
+as interrupted instead of running it a second time.
 """
 
 from __future__ import annotations
@@ -144,6 +147,37 @@ class StateStore:
         doc = {"module": module, "frequency": str(frequency), "instance_id": instance_id,
                "time": time.time()}
         atomic_write(path, json.dumps(doc, sort_keys=True) + "\n", mode=0o644)
+
+    def attempted_path(self, module: str, frequency: Frequency, instance_id: str) -> Path | None:
+        path = self.semaphore_path(module, frequency, instance_id)
+        return None if path is None else path.with_name(path.name + ".attempted")
+
+    def mark_attempted(self, module: str, frequency: Frequency, instance_id: str,
+                       outcome: str = "started") -> None:
+        """Before a module that must not run twice starts: a crash from here on leaves
+        this marker without the semaphore, and the next run reports instead of repeating."""
+        path = self.attempted_path(module, frequency, instance_id)
+        if path is None:
+            return
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        doc = {"module": module, "frequency": str(frequency), "instance_id": instance_id,
+               "time": time.time(), "outcome": outcome}
+        atomic_write(path, json.dumps(doc, sort_keys=True) + "\n", mode=0o644)
+
+    def earlier_attempt(self, module: str, frequency: Frequency, instance_id: str) -> str | None:
+        """How an earlier run's attempt ended ("started" when it was cut off, else its
+        error) if it never finished; None when there was none or it succeeded."""
+        path = self.attempted_path(module, frequency, instance_id)
+        if path is None or self.already_ran(module, frequency, instance_id):
+            return None
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return "started"
+        outcome = doc.get("outcome") if isinstance(doc, dict) else None
+        return outcome if isinstance(outcome, str) else "started"
 
     def write_private(self, instance_id: str, name: str, data: bytes | str) -> Path:
         """A root-only file in the instance directory (user-data, processed config)."""

@@ -21,4 +21,5 @@ MODULE = ModuleSpec(
     frequency=Frequency.PER_ONCE,
     schema={},
     handle=handle,
+    idempotent=False,
 )

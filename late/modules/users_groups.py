@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -291,16 +292,24 @@ def _apply_user(run: _Run, spec: UserSpec) -> None:
 
 
 def _make_home(run: _Run, home: str, uid: int, gid: int) -> None:
+    """Build the home under a temporary name and rename it into place when complete, so
+    a crash never leaves a half-copied home that a re-run would take as existing."""
     target = run.ctx.target
     if target.exists(home):
         run.ctx.log.info("home %s already exists; not copying /etc/skel", home)
         return
     parent, name = PurePosixPath(home).parent, PurePosixPath(home).name
+    building = f".{name}.bootseed-new"
     with target.open_dir(parent, create=True) as parent_fd:
-        os.mkdir(name, run.db.ranges.home_mode, dir_fd=parent_fd)
-        os.chmod(name, run.db.ranges.home_mode, dir_fd=parent_fd)
-    copy_skel(target, home, uid, gid)
-    target.chown(home, uid, gid)
+        try:
+            shutil.rmtree(building, dir_fd=parent_fd)  # left by a run that was cut off
+        except FileNotFoundError:
+            pass
+        os.mkdir(building, run.db.ranges.home_mode, dir_fd=parent_fd)
+        os.chmod(building, run.db.ranges.home_mode, dir_fd=parent_fd)
+        copy_skel(target, str(parent / building), uid, gid)
+        os.chown(building, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
+        os.rename(building, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
 
 
 def render_sudoers(existing: str, rules: dict[str, list[str] | None]) -> str:
