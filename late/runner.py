@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -66,6 +67,9 @@ DEFAULT_RUN_DIR = "/run/bootseed"
 DISABLE_FILE = "/etc/bootseed/disabled"
 CONFIG_NAME = "cloud-config.json"
 LOCK_TIMEOUT = 60.0
+# With --notify: READY=1 is sent at the latest this long after the start, even if the
+# local stage is still running (bootseed.service has no start timeout of its own).
+READY_DEADLINE = 300.0
 
 log = logging.getLogger("bootseed.runner")
 
@@ -133,6 +137,8 @@ class Runner:
         self.info: InstanceInfo | None = None
         self.cfg: dict[str, Any] | None = None
         self.stopped = False
+        self._ready_lock = threading.Lock()
+        self._ready_sent = False
 
     # -- the run ---------------------------------------------------------------
 
@@ -153,6 +159,12 @@ class Runner:
         log.info("bootseed %s: stages %s on %s", __version__, ", ".join(stages),
                  self.target.root)
         notified = False
+        # systemd waits for READY=1 without a start timeout (a slow machine must not be
+        # killed in the middle of host key generation); this bound is the agent's own.
+        overdue = threading.Timer(READY_DEADLINE, self._ready_overdue) if self.opts.notify else None
+        if overdue is not None:
+            overdue.daemon = True
+            overdue.start()
         try:
             for stage in stages:
                 if self.stopped:
@@ -169,6 +181,8 @@ class Runner:
             self.status.errors.append(f"run aborted: {type(exc).__name__}: {exc}")
             self.status.state = "error"
         finally:
+            if overdue is not None:
+                overdue.cancel()
             if self.opts.notify and not notified:
                 self._notify_ready()
             self._finish(stages)
@@ -501,10 +515,21 @@ class Runner:
 
         atomic_write(path, text, mode=0o644)
 
-    def _notify_ready(self) -> bool:
+    def _ready_overdue(self) -> None:
+        message = (f"local stage still running after {READY_DEADLINE:.0f} s; READY=1 sent "
+                   "so the boot goes on (it keeps running)")
+        log.warning("%s", message)
+        self.status.problems.append(StatusProblem("systemd", message, "warning"))
+        self._notify_ready(f"local stage still running after {READY_DEADLINE:.0f} s")
+
+    def _notify_ready(self, why: str = "local stage done") -> bool:
         from bootseed.late.sdnotify import notify
 
-        sent = notify("READY=1\nSTATUS=local stage done")
+        with self._ready_lock:
+            if self._ready_sent:
+                return True
+            self._ready_sent = True
+        sent = notify(f"READY=1\nSTATUS={why}")
         log.debug("sd_notify READY=1: %s", "sent" if sent else "no NOTIFY_SOCKET or send failed")
         # Tried once is enough: a missing socket will not appear later in the run.
         return True

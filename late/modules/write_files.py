@@ -68,6 +68,10 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+class ContentTooLarge(ValueError):
+    """Decoded content over the size left for it."""
+
+
 class WriteFilesError(RuntimeError):
     """Some entries could not be written; the message names each."""
 
@@ -105,7 +109,7 @@ def _gunzip(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
     inflater = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header
     out = inflater.decompress(data, max(limit, 1))
     if inflater.unconsumed_tail or len(out) > limit:
-        raise ValueError(f"gzip content exceeds {limit} bytes when decompressed")
+        raise ContentTooLarge(f"gzip content exceeds {limit} bytes when decompressed")
     if not inflater.eof:
         raise ValueError("gzip content is truncated")
     return out
@@ -124,7 +128,7 @@ def decode_content(content: Any, encoding: Any, limit: int = MAX_DECOMPRESSED) -
     else:
         raise ValueError(f"content must be a string, got {type(content).__name__}")
     if len(data) > limit and not _ENCODINGS[key]:
-        raise ValueError(f"content is larger than the {limit} bytes left")
+        raise ContentTooLarge(f"content is larger than the {limit} bytes left")
     for step in _ENCODINGS[key]:
         if step == "b64":
             try:
@@ -137,7 +141,7 @@ def decode_content(content: Any, encoding: Any, limit: int = MAX_DECOMPRESSED) -
             except zlib.error as exc:
                 raise ValueError(f"content is not valid gzip: {exc}") from None
     if len(data) > limit:
-        raise ValueError(f"content is larger than the {limit} bytes left")
+        raise ContentTooLarge(f"content is larger than the {limit} bytes left")
     return data
 
 
@@ -180,14 +184,20 @@ def write_entries(ctx: ModuleContext, deferred: bool) -> int:
             mine = bool(item.get("defer", False)) == deferred
         else:
             mine = not deferred  # reported once, by the first pass
+        limit = min(remaining, MAX_DECOMPRESSED)
         try:
             # Both passes parse every entry, so the budget is shared in list order.
-            entry = parse_entry(item, min(remaining, MAX_DECOMPRESSED))
+            entry = parse_entry(item, limit)
+        except ContentTooLarge as exc:
+            if mine and limit < MAX_DECOMPRESSED:
+                problems.append(f"{label}: {exc}: the budget of {TOTAL_BUDGET} bytes for all "
+                                "write_files content of a run is spent")
+            elif mine:
+                problems.append(f"{label}: {exc}")
+            continue
         except ValueError as exc:
             if mine:
-                budget = f" (the write_files budget is {TOTAL_BUDGET} bytes)" if (
-                    "bytes left" in str(exc)) else ""
-                problems.append(f"{label}: {exc}{budget}")
+                problems.append(f"{label}: {exc}")
             continue
         remaining -= len(entry.data)
         if not mine:
