@@ -60,7 +60,7 @@ def atomic_write_at(dir_fd: int, name: str, data: bytes | str, mode: int = 0o600
 def remove_stale_temps(dir_fd: int, name: str) -> list[str]:
     """Remove ``.<name>.tmp-<pid>`` files in ``dir_fd`` left by processes that are gone."""
     pattern = re.compile(rf"\.{re.escape(name)}\.tmp-(\d+)")
-    removed = []
+    removed: list[str] = []
     try:
         entries = os.listdir(dir_fd)
     except OSError:
