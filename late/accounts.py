@@ -13,21 +13,20 @@ from __future__ import annotations
 
 import datetime
 import os
-import re
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from bootseed.contract.atomicfile import atomic_write
-from bootseed.late.target import TargetRoot
+from bootseed.contract.atomicfile import atomic_write_at
+from bootseed.late import linegrammar
+from bootseed.late.target import TargetPathError, TargetRoot
 
 PASSWD = "/etc/passwd"
 SHADOW = "/etc/shadow"
 GROUP = "/etc/group"
 GSHADOW = "/etc/gshadow"
 LOGIN_DEFS = "/etc/login.defs"
+SKEL = "/etc/skel"
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$")
 
 
 class AccountError(ValueError):
@@ -35,15 +34,17 @@ class AccountError(ValueError):
 
 
 def check_name(name: object, what: str = "name") -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name) or name.isdigit():
-        raise AccountError(f"{what} {name!r} is not a valid user or group name")
-    return name
+    try:
+        return linegrammar.account_name(name, what)
+    except linegrammar.LineGrammarError as exc:
+        raise AccountError(str(exc)) from None
 
 
 def check_field(value: str, what: str) -> str:
-    if ":" in value or "\n" in value:
-        raise AccountError(f"{what} {value!r} must not contain ':' or a newline")
-    return value
+    try:
+        return linegrammar.account_field(value, what)
+    except linegrammar.LineGrammarError as exc:
+        raise AccountError(str(exc)) from None
 
 
 @dataclass
@@ -221,11 +222,10 @@ class AccountsDB:
     def load(cls, target: TargetRoot) -> AccountsDB:
         db = cls(target)
         for path in (PASSWD, SHADOW, GROUP, GSHADOW):
-            host = target.path(path)
             try:
-                text = host.read_text(encoding="utf-8")
+                text = target.read_text(path)
                 exists = True
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 text, exists = "", False
             db.tables[path] = _Table(path, _parse(path, text), exists)
         if not db.tables[PASSWD].exists:
@@ -441,9 +441,8 @@ class AccountsDB:
     # -- writing -----------------------------------------------------------------
 
     def _file_mode_owner(self, path: str) -> tuple[int, int, int]:
-        host = self.target.path(path)
         try:
-            st = host.stat()
+            st = self.target.lstat(path)
             return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
         except FileNotFoundError:
             if path in (SHADOW, GSHADOW):
@@ -464,28 +463,58 @@ class AccountsDB:
                 continue
             mode, uid, gid = self._file_mode_owner(path)
             text = "".join((e if isinstance(e, str) else e.line()) + "\n" for e in table.lines)
-            host = self.target.path(path)
-            atomic_write(host, text, mode=mode)
-            os.chown(host, uid, gid)
+            self.target.write(path, text, mode=mode, owner=(uid, gid))
             table.changed = False
             table.exists = True
             written.append(path)
         return written
 
 
-def copy_skel(skel: Path, home: Path, uid: int, gid: int) -> None:
-    """Copy the target's /etc/skel into a new home, owned by the user (symlinks as links)."""
-    if not skel.is_dir():
-        return
-    for src in sorted(skel.rglob("*")):
-        dst = home / src.relative_to(skel)
-        if src.is_symlink():
-            if not dst.exists() and not dst.is_symlink():
-                os.symlink(os.readlink(src), dst)
-        elif src.is_dir():
-            dst.mkdir(mode=stat.S_IMODE(src.stat().st_mode), exist_ok=True)
-        elif src.is_file():
-            atomic_write(dst, src.read_bytes(), mode=stat.S_IMODE(src.stat().st_mode))
+def copy_skel(target: TargetRoot, home: str, uid: int, gid: int) -> None:
+    """Copy the target's /etc/skel into a new home, owned by the user (symlinks as links).
+
+    Walks by descriptors inside the target: a symlink in /etc/skel is copied as a link,
+    never followed, so it cannot pull a file from outside the target into the home.
+    """
+    try:
+        with target.open_dir(SKEL) as skel_fd, target.open_dir(home) as home_fd:
+            _copy_tree(skel_fd, home_fd, uid, gid)
+    except TargetPathError:
+        pass  # /etc/skel is not a directory in this target: nothing to copy
+    except FileNotFoundError:
+        if target.exists(SKEL):
+            raise
+
+
+def _copy_tree(src_fd: int, dst_fd: int, uid: int, gid: int) -> None:
+    for name in sorted(os.listdir(src_fd)):
+        st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
+            except FileExistsError:
+                continue
+        elif stat.S_ISDIR(st.st_mode):
+            try:
+                os.mkdir(name, mode, dir_fd=dst_fd)
+            except FileExistsError:
+                pass
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            sub_src = os.open(name, flags, dir_fd=src_fd)
+            try:
+                sub_dst = os.open(name, flags, dir_fd=dst_fd)
+                try:
+                    _copy_tree(sub_src, sub_dst, uid, gid)
+                finally:
+                    os.close(sub_dst)
+            finally:
+                os.close(sub_src)
+        elif stat.S_ISREG(st.st_mode):
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read()
+            atomic_write_at(dst_fd, name, data, mode=mode)
         else:
             continue
-        os.lchown(dst, uid, gid)
+        os.chown(name, uid, gid, dir_fd=dst_fd, follow_symlinks=False)

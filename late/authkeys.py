@@ -7,11 +7,10 @@ appending a duplicate, which makes re-runs converge.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from bootseed.contract.atomicfile import atomic_write
+from bootseed.late import linegrammar
 from bootseed.late.target import TargetRoot
 
 _KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-", "rsa-sha2-")
@@ -92,7 +91,13 @@ def parse_keys(texts: list[str], where: str) -> tuple[list[AuthorizedKey], list[
         if not isinstance(text, str):
             problems.append(f"{where}[{index}]: expected a string, got {type(text).__name__}")
             continue
-        for line in text.splitlines():
+        # sshd ends a line at '\n' only; any other line break inside a line is refused
+        # rather than letting one configured line turn into several keys somewhere.
+        for line in text.split("\n"):
+            line = line.removesuffix("\r")
+            if linegrammar.has_line_break(line) or "\0" in line:
+                problems.append(f"{where}[{index}]: a key line contains a line break or NUL")
+                continue
             parsed = parse_key_line(line)
             if parsed is None:
                 if line.strip() and not line.strip().startswith("#"):
@@ -105,20 +110,32 @@ def parse_keys(texts: list[str], where: str) -> tuple[list[AuthorizedKey], list[
 def write_authorized_keys(
     target: TargetRoot, home: str, uid: int, gid: int, keys: list[AuthorizedKey]
 ) -> str:
-    """Merge ``keys`` into ``home``/.ssh/authorized_keys; returns the target path."""
+    """Merge ``keys`` into ``home``/.ssh/authorized_keys; returns the target path.
+
+    Resolved inside the target root: a symlinked home or ``.ssh`` cannot send the
+    keys (or the read of the existing file) outside it.
+    """
+    for key in keys:
+        check_key_line(key)
     ssh_dir_inside = PurePosixPath(home) / ".ssh"
-    ssh_dir = target.path(ssh_dir_inside)
-    if not ssh_dir.is_dir():
-        ssh_dir.mkdir(mode=0o700, parents=True)
-        os.chown(ssh_dir, uid, gid)
+    with target.open_dir(home, create=True):
+        pass
+    if not target.exists(ssh_dir_inside):
+        with target.open_dir(ssh_dir_inside, create=True, mode=0o700, owner=(uid, gid)):
+            pass
     path_inside = ssh_dir_inside / "authorized_keys"
-    host = target.path(path_inside)
-    try:
-        existing = host.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        existing = ""
+    existing = target.read_text(path_inside, default="")
     merged = merge_keys(existing, keys)
-    if merged != existing or not host.exists():
-        atomic_write(host, merged, mode=0o600)
-    os.chown(host, uid, gid)
+    if merged != existing or not target.exists(path_inside):
+        target.write(path_inside, merged, mode=0o600, owner=(uid, gid))
+    else:
+        target.chown(path_inside, uid, gid)
     return str(path_inside)
+
+
+def check_key_line(key: AuthorizedKey) -> AuthorizedKey:
+    """An authorized_keys line must stay one line: options and comment are free text."""
+    linegrammar.authorized_key_part(key.options, "key options")
+    linegrammar.authorized_key_part(key.comment, "key comment")
+    linegrammar.authorized_key_part(key.blob, "key data")
+    return key

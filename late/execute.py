@@ -71,7 +71,7 @@ def run_in_target(
     if env:
         full_env.update(env)
     command = list(argv) if target.is_host else ["chroot", str(target.root), *argv]
-    log = target.path(USER_OUTPUT_LOG)
+    log = target.real_path(USER_OUTPUT_LOG)
     log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     fd = open_private_append(log, 0o600)
     try:

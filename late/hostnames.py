@@ -8,16 +8,15 @@ default, which callers treat as "do not set".
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
+from bootseed.late import linegrammar
 from bootseed.late.model import InstanceInfo
 
 DEFAULT_DOMAIN = "localdomain"
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 class HostnameError(ValueError):
@@ -25,9 +24,10 @@ class HostnameError(ValueError):
 
 
 def check_hostname(name: str, key: str) -> str:
-    if not name or len(name) > 253 or not all(_LABEL.match(p) for p in name.rstrip(".").split(".")):
-        raise HostnameError(f"{key}: {name!r} is not a valid host name")
-    return name.rstrip(".")
+    try:
+        return linegrammar.hostname(name, key)
+    except linegrammar.LineGrammarError as exc:
+        raise HostnameError(str(exc)) from None
 
 
 @dataclass(frozen=True)

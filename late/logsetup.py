@@ -78,7 +78,7 @@ def setup_logging(
     logger.addHandler(console)
     setup.handlers.append(console)
 
-    path = target.path(LOG_FILE)
+    path = target.real_path(LOG_FILE)
     try:
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         fd = open_private_append(path, 0o640)

@@ -66,7 +66,7 @@ def install_parts(
             folder = instance_dir / ("vendor_scripts" if vendor else "scripts")
             _write_script(folder / name, part.payload)
         elif ctype in _SCRIPT_DIRS:
-            _write_script(target.path(_SCRIPT_DIRS[ctype]) / name, part.payload)
+            _write_script(target.real_path(_SCRIPT_DIRS[ctype]) / name, part.payload)
         elif ctype == BOOTHOOK:
             path = instance_dir / "boothooks" / name
             _write_script(path, _strip_boothook_header(part.payload))

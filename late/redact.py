@@ -8,6 +8,7 @@ of any text before it is logged or written where others can read it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -16,20 +17,31 @@ from typing import Any
 
 REDACTED = "<redacted>"
 
-# Substrings of a key name that mark its value as secret.
-_SENSITIVE_KEY = re.compile(
-    r"passw|secret|token|private|credential|api_?key|security[-_]credentials",
-    re.IGNORECASE,
-)
+# Words of a key name (split at '_', '-', '.' and case changes) that mark its value as
+# secret. Whole words, not substrings: ``chpasswd`` holds user names as well as
+# passwords (its passwords are picked out by ``_chpasswd_secrets``), and a key that
+# merely contains "passw" somewhere says nothing about its value.
+_SENSITIVE_WORDS = frozenset({
+    "passwd", "password", "passwords", "passphrase", "secret", "secrets", "token", "tokens",
+    "private", "credential",
+    "credentials", "apikey",
+})
+_SENSITIVE_PAIRS = (("api", "key"), ("access", "key"), ("secret", "key"))
 # Keys that look sensitive by name but hold harmless flags.
 _HARMLESS_KEYS = frozenset({"lock_passwd", "ssh_pwauth", "expire"})
 # Below this a "secret" would redact ordinary words; such values are still
 # replaced under sensitive keys, just not searched for in free text.
 _MIN_SECRET = 4
+_WORD_SPLIT = re.compile(r"[-_.\s]+|(?<=[a-z])(?=[A-Z])")
 
 
 def is_sensitive_key(key: object) -> bool:
-    return isinstance(key, str) and key not in _HARMLESS_KEYS and bool(_SENSITIVE_KEY.search(key))
+    if not isinstance(key, str) or key in _HARMLESS_KEYS:
+        return False
+    words = [w.lower() for w in _WORD_SPLIT.split(key) if w]
+    if _SENSITIVE_WORDS.intersection(words):
+        return True
+    return any(pair in _SENSITIVE_PAIRS for pair in itertools.pairwise(words))
 
 
 class Redactor:
@@ -84,6 +96,8 @@ class Redactor:
 def _has_text(value: object) -> bool:
     if isinstance(value, str):
         return bool(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return True  # an integer password is still a password
     if isinstance(value, dict):
         return any(_has_text(v) for v in value.values())
     if isinstance(value, list | tuple):
@@ -94,6 +108,8 @@ def _has_text(value: object) -> bool:
 def _strings(obj: object) -> Iterable[str]:
     if isinstance(obj, str):
         yield obj
+    elif isinstance(obj, int | float) and not isinstance(obj, bool):
+        yield str(obj)
     elif isinstance(obj, dict):
         for value in obj.values():
             yield from _strings(value)

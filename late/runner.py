@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -69,6 +70,9 @@ DEFAULT_RUN_DIR = "/run/bootseed"
 DISABLE_FILE = "/etc/bootseed/disabled"
 CONFIG_NAME = "cloud-config.json"
 LOCK_TIMEOUT = 60.0
+# With --notify: READY=1 is sent at the latest this long after the start, even if the
+# local stage is still running (bootseed.service has no start timeout of its own).
+READY_DEADLINE = 300.0
 
 log = logging.getLogger("bootseed.runner")
 
@@ -124,8 +128,8 @@ class Runner:
     def __init__(self, options: RunOptions) -> None:
         self.opts = options
         self.target = TargetRoot(options.root)
-        self.run_dir = options.run_dir or self.target.path(DEFAULT_RUN_DIR)
-        self.seed_dir = options.seed_dir or self.target.path(DEFAULT_RUN_DIR)
+        self.run_dir = options.run_dir or self.target.real_path(DEFAULT_RUN_DIR)
+        self.seed_dir = options.seed_dir or self.target.real_path(DEFAULT_RUN_DIR)
         self.state = StateStore(self.target)
         self.redactor = Redactor()
         self.console = options.console or console_writer()
@@ -137,6 +141,8 @@ class Runner:
         self.info: InstanceInfo | None = None
         self.cfg: dict[str, Any] | None = None
         self.stopped = False
+        self._ready_lock = threading.Lock()
+        self._ready_sent = False
 
     # -- the run ---------------------------------------------------------------
 
@@ -157,6 +163,12 @@ class Runner:
         log.info("bootseed %s: stages %s on %s", __version__, ", ".join(stages),
                  self.target.root)
         notified = False
+        # systemd waits for READY=1 without a start timeout (a slow machine must not be
+        # killed in the middle of host key generation); this bound is the agent's own.
+        overdue = threading.Timer(READY_DEADLINE, self._ready_overdue) if self.opts.notify else None
+        if overdue is not None:
+            overdue.daemon = True
+            overdue.start()
         try:
             for stage in stages:
                 if self.stopped:
@@ -173,6 +185,8 @@ class Runner:
             self.status.errors.append(f"run aborted: {type(exc).__name__}: {exc}")
             self.status.state = "error"
         finally:
+            if overdue is not None:
+                overdue.cancel()
             if self.opts.notify and not notified:
                 self._notify_ready()
             self._finish(stages)
@@ -238,7 +252,7 @@ class Runner:
     # -- local: seed, instance, state ------------------------------------------
 
     def _disabled_reason(self) -> str | None:
-        if self.target.path(DISABLE_FILE).exists():
+        if self.target.exists(DISABLE_FILE):
             return f"{DISABLE_FILE} exists"
         if self.target.is_host:
             try:
@@ -462,6 +476,15 @@ class Runner:
         spec = self.registry.load(name)
         if spec is None:
             return None
+        if not spec.idempotent and freq is not Frequency.PER_BOOT:
+            earlier = self.state.earlier_attempt(name, freq, iid)
+            if earlier is not None:
+                how = "was interrupted" if earlier == "started" else f"failed: {earlier}"
+                message = (f"an earlier run of this module {how}; not started again because "
+                           "running it twice is not safe (check its effects by hand)")
+                logging.getLogger(f"bootseed.module.{name}").error("%s", message)
+                return result("failed", error=message, exception="NotRepeated")
+            self.state.mark_attempted(name, freq, iid)
         module_log = logging.getLogger(f"bootseed.module.{name}")
         ctx = ModuleContext(
             name=name,
@@ -482,6 +505,8 @@ class Runner:
             duration = time.monotonic() - started
             module_log.error("failed after %.3f s: %s: %s", duration, type(exc).__name__, exc)
             module_log.debug("traceback:\n%s", "".join(traceback.format_exc()))
+            if not spec.idempotent and freq is not Frequency.PER_BOOT:
+                self.state.mark_attempted(name, freq, iid, outcome=type(exc).__name__)
             return result("failed", duration, error=str(exc) or type(exc).__name__,
                           exception=type(exc).__name__)
         duration = time.monotonic() - started
@@ -501,10 +526,21 @@ class Runner:
 
         atomic_write(path, text, mode=0o644)
 
-    def _notify_ready(self) -> bool:
+    def _ready_overdue(self) -> None:
+        message = (f"local stage still running after {READY_DEADLINE:.0f} s; READY=1 sent "
+                   "so the boot goes on (it keeps running)")
+        log.warning("%s", message)
+        self.status.problems.append(Problem("systemd", message, Level.WARNING))
+        self._notify_ready(f"local stage still running after {READY_DEADLINE:.0f} s")
+
+    def _notify_ready(self, why: str = "local stage done") -> bool:
         from bootseed.late.sdnotify import notify
 
-        sent = notify("READY=1\nSTATUS=local stage done")
+        with self._ready_lock:
+            if self._ready_sent:
+                return True
+            self._ready_sent = True
+        sent = notify(f"READY=1\nSTATUS={why}")
         log.debug("sd_notify READY=1: %s", "sent" if sent else "no NOTIFY_SOCKET or send failed")
         # Tried once is enough: a missing socket will not appear later in the run.
         return True

@@ -131,6 +131,10 @@ def validate(
     validator = jsonschema.Draft202012Validator(schema)
     problems: list[Problem] = []
     for error in sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.path]):
+        if error.validator in ("oneOf", "anyOf") and error.context:
+            # Name the deepest place that went wrong (users[0].plain_text_passwd), not
+            # just the key whose alternatives all failed.
+            error = _deepest(error)
         path = tuple(error.absolute_path)
         problems.append(Problem(locate(path, origins), _message(error), Level.ERROR))
     if isinstance(cfg, dict):
@@ -143,11 +147,71 @@ def validate(
     return problems
 
 
+def _deepest(error: Any) -> Any:
+    """The error among ``error``'s alternatives with the longest path (the first on a tie)."""
+    best = error
+    stack = list(error.context or ())
+    while stack:
+        sub = stack.pop(0)
+        if len(sub.absolute_path) > len(best.absolute_path):
+            best = sub
+        stack.extend(sub.context or ())
+    return best
+
+
 def _message(error: Any) -> str:
-    message = str(error.message)
+    """What rule the value at the reported place breaks, in words from the schema only.
+
+    jsonschema's own messages quote the offending value (a whole ``write_files`` entry
+    with its content, an integer password); these messages end up in the 0644
+    status.json and result.json, so they name the place and the rule, never the value.
+    """
+    rule, want = error.validator, error.validator_value
+    if rule == "type":
+        types = [want] if isinstance(want, str) else list(want)
+        message = f"must be of type {' or '.join(types)}, not {_json_type(error.instance)}"
+    elif rule == "enum":
+        message = f"must be one of {', '.join(repr(v) for v in want)}"
+    elif rule == "const":
+        message = f"must be {want!r}"
+    elif rule == "required":
+        missing = [k for k in want if isinstance(error.instance, dict) and k not in error.instance]
+        message = f"{', '.join(repr(k) for k in missing) or 'a required key'} is required"
+    elif rule == "additionalProperties":
+        known = error.schema.get("properties", {})
+        extra = sorted(str(k) for k in error.instance if k not in known)
+        message = f"unexpected key(s): {', '.join(extra)}"
+    elif rule in ("minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum",
+                  "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties"):
+        message = f"breaks {rule} {want!r}"
+    elif rule == "pattern":
+        message = f"does not match the pattern {want!r}"
+    elif rule in ("oneOf", "anyOf"):
+        message = f"matches none of the allowed forms ({_forms(want)})"
+    else:
+        message = f"does not satisfy the schema rule {rule!r}"
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."
     return message
+
+
+def _json_type(value: object) -> str:
+    for name, kinds in (("boolean", bool), ("integer", int), ("number", float),
+                        ("string", str), ("array", list), ("object", dict)):
+        if isinstance(value, kinds):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def _forms(schemas: Any) -> str:
+    names = []
+    for sub in schemas if isinstance(schemas, list) else []:
+        kind = sub.get("type") if isinstance(sub, dict) else None
+        if isinstance(kind, str):
+            names.append(f"{kind} {sub['const']!r}" if "const" in sub else kind)
+        else:
+            names.append("other")
+    return ", ".join(names) or "see the schema"
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

@@ -7,6 +7,8 @@ Layout (paths as the target sees them)::
       instances/<id>/                 one directory per instance-id ever seen
         sem/<module>                  per-instance semaphores
         user-data.txt                 user-data as received (0600)
+        instance-id                   the id itself (the directory name is cut to 64
+                                      characters with a hash suffix when needed)
         vendor-data.txt               vendor-data as received (0600)
         cloud-config.json             merged, processed cloud-config (0600)
         user-data.parts.json          summary of the processed parts (0600)
@@ -20,7 +22,10 @@ Layout (paths as the target sees them)::
       scripts/per-boot|per-instance|per-once/   scripts run by scripts_per_*
 
 A semaphore is written atomically and only after its module succeeded, so a
-crash mid-module leaves the module due again.
+crash mid-module leaves the module due again -- unless the module is not safe to
+repeat (it runs user scripts): then ``<semaphore>.attempted`` is written before it
+starts, and a run that finds that marker without the semaphore reports the module
+as interrupted instead of running it a second time.
 """
 
 from __future__ import annotations
@@ -43,16 +48,21 @@ PER_INSTANCE_SCRIPTS = f"{STATE_DIR}/scripts/per-instance"
 PER_ONCE_SCRIPTS = f"{STATE_DIR}/scripts/per-once"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+# Directory names stay far below NAME_MAX (255): a long id is cut and gets a hash suffix,
+# and the id itself is kept in the directory's ``instance-id`` file.
+MAX_DIR_NAME = 64
 
 
 def instance_dir_name(instance_id: str) -> str:
     """A directory name for ``instance_id``: the id itself when it is a safe file name,
     else a sanitised form plus a short hash so two ids never share a directory."""
     cleaned = _SAFE.sub("_", instance_id)
-    if cleaned == instance_id and instance_id not in ("", ".", ".."):
+    if cleaned == instance_id and instance_id not in ("", ".", "..") and (
+            len(instance_id) <= MAX_DIR_NAME):
         return instance_id
     digest = hashlib.sha256(instance_id.encode("utf-8")).hexdigest()[:12]
-    return f"{cleaned.strip('.') or 'id'}-{digest}"
+    stem = cleaned.strip(".")[: MAX_DIR_NAME - len(digest) - 1]
+    return f"{stem or 'id'}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ class StateStore:
     # Paths on the host side, i.e. already joined to the target root.
     @property
     def base(self) -> Path:
-        return self.target.path(STATE_DIR)
+        return self.target.real_path(STATE_DIR)
 
     @property
     def data_dir(self) -> Path:
@@ -111,6 +121,7 @@ class StateStore:
             sub.mkdir(mode=0o755, parents=True, exist_ok=True)
         # Root-only: the instance directory holds user-data and the processed config.
         os.chmod(idir, 0o700)
+        atomic_write(idir / "instance-id", instance_id + "\n", mode=0o600)
         if last is not None:
             atomic_write(self.data_dir / "previous-instance-id", last + "\n", mode=0o644)
         atomic_write(self.data_dir / "instance-id", instance_id + "\n", mode=0o644)
@@ -136,6 +147,37 @@ class StateStore:
         doc = {"module": module, "frequency": str(frequency), "instance_id": instance_id,
                "time": time.time()}
         atomic_write(path, json.dumps(doc, sort_keys=True) + "\n", mode=0o644)
+
+    def attempted_path(self, module: str, frequency: Frequency, instance_id: str) -> Path | None:
+        path = self.semaphore_path(module, frequency, instance_id)
+        return None if path is None else path.with_name(path.name + ".attempted")
+
+    def mark_attempted(self, module: str, frequency: Frequency, instance_id: str,
+                       outcome: str = "started") -> None:
+        """Before a module that must not run twice starts: a crash from here on leaves
+        this marker without the semaphore, and the next run reports instead of repeating."""
+        path = self.attempted_path(module, frequency, instance_id)
+        if path is None:
+            return
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        doc = {"module": module, "frequency": str(frequency), "instance_id": instance_id,
+               "time": time.time(), "outcome": outcome}
+        atomic_write(path, json.dumps(doc, sort_keys=True) + "\n", mode=0o644)
+
+    def earlier_attempt(self, module: str, frequency: Frequency, instance_id: str) -> str | None:
+        """How an earlier run's attempt ended ("started" when it was cut off, else its
+        error) if it never finished; None when there was none or it succeeded."""
+        path = self.attempted_path(module, frequency, instance_id)
+        if path is None or self.already_ran(module, frequency, instance_id):
+            return None
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return "started"
+        outcome = doc.get("outcome") if isinstance(doc, dict) else None
+        return outcome if isinstance(outcome, str) else "started"
 
     def write_private(self, instance_id: str, name: str, data: bytes | str) -> Path:
         """A root-only file in the instance directory (user-data, processed config)."""

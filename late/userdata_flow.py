@@ -47,8 +47,8 @@ def load_system_config(target: TargetRoot) -> BuiltConfig:
     from bootseed.late.userdata.yamlmarks import load_with_marks
 
     built = BuiltConfig()
-    files = [target.path(SYSTEM_CONFIG)]
-    cfg_dir = target.path(SYSTEM_CONFIG_DIR)
+    files = [target.real_path(SYSTEM_CONFIG)]
+    cfg_dir = target.real_path(SYSTEM_CONFIG_DIR)
     if cfg_dir.is_dir():
         files += sorted(p for p in cfg_dir.iterdir() if p.suffix == ".cfg" and p.is_file())
     for host_path in files:

@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     target = TargetRoot(args.root)
     removed: list[str] = []
-    run_dir = target.path(DEFAULT_RUN_DIR)
-    targets = [target.path(STATE_DIR)]
+    run_dir = target.real_path(DEFAULT_RUN_DIR)
+    targets = [target.real_path(STATE_DIR)]
     if args.seed:
         targets.append(run_dir)
     else:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
                                                 "instance-data.json",
                                                 "instance-data-sensitive.json")]
     if args.logs:
-        targets += [target.path(LOG_FILE), target.path(USER_OUTPUT_LOG)]
+        targets += [target.real_path(LOG_FILE), target.real_path(USER_OUTPUT_LOG)]
     for path in targets:
         try:
             if path.is_dir() and not path.is_symlink():

@@ -64,6 +64,9 @@ class ModuleSpec:
     # Other names a cloud-config module list may use for this module (cloud-init's
     # spellings); ``-`` and ``_`` and a ``cc_`` prefix are already treated as equal.
     aliases: tuple[str, ...] = ()
+    # False for modules whose effects add up when repeated (user scripts run again): a
+    # crash while one runs must not make the next run start it a second time.
+    idempotent: bool = True
 
     def facts(self) -> ModuleFacts:
         """What planning needs without the code; ``modindex`` holds these per file."""

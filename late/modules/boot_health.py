@@ -20,7 +20,7 @@ def handle(ctx: ModuleContext) -> None:
 
     proc = Path("/proc") if ctx.target.is_host else ctx.target.path("/proc")
     record = mark_boot(ctx.target, proc)
-    write_record(ctx.target.path("/run/bootseed"), record)
+    write_record(ctx.target.real_path("/run/bootseed"), record)
     if not record.installed:
         ctx.log.debug("fallback not installed: nothing to mark")
         return

@@ -43,7 +43,7 @@ def _blocked(keytype: str, blacklist: Any) -> bool:
 
 def host_public_keys(ctx: ModuleContext) -> list[str]:
     """The target's host public key lines, in file-name order (as a shell glob lists them)."""
-    ssh_dir = ctx.target.path(SSH_DIR)
+    ssh_dir = ctx.target.real_path(SSH_DIR)
     if not ssh_dir.is_dir():
         return []
     lines = []

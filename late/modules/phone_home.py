@@ -6,6 +6,7 @@ timeout, a pause between them, and an overall deadline.
 
 from __future__ import annotations
 
+import base64
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -72,6 +73,24 @@ def collect(ctx: ModuleContext) -> dict[str, str]:
     return data
 
 
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """``user:pass@`` of a URL as an HTTP Basic Authorization value, and the URL without it
+    (urllib would take the userinfo for part of the host, and it must not be logged)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    plain = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    user = urllib.parse.unquote(parts.username or "")
+    pair = f"{user}:{urllib.parse.unquote(parts.password or '')}"
+    return plain, "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be logged: without its userinfo."""
+    return split_credentials(url)[0]
+
+
 def post_form(
     url: str,
     data: dict[str, str],
@@ -87,6 +106,11 @@ def post_form(
     import urllib.request
 
     body = urllib.parse.urlencode(data).encode("ascii")
+    url, auth = split_credentials(url)
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "User-Agent": "bootseed phone_home"}
+    if auth:
+        headers["Authorization"] = auth
     start = time.monotonic()
     last = "no attempt made"
     made = 0
@@ -96,10 +120,7 @@ def post_form(
             last += f" (gave up after {deadline:g}s)"
             break
         made = attempt
-        request = urllib.request.Request(
-            url, data=body, method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "User-Agent": "bootseed phone_home"})
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=min(timeout, left)) as resp:
                 resp.read(64 * 1024)
@@ -125,8 +146,12 @@ def handle(ctx: ModuleContext) -> None:
     if not isinstance(url, str) or not url:
         raise PhoneHomeError("phone_home.url is required")
     url = url.replace("$INSTANCE_ID", urllib.parse.quote(ctx.instance.instance_id, safe=""))
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise PhoneHomeError(f"phone_home.url: {url!r} is not an http(s) URL")
+    parts = urllib.parse.urlsplit(url)
+    if parts.password:
+        ctx.add_secret(parts.password)
+    shown = display_url(url)
+    if parts.scheme not in ("http", "https"):
+        raise PhoneHomeError(f"phone_home.url: {shown!r} is not an http(s) URL")
     try:
         tries = int(cfg.get("tries", DEFAULT_TRIES))
     except (TypeError, ValueError):
@@ -150,10 +175,10 @@ def handle(ctx: ModuleContext) -> None:
     result = post_form(url, data, tries, REQUEST_TIMEOUT, RETRY_DELAY, TOTAL_DEADLINE)
     if not result.ok:
         problems.insert(
-            0, f"phone_home to {url} failed after {result.tries} tries: {result.last_error}"
+            0, f"phone_home to {shown} failed after {result.tries} tries: {result.last_error}"
         )
     else:
-        ctx.log.info("phoned home to %s (%d fields, try %d)", url, len(data), result.tries)
+        ctx.log.info("phoned home to %s (%d fields, try %d)", shown, len(data), result.tries)
     if problems:
         raise PhoneHomeError("; ".join(problems))
 

@@ -10,7 +10,7 @@ from bootseed.late.state import PER_BOOT_SCRIPTS
 
 
 def handle(ctx: ModuleContext) -> None:
-    ran = run_script_dir(ctx.target, ctx.target.path(PER_BOOT_SCRIPTS),
+    ran = run_script_dir(ctx.target, ctx.target.real_path(PER_BOOT_SCRIPTS),
                          env={"INSTANCE_ID": ctx.instance.instance_id})
     ctx.log.info("ran %d script(s)", len(ran))
 

@@ -10,7 +10,7 @@ from bootseed.late.state import PER_INSTANCE_SCRIPTS
 
 
 def handle(ctx: ModuleContext) -> None:
-    ran = run_script_dir(ctx.target, ctx.target.path(PER_INSTANCE_SCRIPTS),
+    ran = run_script_dir(ctx.target, ctx.target.real_path(PER_INSTANCE_SCRIPTS),
                          env={"INSTANCE_ID": ctx.instance.instance_id})
     ctx.log.info("ran %d script(s)", len(ran))
 
@@ -22,4 +22,5 @@ MODULE = ModuleSpec(
     frequency=Frequency.PER_INSTANCE,
     schema={},
     handle=handle,
+    idempotent=False,
 )

@@ -20,4 +20,5 @@ MODULE = ModuleSpec(
     frequency=Frequency.PER_INSTANCE,
     schema={},
     handle=handle,
+    idempotent=False,
 )

@@ -46,4 +46,5 @@ MODULE = ModuleSpec(
     frequency=Frequency.PER_INSTANCE,
     schema=SCHEMA,
     handle=handle,
+    idempotent=False,
 )

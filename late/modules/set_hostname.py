@@ -50,9 +50,8 @@ def handle(ctx: ModuleContext) -> None:
             return
     except (FileNotFoundError, ValueError):
         pass
-    host_file = ctx.target.path(HOSTNAME_FILE)
-    if ctx.cfg.get("create_hostname_file", True) or host_file.exists():
-        write_small(host_file, name)
+    if ctx.cfg.get("create_hostname_file", True) or ctx.target.exists(HOSTNAME_FILE):
+        ctx.target.write(HOSTNAME_FILE, name + "\n", mode=0o644)
     else:
         ctx.log.info("create_hostname_file is false and there is no %s", HOSTNAME_FILE)
     if ctx.target.is_host:

@@ -10,10 +10,12 @@ a secret and never logged.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
+from bootseed.late import linegrammar
 from bootseed.late.accounts import AccountsDB
 from bootseed.late.authkeys import AuthorizedKey, parse_keys, write_authorized_keys
 from bootseed.late.hostnames import HostnameError, choose
@@ -29,6 +31,7 @@ from bootseed.late.sshkeys import (
     public_from_private,
     public_path,
 )
+from bootseed.late.target import TargetPathError
 from bootseed.late.usercfg import default_user_name
 
 DROPIN = "/etc/ssh/sshd_config.d/50-bootseed.conf"
@@ -81,12 +84,12 @@ def _key_comment(ctx: ModuleContext) -> str:
 
 
 def _existing_host_key_files(ctx: ModuleContext) -> list[str]:
-    ssh_dir = ctx.target.path(SSH_DIR)
-    if not ssh_dir.is_dir():
+    try:
+        with ctx.target.open_dir(SSH_DIR) as fd:
+            names = os.listdir(fd)
+    except (FileNotFoundError, TargetPathError):
         return []
-    return sorted(
-        p.name for p in ssh_dir.iterdir() if p.name.startswith("ssh_host_") and "key" in p.name
-    )
+    return sorted(n for n in names if n.startswith("ssh_host_") and "key" in n)
 
 
 def _marker_still_valid(ctx: ModuleContext) -> bool:
@@ -102,7 +105,7 @@ def _marker_still_valid(ctx: ModuleContext) -> bool:
             pub = ctx.target.read_text(public_path(keytype))
             if (
                 fingerprint(pub).sha256 != sha
-                or not ctx.target.path(private_path(keytype)).exists()
+                or not ctx.target.exists(private_path(keytype))
             ):
                 return False
         except (FileNotFoundError, SSHKeyError):
@@ -112,7 +115,7 @@ def _marker_still_valid(ctx: ModuleContext) -> bool:
 
 def _delete_host_keys(ctx: ModuleContext) -> None:
     for name in _existing_host_key_files(ctx):
-        ctx.target.path(f"{SSH_DIR}/{name}").unlink()
+        ctx.target.unlink(f"{SSH_DIR}/{name}")
         ctx.log.info("removed old host key file %s/%s", SSH_DIR, name)
 
 
@@ -167,7 +170,7 @@ def _generate_keys(run: _Run, types: Any) -> dict[str, str]:
     made: dict[str, str] = {}
     comment = _key_comment(ctx)
     for keytype in types:
-        if ctx.target.path(private_path(str(keytype))).exists():
+        if ctx.target.exists(private_path(str(keytype))):
             continue
         try:
             key = generate_host_key(str(keytype), comment)
@@ -221,10 +224,9 @@ def _sshd_dropin(run: _Run) -> None:
     except ValueError as exc:
         run.problems.append(str(exc))
     lines += [f"HostCertificate {path}" for path in run.certificates]
-    host = ctx.target.path(DROPIN)
     if not lines:
-        if host.exists():
-            host.unlink()
+        if ctx.target.exists(DROPIN):
+            ctx.target.unlink(DROPIN)
         return
     text = "# Written by bootseed from cloud-config (ssh_pwauth, ssh_keys certificates).\n"
     text += "".join(line + "\n" for line in lines)
@@ -261,7 +263,10 @@ def _authorized_keys(run: _Run) -> None:
                 f"default user {user!r} does not exist in the target; its keys were not written"
             )
         else:
-            write_authorized_keys(ctx.target, entry.home, entry.uid, entry.gid, keys)
+            try:
+                write_authorized_keys(ctx.target, entry.home, entry.uid, entry.gid, keys)
+            except (ValueError, OSError) as exc:
+                run.problems.append(f"default user {user!r}: keys not written: {exc}")
     disable_root = bool(cfg.get("disable_root", True)) and user != "root"
     options = ""
     if disable_root:
@@ -271,9 +276,13 @@ def _authorized_keys(run: _Run) -> None:
     if root is None:
         run.problems.append("no root account in the target; root's keys were not written")
         return
-    write_authorized_keys(
-        ctx.target, root.home, root.uid, root.gid, [k.with_options(options) for k in keys]
-    )
+    try:
+        linegrammar.authorized_key_part(options, "disable_root_opts")
+        write_authorized_keys(
+            ctx.target, root.home, root.uid, root.gid, [k.with_options(options) for k in keys]
+        )
+    except (ValueError, OSError) as exc:
+        run.problems.append(f"root's keys not written: {exc}")
 
 
 def handle(ctx: ModuleContext) -> None:

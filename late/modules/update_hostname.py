@@ -33,8 +33,8 @@ def handle(ctx: ModuleContext) -> None:
     name = choice.preferred(prefer_fqdn(ctx.cfg))
     prev_path = ctx.instance_dir / PREVIOUS_NAME
     previous = read_first_word(prev_path)
-    host_file = ctx.target.path(HOSTNAME_FILE)
-    current = read_first_word(host_file)
+    words = ctx.target.read_text(HOSTNAME_FILE, default="").split()
+    current = words[0] if words else None
     may_create = bool(ctx.cfg.get("create_hostname_file", True))
     update_file = (current is None and may_create) or (current == previous and current != name)
     if current is not None and previous is not None and current != previous:
@@ -45,7 +45,7 @@ def handle(ctx: ModuleContext) -> None:
             previous,
         )
     if update_file:
-        write_small(host_file, name)
+        ctx.target.write(HOSTNAME_FILE, name + "\n", mode=0o644)
         if ctx.target.is_host:
             apply_running(name)
         ctx.log.info("hostname updated to %s", name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -28,6 +29,8 @@ from bootseed.late.passwdhash import matches, sha512_crypt
 from bootseed.late.target import TargetRoot
 from bootseed.late.usercfg import UserSpec, plan_users
 
+# The largest uid/gid: 2**32 - 1 is (uid_t)-1, "no id", for the kernel.
+MAX_ID = 2**32 - 2
 SUDOERS_DROPIN = "/etc/sudoers.d/90-bootseed-users"
 _SUDO_HEADER = "# Created by bootseed from cloud-config 'users'; edits to a user's block are\n"
 _SUDO_HEADER += "# replaced on the next run that configures that user.\n"
@@ -196,6 +199,8 @@ def _create_user(run: _Run, spec: UserSpec) -> None:
     uid: int
     if cfg.get("uid") is not None:
         uid = int(cfg["uid"])
+        if not 0 <= uid <= MAX_ID:
+            raise AccountError(f"uid {uid} is out of range (0-{MAX_ID})")
         if any(u.uid == uid for u in db.users()):
             raise AccountError(f"uid {uid} is already used")
     else:
@@ -213,6 +218,8 @@ def _create_user(run: _Run, spec: UserSpec) -> None:
     home = str(cfg.get("homedir") or f"/home/{name}")
     if not PurePosixPath(home).is_absolute():
         raise AccountError(f"homedir {home!r} must be an absolute path")
+    if ".." in PurePosixPath(home).parts:
+        raise AccountError(f"homedir {home!r} must not contain '..'")
     shell = str(cfg.get("shell") or _default_shell(run.ctx.target))
     hashed = _password_hash(run, cfg) or "!"
     db.add_user(name, uid, group.gid, str(cfg.get("gecos", "")), home, shell, hashed)
@@ -285,16 +292,24 @@ def _apply_user(run: _Run, spec: UserSpec) -> None:
 
 
 def _make_home(run: _Run, home: str, uid: int, gid: int) -> None:
+    """Build the home under a temporary name and rename it into place when complete, so
+    a crash never leaves a half-copied home that a re-run would take as existing."""
     target = run.ctx.target
-    host = target.path(home)
-    if host.exists():
+    if target.exists(home):
         run.ctx.log.info("home %s already exists; not copying /etc/skel", home)
         return
-    host.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    host.mkdir(mode=run.db.ranges.home_mode)
-    os.chmod(host, run.db.ranges.home_mode)
-    copy_skel(target.path("/etc/skel"), host, uid, gid)
-    os.chown(host, uid, gid)
+    parent, name = PurePosixPath(home).parent, PurePosixPath(home).name
+    building = f".{name}.bootseed-new"
+    with target.open_dir(parent, create=True) as parent_fd:
+        try:
+            shutil.rmtree(building, dir_fd=parent_fd)  # left by a run that was cut off
+        except FileNotFoundError:
+            pass
+        os.mkdir(building, run.db.ranges.home_mode, dir_fd=parent_fd)
+        os.chmod(building, run.db.ranges.home_mode, dir_fd=parent_fd)
+        copy_skel(target, str(parent / building), uid, gid)
+        os.chown(building, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
+        os.rename(building, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
 
 
 def render_sudoers(existing: str, rules: dict[str, list[str] | None]) -> str:
@@ -332,7 +347,7 @@ def _write_sudoers(run: _Run) -> None:
     text = render_sudoers(existing, run.sudo)
     if text != existing:
         target.write(SUDOERS_DROPIN, text, mode=0o440, owner=(0, 0))
-    main = target.path("/etc/sudoers")
+    main = target.real_path("/etc/sudoers")
     if not main.exists():
         run.ctx.log.warning(
             "no /etc/sudoers in the target; %s takes effect once sudo is installed", SUDOERS_DROPIN
@@ -369,14 +384,20 @@ def handle(ctx: ModuleContext) -> None:
             elif run.db.group(name) is not None:
                 run.db.add_member(name, member)
     for home, uid, gid in run.new_homes:
-        _make_home(run, home, uid, gid)
+        try:
+            _make_home(run, home, uid, gid)
+        except (OSError, ValueError) as exc:
+            run.problems.append(f"home {home}: {exc}")
     written = run.db.save()
     if written:
         ctx.log.info("updated %s", ", ".join(written))
     for name, keys in run.keys:
         user = run.db.user(name)
         if user is not None and keys:
-            write_authorized_keys(ctx.target, user.home, user.uid, user.gid, keys)
+            try:
+                write_authorized_keys(ctx.target, user.home, user.uid, user.gid, keys)
+            except (OSError, ValueError) as exc:
+                run.problems.append(f"user {name}: authorized keys not written: {exc}")
     _write_sudoers(run)
     if run.problems:
         raise UsersGroupsError("; ".join(run.problems))

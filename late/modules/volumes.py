@@ -140,7 +140,7 @@ def mount_volume(ctx: ModuleContext, action: VolumeMount) -> None:
     updated = update_fstab(fstab, action)
     if updated != fstab:
         ctx.target.write(FSTAB, updated, mode=0o644)
-    host_path = ctx.target.path(mountpoint)
+    host_path = ctx.target.real_path(mountpoint)
     if _is_mountpoint(host_path):
         ctx.log.info("%s already mounted", mountpoint)
         return
@@ -173,7 +173,7 @@ def exec_volume(ctx: ModuleContext, action: VolumeExec) -> None:
     uuid = action.volume.uuid
     # A scratch mount point under the runtime directory; nothing recorded is read there.
     inside = f"{DEFAULT_SEED_DIR}/volume-exec/{uuid}"
-    host_dir = ctx.target.path(inside)
+    host_dir = ctx.target.real_path(inside)
     host_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     volume = blockdev.BlockDevice(device, fstype=action.volume.fstype,
                                   label=action.volume.label, uuid=uuid)
@@ -181,7 +181,7 @@ def exec_volume(ctx: ModuleContext, action: VolumeExec) -> None:
     try:
         path = host_dir / script
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        semaphore = ctx.target.path(f"{EXEC_STATE}/exec-{uuid}-{digest}")
+        semaphore = ctx.target.real_path(f"{EXEC_STATE}/exec-{uuid}-{digest}")
         if semaphore.exists():
             ctx.log.info("%s on UUID=%s already ran (%s)", script, uuid, semaphore)
             return
@@ -211,7 +211,7 @@ def _run_script(ctx: ModuleContext, script: str, volume_dir: str, action: Volume
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, env=env, timeout=EXEC_TIMEOUT_S,
-                              cwd=str(ctx.target.path(volume_dir)), check=False)
+                              cwd=str(ctx.target.real_path(volume_dir)), check=False)
     except subprocess.TimeoutExpired as exc:
         return -1, (exc.output or b"") + b"\n[killed after the time limit]\n"
     return proc.returncode, proc.stdout
@@ -221,7 +221,7 @@ def _log_output(ctx: ModuleContext, action: VolumeExec, script: str, status: int
                 output: bytes) -> None:
     from bootseed.late.logsetup import open_private_append
 
-    log = ctx.target.path(EXEC_LOG)
+    log = ctx.target.real_path(EXEC_LOG)
     log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     fd = open_private_append(log, 0o600)
     try:

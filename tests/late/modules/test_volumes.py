@@ -50,6 +50,7 @@ def test_fstab_entry_bootseed_did_not_write_wins() -> None:
 def test_actions_come_from_seed_json_and_the_side_record(tmp_path: Path) -> None:
     # The runner reads both records (through the contract) into the module's context.
     target = TargetRoot(tmp_path / "target")
+    target.root.mkdir()
     seed_dir = target.path("/run/bootseed")
     runner = Runner(RunOptions(root=target.root))
     assert runner.recorded_actions == ()
