@@ -83,7 +83,7 @@ def test_the_agent_sends_ready_itself_when_the_local_stage_is_slow(
         release.wait(10)
 
     spec = ModuleSpec(name="slow_keys", stage=Stage.INIT, frequency=Frequency.PER_BOOT,
-                      schema={}, handle=slow)
+                      schema={}, handle=slow, order=500)
     root = make_target(tmp_path / "root").root
     plant_seed(root, "#cloud-config\ncloud_init_modules: [slow_keys]\n")
     agent = Agent(root, extra=(spec,))
