@@ -32,10 +32,22 @@ class IndexEntry:
 INDEX: dict[str, IndexEntry] = {
     e.name: e
     for e in (
+        IndexEntry("apt_configure", S.CONFIG, F.PER_INSTANCE,
+                   ("apt", "apt_proxy", "apt_http_proxy", "apt_https_proxy", "apt_ftp_proxy",
+                    "apt_preserve_sources_list", "apt_custom_sources_list",
+                    "add_apt_repo_match", "debconf_selections", "apt_mirror",
+                    "apt_mirror_search", "apt_mirror_search_dns", "apt_sources"),
+                   ("apt-configure",)),
+        IndexEntry("apt_pipelining", S.CONFIG, F.PER_INSTANCE, ("apt_pipelining",),
+                   ("apt-pipelining",)),
         IndexEntry("boot_health", S.FINAL, F.PER_BOOT),
         IndexEntry("bootcmd", S.INIT, F.PER_BOOT, ("bootcmd",)),
         IndexEntry("final_message", S.FINAL, F.PER_BOOT, (), ("final-message",)),
         IndexEntry("keys_to_console", S.FINAL, F.PER_INSTANCE),
+        IndexEntry("package_update_upgrade_install", S.FINAL, F.PER_INSTANCE,
+                   ("packages", "package_update", "package_upgrade",
+                    "package_reboot_if_required", "apt_update", "apt_upgrade",
+                    "apt_reboot_if_required"), ("package-update-upgrade-install",)),
         IndexEntry("phone_home", S.FINAL, F.PER_INSTANCE, ("phone_home",)),
         IndexEntry("runcmd", S.CONFIG, F.PER_INSTANCE, ("runcmd",)),
         IndexEntry("scripts_per_boot", S.FINAL, F.PER_BOOT),

@@ -31,8 +31,9 @@ DEFAULT_ORDER: dict[Stage, tuple[str, ...]] = {
         "users_groups",
         "ssh",
     ),
-    Stage.CONFIG: ("runcmd",),
+    Stage.CONFIG: ("apt_pipelining", "apt_configure", "runcmd"),
     Stage.FINAL: (
+        "package_update_upgrade_install",
         "write_files_deferred",
         "scripts_vendor",
         "scripts_per_once",

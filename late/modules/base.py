@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bootseed.contract.problems import Problem
 from bootseed.late.target import TargetRoot
 
 
@@ -74,6 +75,9 @@ class ModuleContext:
     console: Callable[[str], None]
     add_secret: Callable[[str], None]
     boot_uptime: Callable[[], float]
+    # One bad item of a module's config is reported here, and the module goes
+    # on with the rest; the runner copies these into the status.
+    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
