@@ -108,14 +108,15 @@ def install(target: TargetRoot, requests: Sequence[str], rounds: int = 3) -> Apt
 
 
 def _unavailable(output: str, wanted: Sequence[str]) -> list[str]:
-    names: list[str] = []
+    """The requests apt named as impossible, in the order apt named them."""
+    found: list[tuple[int, str]] = []
     for pattern in _UNKNOWN_PATTERNS:
         for match in pattern.finditer(output):
             name = match.group("name")
             version = match.groupdict().get("version")
             request = f"{name}={version}" if version else name
             for candidate in (request, name):
-                if candidate in wanted and candidate not in names:
-                    names.append(candidate)
+                if candidate in wanted:
+                    found.append((match.start(), candidate))
                     break
-    return names
+    return list(dict.fromkeys(request for _, request in sorted(found)))
