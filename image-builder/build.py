@@ -53,6 +53,8 @@ class BuildOptions:
     # "cloud-init": the same image with Debian's cloud-init instead of bootseed
     # (for benchmarks; see cloudinit_image.py).
     agent: str = "bootseed"
+    # More local .debs installed beside bootseed (the boot lab's test package).
+    extra_debs: tuple[Path, ...] = ()
 
 
 class BuildError(Exception):
@@ -104,7 +106,8 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
                 rootfs.copy_base(base.root, tree, log=log)
                 rootfs.configure_system(tree, ROOT_LABEL, options.hostname, log=log)
             with progress.step("apt-get install bootseed (initramfs rebuilt)") as step:
-                versions = debinstall.install_debs(tree, debs, base.kernel_version, log=log)
+                versions = debinstall.install_debs(tree, debs, base.kernel_version, log=log,
+                                                   extra=options.extra_debs)
                 step.note = ", ".join(f"{name} {version}" for name, version in versions.items())
                 rootfs.install_lab_files(tree, log=log)
             with progress.step("GRUB files, fallback kernel entry") as step:
