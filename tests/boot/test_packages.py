@@ -36,7 +36,7 @@ SOURCES = ["/etc/apt/sources.list", "/etc/apt/sources.list.d/lab.list",
 REPO = f"http://{labnet.REPO_ADDR}/"
 # Runs in the final stage after package_update_upgrade_install (scripts_user).
 LIST_PACKAGES = f"""#!/bin/sh
-dpkg-query -W -f='${{Package}} ${{Version}}\\n' tree hello {TEST_PACKAGE} > {PACKAGES_FILE} 2>&1
+dpkg-query -W -f='${{Package}} ${{Version}}\\n' tree hello {TEST_PACKAGE} > {PACKAGES_FILE} 2>&1 || true
 """
 
 
