@@ -57,7 +57,8 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
             step.note = f"{'cached' if debs.reused else 'built'} {', '.join(debs.names)}"
         job.image_tree(base, log)
         with progress.step("apt-get install bootseed (initramfs rebuilt)") as step:
-            versions = debinstall.install_debs(tree, debs, base.kernel_version, log=log)
+            versions = debinstall.install_debs(tree, debs, base.kernel_version, log=log,
+                                               extra=options.extra_debs)
             step.note = ", ".join(f"{name} {version}" for name, version in versions.items())
             rootfs.install_lab_files(tree, log=log)
         with progress.step("GRUB files, fallback kernel entry") as step:

@@ -136,8 +136,10 @@ def installed_versions(tree: Path) -> dict[str, str]:
 
 
 def install_debs(tree: Path, debs: DebSet, kernel_version: str,
-                 log: IO[str] | None = None) -> dict[str, str]:
-    """``apt-get install`` the packages into the tree; return what got installed.
+                 log: IO[str] | None = None,
+                 extra: tuple[Path, ...] = ()) -> dict[str, str]:
+    """``apt-get install`` the packages (and ``extra`` .debs) into the tree; return
+    what got installed.
 
     Fails when apt does (a dependency missing from the base tree is named in the
     message) or when the rebuilt initramfs has no early stage.
@@ -145,7 +147,8 @@ def install_debs(tree: Path, debs: DebSet, kernel_version: str,
     guest_dir = tree / GUEST_DEB_DIR.lstrip("/")
     shutil.rmtree(guest_dir, ignore_errors=True)
     guest_dir.mkdir(parents=True)
-    for deb in debs.debs:
+    every = (*debs.debs, *extra)
+    for deb in every:
         shutil.copy2(deb, guest_dir / deb.name)
     try:
         with apt_chroot(tree):
@@ -154,7 +157,7 @@ def install_debs(tree: Path, debs: DebSet, kernel_version: str,
             # fails the download and apt names it.
             run(["chroot", str(tree), "apt-get", "install", "-y", "-q",
                  "--no-install-recommends",
-                 *(f"{GUEST_DEB_DIR}/{deb.name}" for deb in debs.debs)],
+                 *(f"{GUEST_DEB_DIR}/{deb.name}" for deb in every)],
                 log=log, env=APT_ENV, timeout=1200)
             listing = _initramfs_listing(tree, kernel_version)
     finally:

@@ -99,6 +99,11 @@ class BootOptions:
     # cloud-init 22.4 wants "ds=nocloud-net;s={url}" for a URL it fetches
     # once the network is up.
     nocloud_cmdline: str = "ds=nocloud;s={url}"
+    # The lab's signed Debian repository (guest: labnet.REPO_ADDR), with its HKP
+    # keyserver (labnet.KEYSERVER_ADDR, port 11371) and a recording forward
+    # proxy (labnet.PROXY_ADDR:3128) in front of it.
+    apt_repo: Path | None = None
+    apt_keys: dict[str, str] = field(default_factory=dict)  # fingerprint -> armoured key
 
 
 @dataclass
@@ -116,6 +121,8 @@ class BootResult:
     sink_requests: list[LoggedRequest]
     seed_requests: list[LoggedRequest]
     imds_requests: list[LoggedRequest]
+    # "repo", "keyserver", "proxy" when the boot had them.
+    lab_requests: dict[str, list[LoggedRequest]] = field(default_factory=dict)
 
     @property
     def report(self) -> GuestReport | None:
@@ -351,6 +358,7 @@ class BootLab:
             (bootdir / "qemu.argv.json").write_text(json.dumps(spec.argv(), indent=1) + "\n")
             outcome = qemu.run_vm(spec.argv(), opts.timeout, bootdir / "qemu.stderr")
             sink, seed, imds = servers.snapshot()
+            lab_requests = servers.apt_snapshot()
         console = spec.console_log.read_text(errors="replace") if spec.console_log.exists() \
             else ""
         report_error = ""
@@ -372,6 +380,7 @@ class BootLab:
             sink_requests=sink,
             seed_requests=seed,
             imds_requests=imds,
+            lab_requests=lab_requests,
         )
         (bootdir / "result.json").write_text(json.dumps(
             {"ok": result.ok, "seconds": result.seconds, "timed_out": result.timed_out,
@@ -409,9 +418,28 @@ class BootLab:
                 servers.imds.start()
                 servers.forwards.append(labnet.GuestForward(
                     labnet.IMDS_ADDR, labnet.HTTP_PORT, _port(servers.imds)))
+            if opts.apt_repo is not None:
+                self._start_apt_servers(opts.apt_repo, opts.apt_keys, servers)
             yield servers
         finally:
             servers.stop()
+
+    @staticmethod
+    def _start_apt_servers(repo: Path, keys: dict[str, str], servers: _Servers) -> None:
+        from bootseed.image_builder.mocks.keyserver import HkpKeyserver
+        from bootseed.image_builder.mocks.proxy import ForwardProxy
+
+        if not (repo / "dists").is_dir():
+            raise LabError(f"apt repository {repo}: no dists/ in it")
+        servers.repo = StaticServer(repo).start()
+        servers.keyserver = HkpKeyserver(keys).start()
+        route = {f"{labnet.REPO_ADDR}:{labnet.HTTP_PORT}": _port(servers.repo)}
+        servers.proxy = ForwardProxy(route).start()
+        servers.forwards += [
+            labnet.GuestForward(labnet.REPO_ADDR, labnet.HTTP_PORT, _port(servers.repo)),
+            labnet.GuestForward(labnet.KEYSERVER_ADDR, labnet.HKP_PORT, _port(servers.keyserver)),
+            labnet.GuestForward(labnet.PROXY_ADDR, labnet.PROXY_PORT, _port(servers.proxy)),
+        ]
 
 
 def _port(server: MockServer) -> int:
@@ -424,6 +452,9 @@ class _Servers:
     sink: MockServer | None = None
     seed: MockServer | None = None
     imds: Any = None
+    repo: MockServer | None = None
+    keyserver: MockServer | None = None
+    proxy: MockServer | None = None
 
     def snapshot(self) -> tuple[list[LoggedRequest], list[LoggedRequest], list[LoggedRequest]]:
         def requests(server: Any) -> list[LoggedRequest]:
@@ -431,8 +462,13 @@ class _Servers:
 
         return requests(self.sink), requests(self.seed), requests(self.imds)
 
+    def apt_snapshot(self) -> dict[str, list[LoggedRequest]]:
+        found = {"repo": self.repo, "keyserver": self.keyserver, "proxy": self.proxy}
+        return {name: list(server.requests) for name, server in found.items()
+                if server is not None}
+
     def stop(self) -> None:
-        for server in (self.sink, self.seed, self.imds):
+        for server in (self.sink, self.seed, self.imds, self.repo, self.keyserver, self.proxy):
             if server is not None:
                 with contextlib.suppress(Exception):
                     server.stop()

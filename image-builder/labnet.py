@@ -29,6 +29,9 @@ guest address        what                   host side
 169.254.169.254:80   EC2 metadata mock      ``MockImds`` on 127.0.0.1:ephemeral
 169.254.100.1:80     NoCloud seed (HTTP)    ``StaticServer`` on 127.0.0.1:ephemeral
 169.254.100.2:80     phone-home sink        ``PhoneHomeSink`` on 127.0.0.1:ephemeral
+169.254.100.3:80     Debian repository      ``StaticServer`` (signed lab repo)
+169.254.100.4:11371  OpenPGP keyserver      ``HkpKeyserver`` (HKP lookups)
+169.254.100.5:3128   forward proxy          ``ForwardProxy`` (routes to the repo)
 ===================  =====================  =====================================
 """
 
@@ -45,7 +48,12 @@ DHCP_START = "169.252.0.15"
 IMDS_ADDR = "169.254.169.254"
 SEED_ADDR = "169.254.100.1"
 SINK_ADDR = "169.254.100.2"
+REPO_ADDR = "169.254.100.3"
+KEYSERVER_ADDR = "169.254.100.4"
+PROXY_ADDR = "169.254.100.5"
 HTTP_PORT = 80
+HKP_PORT = 11371
+PROXY_PORT = 3128
 
 
 def seed_url() -> str:

@@ -49,6 +49,8 @@ class BuildOptions:
     # "cloud-init": the same image with Debian's cloud-init instead of bootseed
     # (for benchmarks; see cloudinit_image.py).
     agent: str = "bootseed"
+    # More local .debs installed beside bootseed (the boot lab's test package).
+    extra_debs: tuple[Path, ...] = ()
 
 
 class BuildError(Exception):

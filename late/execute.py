@@ -63,14 +63,7 @@ def run_in_target(
 ) -> ExecResult:
     """Run ``argv`` (paths as the target sees them) and raise unless it exits 0."""
     label = what or shlex.join(argv)
-    if not can_run_in(target):
-        raise TargetExecError(
-            f"{label}: cannot run commands in a target without /bin/sh ({target.root})"
-        )
-    full_env = {"PATH": DEFAULT_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-    if env:
-        full_env.update(env)
-    command = list(argv) if target.is_host else ["chroot", str(target.root), *argv]
+    command, full_env = _prepared(target, argv, env, label)
     log = target.real_path(USER_OUTPUT_LOG)
     log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     fd = open_private_append(log, 0o600)
@@ -89,6 +82,58 @@ def run_in_target(
         raise TargetExecError(f"{label}: exited with status {proc.returncode}"
                               f" (output in {USER_OUTPUT_LOG})")
     return ExecResult(tuple(argv), proc.returncode)
+
+
+def _prepared(
+    target: TargetRoot, argv: Sequence[str], env: Mapping[str, str] | None, label: str
+) -> tuple[list[str], dict[str, str]]:
+    """The host argv (under ``chroot`` for a target that is not ``/``) and environment."""
+    if not can_run_in(target):
+        raise TargetExecError(
+            f"{label}: cannot run commands in a target without /bin/sh ({target.root})"
+        )
+    full_env = {"PATH": DEFAULT_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+    if env:
+        full_env.update(env)
+    command = list(argv) if target.is_host else ["chroot", str(target.root), *argv]
+    return command, full_env
+
+
+@dataclass(frozen=True)
+class CapturedRun:
+    argv: tuple[str, ...]
+    returncode: int
+    output: str  # stdout and stderr together, at most the last ``keep`` bytes
+    timed_out: bool = False
+
+
+def run_captured(
+    target: TargetRoot,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float,
+    keep: int = 64 * 1024,
+) -> CapturedRun:
+    """Run a system tool (not user code) in the target and keep its output's tail.
+
+    For tools whose output the status must quote (apt-get): never raises on a
+    non-zero exit; a run past ``timeout`` seconds is killed and says so."""
+    label = shlex.join(argv)
+    command, full_env = _prepared(target, argv, env, label)
+    try:
+        proc = subprocess.run(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=full_env,
+            cwd="/" if target.is_host else str(target.root), timeout=timeout, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.output or b""
+        return CapturedRun(tuple(argv), -1, out[-keep:].decode("utf-8", "replace"), True)
+    except OSError as exc:
+        raise TargetExecError(f"{label}: cannot start: {exc.strerror}") from exc
+    return CapturedRun(tuple(argv), proc.returncode,
+                       proc.stdout[-keep:].decode("utf-8", "replace"))
 
 
 def run_script_dir(

@@ -502,6 +502,7 @@ class Runner:
         try:
             spec.handle(ctx)
         except Exception as exc:
+            self._add_module_problems(name, ctx)
             duration = time.monotonic() - started
             module_log.error("failed after %.3f s: %s: %s", duration, type(exc).__name__, exc)
             module_log.debug("traceback:\n%s", "".join(traceback.format_exc()))
@@ -510,10 +511,16 @@ class Runner:
             return result("failed", duration, error=str(exc) or type(exc).__name__,
                           exception=type(exc).__name__)
         duration = time.monotonic() - started
+        self._add_module_problems(name, ctx)
         # Only now: a crash or failure above leaves the module due on the next run.
         self.state.mark_ran(name, freq, iid)
         module_log.info("ok in %.3f s", duration)
         return result("ok", duration)
+
+    def _add_module_problems(self, name: str, ctx: ModuleContext) -> None:
+        """What a module reported while doing the rest of its job (one bad item)."""
+        for problem in ctx.problems:
+            self.status.problems.append(replace(problem, where=f"{name}: {problem.where}"))
 
     # -- endings ---------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.contract.actions import Action
+from bootseed.contract.problems import Problem
 from bootseed.late.model import Frequency, InstanceInfo, ModuleFacts, Stage
 from bootseed.late.target import TargetRoot
 
@@ -45,6 +46,9 @@ class ModuleContext:
     boot_uptime: Callable[[], float]
     # What the initramfs recorded in /run/bootseed (read by the runner, never by a module).
     recorded_actions: tuple[Action, ...] = ()
+    # One bad item of a module's config is reported here, and the module goes
+    # on with the rest; the runner copies these into the status.
+    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

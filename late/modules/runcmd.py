@@ -27,7 +27,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="runcmd",
     stage=Stage.CONFIG,
-    order=10,
+    order=100,
     frequency=Frequency.PER_INSTANCE,
     schema={"properties": {"runcmd": COMMANDS_SCHEMA}},
     handle=handle,

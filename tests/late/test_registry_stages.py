@@ -11,7 +11,7 @@ def _noop(ctx: ModuleContext) -> None:
 
 
 MOUNTS = ModuleSpec("mounts", Stage.CONFIG, Frequency.PER_INSTANCE,
-                    {"properties": {"mounts": {"type": "array"}}}, _noop, order=20)
+                    {"properties": {"mounts": {"type": "array"}}}, _noop, order=150)
 
 
 def test_scan_finds_module_files() -> None:
@@ -60,7 +60,7 @@ def test_default_plan_without_list() -> None:
     plan, problems = plan_stage(Stage.CONFIG, {}, reg)
     assert problems == []
     names = [p.name for p in plan]
-    assert names[0] == "runcmd" and "mounts" in names
+    assert names[:3] == ["apt_pipelining", "apt_configure", "runcmd"] and "mounts" in names
     assert all(p.origin == "default" for p in plan)
 
 
@@ -85,7 +85,7 @@ def test_bad_entries_are_reported_and_skipped() -> None:
 def test_list_not_a_list_falls_back_to_defaults() -> None:
     reg = load_registry()
     plan, problems = plan_stage(Stage.CONFIG, {"cloud_config_modules": "runcmd"}, reg)
-    assert [p.name for p in plan][:1] == ["runcmd"]
+    assert [p.name for p in plan] == list(reg.default_order(Stage.CONFIG))
     assert problems and problems[0].where == "cloud_config_modules"
 
 

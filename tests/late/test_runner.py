@@ -142,11 +142,11 @@ def test_failing_module_is_recorded_and_the_rest_run(target: TargetRoot) -> None
 
 
 def test_schema_problems_name_lines_and_do_not_stop_modules(target: TargetRoot) -> None:
-    plant_seed(target.root, "#cloud-config\npackages: [vim]\nruncmd: 5\n"
+    plant_seed(target.root, "#cloud-config\nno_such_key: [vim]\nruncmd: 5\n"
                             "final_message: ok\n")
     run = Agent(target.root).run()
     wheres = {p.where: p for p in run.status.problems}
-    unknown = [p for w, p in wheres.items() if "packages" in w]
+    unknown = [p for w, p in wheres.items() if "no_such_key" in w]
     assert unknown and unknown[0].level == "warning" and "line 2" in unknown[0].where
     bad = [p for w, p in wheres.items() if w.endswith("runcmd")]
     assert bad and bad[0].level == "error" and "line 3" in bad[0].where
@@ -157,7 +157,7 @@ def test_schema_problems_name_lines_and_do_not_stop_modules(target: TargetRoot) 
 
 
 def test_problems_only_make_the_run_degraded(target: TargetRoot) -> None:
-    plant_seed(target.root, "#cloud-config\npackages: [vim]\n")
+    plant_seed(target.root, "#cloud-config\nno_such_key: [vim]\n")
     run = Agent(target.root).run()
     doc = run.status.to_json()
     assert doc["state"] == "done" and doc["degraded"] is True

@@ -22,17 +22,17 @@ def test_schema_is_assembled_from_fragments() -> None:
 
 
 def test_problems_carry_lines_and_unknown_keys_are_warnings() -> None:
-    cfg = {"runcmd": "not-a-list", "final_message": 3, "packages": ["vim"],
+    cfg = {"runcmd": "not-a-list", "final_message": 3, "no_such_key": ["vim"],
            "bootcmd": ["echo ok", {"x": 1}]}
     origins = {("runcmd",): "user-data part 1 line 2", ("final_message",): "user-data line 3",
-               ("packages",): "user-data line 4", ("bootcmd",): "user-data line 5",
+               ("no_such_key",): "user-data line 4", ("bootcmd",): "user-data line 5",
                ("bootcmd", 1): "user-data line 7"}
     problems = validate(cfg, load_registry(), origins)
     by_where = {p.where: p for p in problems}
     assert by_where["user-data part 1 line 2: runcmd"].level == "error"
     assert by_where["user-data line 3: final_message"].level == "error"
     assert by_where["user-data line 7: bootcmd[1]"].level == "error"
-    unknown = by_where["user-data line 4: packages"]
+    unknown = by_where["user-data line 4: no_such_key"]
     assert unknown.level == "warning" and "unknown key" in unknown.message
     assert len(problems) == 4
 

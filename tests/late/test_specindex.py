@@ -22,13 +22,13 @@ from bootseed.late.specindex import (
     write_files,
 )
 
-# The hand-written registry.DEFAULT_ORDER the spec orders replaced, with volumes
-# where it ran then: after the listed init modules.
+# cloud-init's order within each stage (the hand-written registry.DEFAULT_ORDER
+# the spec orders replaced, plus the apt modules where cloud-init runs them).
 ORDER_BEFORE_SPECS = {
     Stage.INIT: ["bootcmd", "write_files", "set_hostname", "update_hostname",
                  "update_etc_hosts", "users_groups", "ssh", "volumes"],
-    Stage.CONFIG: ["runcmd"],
-    Stage.FINAL: ["write_files_deferred", "scripts_vendor", "scripts_per_once",
+    Stage.CONFIG: ["apt_pipelining", "apt_configure", "runcmd"],
+    Stage.FINAL: ["package_update_upgrade_install", "write_files_deferred", "scripts_vendor", "scripts_per_once",
                   "scripts_per_boot", "scripts_per_instance", "scripts_user",
                   "ssh_authkey_fingerprints", "keys_to_console", "phone_home", "final_message",
                   "boot_health"],
@@ -72,7 +72,7 @@ def test_docs_without_the_markers_are_refused(tmp_path: Path) -> None:
         stale_files(tmp_path / "modindex.py", tmp_path / "missing.md")
 
 
-def test_default_order_is_the_one_before_specs_had_orders() -> None:
+def test_default_order_is_cloud_inits() -> None:
     for lazy in (False, True):
         registry = load_registry(lazy=lazy)
         for stage, names in ORDER_BEFORE_SPECS.items():
