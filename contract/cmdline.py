@@ -343,7 +343,14 @@ def _checked_url(args: _SeedBuilder, param: str, value: str | None) -> str | Non
     if not value:
         args.problem(param, "needs a URL or an absolute path")
         return None
-    scheme = urllib.parse.urlsplit(value).scheme.lower()
+    try:
+        parts = urllib.parse.urlsplit(value)
+        # Reading the port validates host and port too ("http://[::1", ":99999").
+        parts.port  # noqa: B018
+    except ValueError as exc:
+        args.problem(f"{param}={value}", f"not a usable URL ({exc})")
+        return None
+    scheme = parts.scheme.lower()
     if scheme in ("http", "https", "file") or (not scheme and value.startswith("/")):
         return value
     args.problem(f"{param}={value}", "not an http, https or file URL nor an absolute path")

@@ -60,13 +60,20 @@ class DiscoveryConfig:
     @classmethod
     def from_system(cls, root: str | os.PathLike[str] = "/",
                     cmdline: str | None = None) -> DiscoveryConfig:
+        """What the system under ``root`` says. A root other than ``/`` is a target
+        being configured, not the machine this runs on: its kernel command line and
+        DMI are read under it (``ROOT/proc/cmdline``, ``ROOT/sys/class/dmi/id``, absent
+        means none) and the host's block devices are not scanned for seed discs."""
+        own = os.path.realpath(os.fspath(root)) == "/"
+        base = "" if own else os.fspath(root)
         if cmdline is None:
             try:
-                with open(PROC_CMDLINE, encoding="utf-8", errors="replace") as handle:
+                with open(base + PROC_CMDLINE, encoding="utf-8", errors="replace") as handle:
                     cmdline = handle.read()
             except OSError:
                 cmdline = ""
-        return cls(cmdline=cmdline, root=os.fspath(root))
+        return cls(cmdline=cmdline, root=os.fspath(root), dmi_dir=base + DEFAULT_DMI_DIR,
+                   scan_discs=own)
 
 
 def needs_network(config: DiscoveryConfig) -> bool:

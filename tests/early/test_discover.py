@@ -93,11 +93,21 @@ def test_budget_exhaustion_is_reported(tmp_path):
 
 
 def test_from_system_reads_proc_cmdline(tmp_path):
-    cfg = DiscoveryConfig.from_system(tmp_path)
+    cfg = DiscoveryConfig.from_system("/")
     with open("/proc/cmdline") as handle:
         assert cfg.cmdline == handle.read()
-    assert cfg.root == str(tmp_path)
+    assert cfg.scan_discs and cfg.dmi_dir == "/sys/class/dmi/id"
     assert DiscoveryConfig.from_system(cmdline="ds=ec2").cmdline == "ds=ec2"
+
+
+def test_another_root_is_a_target_not_this_machine(tmp_path):
+    # Its command line and DMI come from under it; the host's discs are not its discs.
+    cfg = DiscoveryConfig.from_system(tmp_path)
+    assert cfg.root == str(tmp_path) and cfg.cmdline == ""
+    assert cfg.dmi_dir == f"{tmp_path}/sys/class/dmi/id" and not cfg.scan_discs
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "cmdline").write_text("ds=nocloud;s=/seed/\n")
+    assert DiscoveryConfig.from_system(tmp_path).cmdline == "ds=nocloud;s=/seed/\n"
 
 
 def test_dmi_helper_fields(tmp_path):
