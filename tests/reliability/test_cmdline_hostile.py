@@ -10,10 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bootseed.contract.cmdline import parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from bootseed.contract.cmdline import parse
 
 _ALPHABET = st.sampled_from(list('ds=nocloud;s:/[]%@?#"\\ -1.ehtp') + ["\x00", "\u2028", "é"])
 _WORDS = ["ds=nocloud;s=", "seedfrom=", "cloud-config-url=", "bootseed.timeout=", "ip=",
