@@ -14,7 +14,7 @@ from bootseed.contract.cmdline import parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-_ALPHABET = st.sampled_from(list('ds=nocloud;s:/[]%@?#"\\ -1.ehtp') + ["\x00", "\u2028", "é"])
+_ALPHABET = st.sampled_from([*'ds=nocloud;s:/[]%@?#"\\ -1.ehtp', "\x00", "\u2028", "é"])
 _WORDS = ["ds=nocloud;s=", "seedfrom=", "cloud-config-url=", "bootseed.timeout=", "ip=",
           "bootseed.root=", "bootseed.overlay=", "bootseed.rescue=", "bootseed.net=",
           "bootseed=", "bootseed.fallback=", "http://", "[", "]", ":", '"']
