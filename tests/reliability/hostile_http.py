@@ -41,7 +41,10 @@ class _Handler(socketserver.BaseRequestHandler):
             return
 
     def _answer(self, sock: socket.socket, name: str) -> None:
-        head = b"HTTP/1.1 200 OK\r\nContent-Length: 4000\r\nContent-Type: text/plain\r\n\r\n"
+        # Connection: close makes http.client hand the socket to the response (the
+        # case a watchdog holding only the connection object missed).
+        head = (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4000\r\n"
+                b"Content-Type: text/plain\r\n\r\n")
         if name == "ok":
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
                          % (len(OK_BODY), OK_BODY))
