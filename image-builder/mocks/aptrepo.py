@@ -122,7 +122,12 @@ def _real_debs(directory: Path) -> list[Path]:
              for name in REAL_PACKAGES]
     if all(found):
         return [p for p in found if p is not None]
-    _run(["apt-get", "download", *REAL_PACKAGES], cwd=directory)
+    try:
+        _run(["apt-get", "download", *REAL_PACKAGES], cwd=directory)
+    except AptRepoError:
+        # A fresh machine may have no package lists yet.
+        _run(["apt-get", "update", "-q"])
+        _run(["apt-get", "download", *REAL_PACKAGES], cwd=directory)
     debs = [next(iter(sorted(directory.glob(f"{name}_*.deb"))), None) for name in REAL_PACKAGES]
     missing = [n for n, p in zip(REAL_PACKAGES, debs, strict=True) if p is None]
     if missing:
