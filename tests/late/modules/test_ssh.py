@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from bootseed.contract.problems import Level
 from bootseed.late.modules import ssh, users_groups
 from bootseed.late.modules.base import InstanceInfo
 from bootseed.late.modules.ssh import DROPIN, MARKER, SSHModuleError
@@ -114,7 +115,6 @@ def test_user_supplied_keys_and_certificate(target: TargetRoot, tmp_path: Path) 
             "ed25519_certificate": cert,
             "rsa_private": (tmp_path / "r").read_text(),  # PEM, no public given
         },
-        "ssh_pwauth": False,
     }
     rec = Recorder()
     ssh.MODULE.handle(make_ctx(target, cfg, "ssh", recorder=rec))
@@ -126,7 +126,7 @@ def test_user_supplied_keys_and_certificate(target: TargetRoot, tmp_path: Path) 
     # Given keys replace generation: no ecdsa key is made.
     assert not target.path("/etc/ssh/ssh_host_ecdsa_key").exists()
     dropin = target.read_text(DROPIN)
-    assert "PasswordAuthentication no\n" in dropin
+    assert "PasswordAuthentication" not in dropin  # set_passwords' own drop-in
     assert "HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub\n" in dropin
 
 
@@ -139,14 +139,23 @@ def test_mismatched_and_bad_keys_are_named(target: TargetRoot, tmp_path: Path) -
             "ed25519_public": other.public_line,
             "rsa_private": "-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage\n",
             "dsa_private": "x",
+            "rsa_secret": "y",
         }
     }
+    ctx = make_ctx(target, cfg, "ssh")
     with pytest.raises(SSHModuleError) as info:
-        ssh.MODULE.handle(make_ctx(target, cfg, "ssh"))
+        ssh.MODULE.handle(ctx)
     text = str(info.value)
     assert "ssh_keys.ed25519: ed25519_public does not match ed25519_private" in text
     assert "ssh_keys.rsa: not a usable unencrypted private key" in text
-    assert "ssh_keys.dsa_private: unknown key name" in text
+    assert "ssh_keys.rsa_secret: unknown key name" in text
+    # DSA keys are accepted and skipped with a note: OpenSSH 9.2 cannot use them.
+    assert "ssh_keys.dsa" not in text
+    assert [(p.where, p.message, p.level) for p in ctx.problems] == [
+        ("ssh_keys.dsa_private", "DSA host keys are not supported by this OpenSSH; skipped",
+         Level.NOTE)
+    ]
+    assert not target.path("/etc/ssh/ssh_host_dsa_key").exists()
 
 
 def test_bad_genkeytype_reported_others_made(target: TargetRoot) -> None:
@@ -173,16 +182,6 @@ def test_authorized_keys_for_default_user_and_root(target: TargetRoot) -> None:
     # disable_root: false rewrites root's lines without the options, still no duplicates.
     ssh.MODULE.handle(make_ctx(target, {**cfg, "disable_root": False}, "ssh", instance=instance))
     assert target.read_text("/root/.ssh/authorized_keys") == META_KEY + "\n" + USER_KEY + "\n"
-
-
-def test_pwauth_values(target: TargetRoot) -> None:
-    base = {"ssh_genkeytypes": []}
-    ssh.MODULE.handle(make_ctx(target, {**base, "ssh_pwauth": True}, "ssh"))
-    assert "PasswordAuthentication yes\n" in target.read_text(DROPIN)
-    ssh.MODULE.handle(make_ctx(target, {**base, "ssh_pwauth": "unchanged"}, "ssh"))
-    assert not target.path(DROPIN).exists()
-    with pytest.raises(SSHModuleError, match="ssh_pwauth: 'maybe'"):
-        ssh.MODULE.handle(make_ctx(target, {**base, "ssh_pwauth": "maybe"}, "ssh"))
 
 
 def test_hex_fingerprint_matches_ssh_keygen_md5(tmp_path: Path) -> None:
