@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from bootseed.contract.problems import Level
+from bootseed.late import sshd
 from bootseed.late.modules import ssh, users_groups
 from bootseed.late.modules.base import InstanceInfo
 from bootseed.late.modules.ssh import DROPIN, MARKER, SSHModuleError
@@ -182,6 +183,49 @@ def test_authorized_keys_for_default_user_and_root(target: TargetRoot) -> None:
     # disable_root: false rewrites root's lines without the options, still no duplicates.
     ssh.MODULE.handle(make_ctx(target, {**cfg, "disable_root": False}, "ssh", instance=instance))
     assert target.read_text("/root/.ssh/authorized_keys") == META_KEY + "\n" + USER_KEY + "\n"
+
+
+def test_allow_public_ssh_keys_false_skips_meta_data_keys(target: TargetRoot) -> None:
+    cfg = {**DEFAULT_USER, "ssh_authorized_keys": [USER_KEY], "ssh_genkeytypes": [],
+           "allow_public_ssh_keys": False}
+    users_groups.MODULE.handle(make_ctx(target, cfg))
+    instance = InstanceInfo("i-1", "box", public_keys=[META_KEY])
+    ssh.MODULE.handle(make_ctx(target, cfg, "ssh", instance=instance))
+    assert target.read_text("/home/debian/.ssh/authorized_keys") == USER_KEY + "\n"
+    [root_line] = target.read_text("/root/.ssh/authorized_keys").splitlines()
+    assert root_line.endswith(" " + USER_KEY)
+    # Meta-data keys only, and they are not allowed: nothing is written for anyone.
+    other = make_target(target.root.parent / "other")
+    users_groups.MODULE.handle(make_ctx(other, DEFAULT_USER))
+    ssh.MODULE.handle(make_ctx(other, {**DEFAULT_USER, "ssh_genkeytypes": [],
+                                       "allow_public_ssh_keys": False}, "ssh", instance=instance))
+    assert not other.path("/home/debian/.ssh/authorized_keys").exists()
+    assert not other.path("/root/.ssh/authorized_keys").exists()
+
+
+def test_disable_root_opts_custom_template(target: TargetRoot) -> None:
+    cfg = {**DEFAULT_USER, "ssh_authorized_keys": [USER_KEY], "ssh_genkeytypes": [],
+           "disable_root_opts": 'no-pty,command="echo use $USER not $DISABLE_USER"'}
+    users_groups.MODULE.handle(make_ctx(target, cfg))
+    ssh.MODULE.handle(make_ctx(target, cfg, "ssh"))
+    assert target.read_text("/root/.ssh/authorized_keys") == (
+        f'no-pty,command="echo use debian not root" {USER_KEY}\n')
+
+
+def test_sshd_is_not_reloaded_in_a_root_target(target: TargetRoot) -> None:
+    # This target has no /bin/sh: any attempt to run systemctl in it would be reported.
+    assert not target.is_host
+    assert sshd.reload_if_running(target, "ssh") is None
+
+
+def test_include_detection(target: TargetRoot) -> None:
+    assert sshd.includes_dropins(target) is True
+    target.path("/etc/ssh/sshd_config").write_text("include sshd_config.d/*.conf\n")
+    assert sshd.includes_dropins(target) is True
+    target.path("/etc/ssh/sshd_config").write_text("# Include /etc/ssh/sshd_config.d/*.conf\n")
+    assert sshd.includes_dropins(target) is False
+    target.path("/etc/ssh/sshd_config").unlink()
+    assert sshd.includes_dropins(target) is None
 
 
 def test_hex_fingerprint_matches_ssh_keygen_md5(tmp_path: Path) -> None:
