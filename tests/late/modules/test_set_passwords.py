@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,10 @@ def test_list_as_multiline_string_plain_and_hashed(target: TargetRoot) -> None:
     assert shadow(target, "carl")[1] == YESCRYPT
     # expire defaults to true: a last change of day 0 forces a change at first login.
     assert [shadow(target, n)[2] for n in ("alice", "bob", "carl")] == ["0", "0", "0"]
+    if shutil.which("chage"):  # shadow-utils reads it the same way
+        out = subprocess.run(["chage", "-R", str(target.root), "-l", "alice"],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.splitlines()[0].endswith(": password must be changed")
     assert "Plain-Pass-1" in rec.secrets and alice[1] in rec.secrets
     assert rec.console == []
     # Other fields and accounts are kept.
