@@ -415,6 +415,14 @@ class AccountsDB:
             entry.rest[0] = str(days_since_epoch())
             self.touch(SHADOW)
 
+    def expire_password(self, name: str) -> None:
+        """Make the password one that must be changed at the next login (``passwd
+        --expire``): a last-change day of 0 is always older than any maximum age."""
+        entry = self._shadow_for(name)
+        if entry.rest[0] != "0":
+            entry.rest[0] = "0"
+            self.touch(SHADOW)
+
     def lock_password(self, name: str) -> None:
         entry = self._shadow_for(name)
         if not entry.hash.startswith("!"):

@@ -84,6 +84,14 @@ INDEX: dict[str, ModuleFacts] = {
         aliases=(),
     ),
     # config stage, in default order
+    "set_passwords": ModuleFacts(
+        name="set_passwords",
+        stage=Stage.CONFIG,
+        order=15,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
     "apt_pipelining": ModuleFacts(
         name="apt_pipelining",
         stage=Stage.CONFIG,

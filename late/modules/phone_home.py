@@ -22,12 +22,15 @@ REQUEST_TIMEOUT = 10.0
 RETRY_DELAY = 3.0
 TOTAL_DEADLINE = 120.0
 MISSING = "N/A"
+# cloud-init also posts pub_key_dsa; OpenSSH 9.2 has no DSA host keys, so it is always N/A.
+NO_KEY_FILE = ("pub_key_dsa",)
 KEY_FILES = {
     "pub_key_rsa": "rsa",
     "pub_key_ecdsa": "ecdsa",
     "pub_key_ed25519": "ed25519",
 }
-POSTABLE = ("pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "instance_id", "hostname", "fqdn")
+POSTABLE = ("pub_key_dsa", "pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "instance_id",
+            "hostname", "fqdn")
 
 SCHEMA: dict[str, Any] = {
     "properties": {
@@ -67,6 +70,7 @@ def collect(ctx: ModuleContext) -> dict[str, str]:
     except HostnameError:
         hostname = fqdn = ctx.instance.local_hostname or MISSING
     data = {"instance_id": ctx.instance.instance_id, "hostname": hostname, "fqdn": fqdn}
+    data.update(dict.fromkeys(NO_KEY_FILE, MISSING))
     for field, keytype in KEY_FILES.items():
         text = ctx.target.read_text(public_path(keytype), default="").strip()
         data[field] = text or MISSING

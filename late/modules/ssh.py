@@ -1,10 +1,11 @@
-"""``ssh``: host keys, authorized keys for the default user and root, sshd settings.
+"""``ssh``: host keys and certificates, authorized keys for the default user and root.
 
 On a new instance the image's old host keys are removed (``ssh_deletekeys``) and
 fresh ones made, ed25519 first, unless ``ssh_keys`` supplies them. A marker in the
 instance dir lists the keys made for this instance, so a re-run after a crash
 keeps them instead of rotating them again. Private key material is registered as
-a secret and never logged.
+a secret and never logged. When the target is the running system and its sshd is
+active, sshd is reloaded after its keys or its drop-in changed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
-from bootseed.late import linegrammar
+from bootseed.contract.problems import Level, Problem
+from bootseed.late import linegrammar, sshd
 from bootseed.late.accounts import AccountsDB
 from bootseed.late.authkeys import AuthorizedKey, parse_keys, write_authorized_keys
 from bootseed.late.hostnames import HostnameError, choose
@@ -34,7 +36,7 @@ from bootseed.late.sshkeys import (
 from bootseed.late.target import TargetPathError
 from bootseed.late.usercfg import default_user_name
 
-DROPIN = "/etc/ssh/sshd_config.d/50-bootseed.conf"
+DROPIN = f"{sshd.DROPIN_DIR}/50-bootseed.conf"
 MARKER = "ssh-host-keys.json"
 DEFAULT_DISABLE_ROOT_OPTS = (
     "no-port-forwarding,no-agent-forwarding,no-X11-forwarding,"
@@ -42,23 +44,22 @@ DEFAULT_DISABLE_ROOT_OPTS = (
     '\\"$DISABLE_USER\\".\';echo;sleep 10;exit 142"'
 )
 
-_KEY_NAMES = [
-    f"{t}_{part}" for t in HOST_KEY_TYPES for part in ("private", "public", "certificate")
-]
+_KEY_PARTS = ("private", "public", "certificate")
+_KEY_NAMES = [f"{t}_{part}" for t in HOST_KEY_TYPES for part in _KEY_PARTS]
+# cloud-init accepts DSA host keys; OpenSSH 9.2 (Debian bookworm) no longer loads them.
+_DSA_NAMES = [f"dsa_{part}" for part in _KEY_PARTS]
 SCHEMA: dict[str, Any] = {
     "properties": {
         "ssh_authorized_keys": {"type": "array", "items": {"type": "string"}},
+        "allow_public_ssh_keys": {"type": "boolean"},
         "disable_root": {"type": "boolean"},
         "disable_root_opts": {"type": "string"},
         "ssh_deletekeys": {"type": "boolean"},
         "ssh_genkeytypes": {"type": "array", "items": {"type": "string"}},
         "ssh_keys": {
             "type": "object",
-            "propertyNames": {"enum": _KEY_NAMES},
+            "propertyNames": {"enum": _KEY_NAMES + _DSA_NAMES},
             "additionalProperties": {"type": "string"},
-        },
-        "ssh_pwauth": {
-            "oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["yes", "no", "unchanged"]}]
         },
         "ssh_quiet_keygen": {"type": "boolean"},
     }
@@ -74,6 +75,8 @@ class _Run:
     ctx: ModuleContext
     problems: list[str] = field(default_factory=list)
     certificates: list[str] = field(default_factory=list)
+    # Host keys or the drop-in changed: a running sshd must reload to use them.
+    sshd_changed: bool = False
 
 
 def _key_comment(ctx: ModuleContext) -> str:
@@ -113,10 +116,12 @@ def _marker_still_valid(ctx: ModuleContext) -> bool:
     return True
 
 
-def _delete_host_keys(ctx: ModuleContext) -> None:
+def _delete_host_keys(run: _Run) -> None:
+    ctx = run.ctx
     for name in _existing_host_key_files(ctx):
         ctx.target.unlink(f"{SSH_DIR}/{name}")
         ctx.log.info("removed old host key file %s/%s", SSH_DIR, name)
+        run.sshd_changed = True
 
 
 def _write_pair(ctx: ModuleContext, keytype: str, private: bytes | None, public: str) -> None:
@@ -131,10 +136,18 @@ def _apply_given_keys(run: _Run, keys: Any) -> dict[str, str]:
         run.problems.append("ssh_keys: expected a mapping such as {ed25519_private: ...}")
         return {}
     written: dict[str, str] = {}
+    dsa = [name for name in _DSA_NAMES if name in keys]
+    if dsa:
+        if "dsa_private" in keys:
+            ctx.add_secret(str(keys["dsa_private"]))
+        ctx.problems.append(Problem(
+            ", ".join(f"ssh_keys.{name}" for name in dsa),
+            "DSA host keys are not supported by this OpenSSH; skipped", Level.NOTE))
     for name in keys:
-        if name not in _KEY_NAMES:
+        if name not in _KEY_NAMES and name not in _DSA_NAMES:
             run.problems.append(
-                f"ssh_keys.{name}: unknown key name (one of {', '.join(_KEY_NAMES)})"
+                f"ssh_keys.{name}: unknown key name (one of {', '.join(_KEY_NAMES)}; "
+                f"{', '.join(_DSA_NAMES)} are accepted and skipped)"
             )
     for keytype in HOST_KEY_TYPES:
         private = keys.get(f"{keytype}_private")
@@ -152,11 +165,14 @@ def _apply_given_keys(run: _Run, keys: Any) -> dict[str, str]:
                 text = str(private) if str(private).endswith("\n") else f"{private}\n"
                 _write_pair(ctx, keytype, text.encode("utf-8"), str(public or derived).strip())
                 written[keytype] = fingerprint(derived).sha256
+                run.sshd_changed = True
             elif public is not None:
                 _write_pair(ctx, keytype, None, str(public).strip())
+                run.sshd_changed = True
             if cert is not None:
                 ctx.target.write(certificate_path(keytype), str(cert).strip() + "\n", mode=0o644)
                 run.certificates.append(certificate_path(keytype))
+                run.sshd_changed = True
         except SSHKeyError as exc:
             run.problems.append(f"{where}: {exc}")
     return written
@@ -181,6 +197,7 @@ def _generate_keys(run: _Run, types: Any) -> dict[str, str]:
         _write_pair(ctx, key.keytype, key.private_pem, key.public_line)
         fp = fingerprint(key.public_line)
         made[key.keytype] = fp.sha256
+        run.sshd_changed = True
         ctx.log.info("generated %s host key %s", key.keytype, fp.sha256)
     return made
 
@@ -194,7 +211,7 @@ def _host_keys(run: _Run) -> None:
             _apply_given_keys(run, cfg["ssh_keys"])
         return
     if cfg.get("ssh_deletekeys", True):
-        _delete_host_keys(ctx)
+        _delete_host_keys(run)
     if "ssh_keys" in cfg:
         made = _apply_given_keys(run, cfg["ssh_keys"])
     else:
@@ -204,48 +221,34 @@ def _host_keys(run: _Run) -> None:
         atomic_write(ctx.instance_dir / MARKER, json.dumps(made, sort_keys=True) + "\n", 0o644)
 
 
-def _pwauth_line(value: Any) -> str | None:
-    if value is None or value == "unchanged":
-        return None
-    if value is True or value in ("yes", "true", "True"):
-        return "PasswordAuthentication yes"
-    if value is False or value in ("no", "false", "False"):
-        return "PasswordAuthentication no"
-    raise ValueError(f"ssh_pwauth: {value!r} is not true, false or 'unchanged'")
-
-
 def _sshd_dropin(run: _Run) -> None:
+    """``HostCertificate`` lines for the given certificates (``ssh_pwauth`` has its own
+    drop-in, written by ``set_passwords``)."""
     ctx = run.ctx
-    lines: list[str] = []
-    try:
-        pw = _pwauth_line(ctx.cfg.get("ssh_pwauth"))
-        if pw:
-            lines.append(pw)
-    except ValueError as exc:
-        run.problems.append(str(exc))
-    lines += [f"HostCertificate {path}" for path in run.certificates]
+    lines = [f"HostCertificate {path}" for path in run.certificates]
     if not lines:
-        if ctx.target.exists(DROPIN):
-            ctx.target.unlink(DROPIN)
+        if sshd.remove_dropin(ctx.target, DROPIN):
+            run.sshd_changed = True
         return
-    text = "# Written by bootseed from cloud-config (ssh_pwauth, ssh_keys certificates).\n"
+    text = "# Written by bootseed from cloud-config (ssh_keys certificates).\n"
     text += "".join(line + "\n" for line in lines)
-    ctx.target.write(DROPIN, text, mode=0o644, owner=(0, 0))
-    main = ctx.target.read_text("/etc/ssh/sshd_config", default="")
-    if main and "sshd_config.d" not in main:
-        ctx.log.warning(
-            "/etc/ssh/sshd_config does not include sshd_config.d; %s is ignored "
-            "by sshd until it does",
-            DROPIN,
-        )
+    if sshd.write_dropin(ctx.target, DROPIN, text):
+        run.sshd_changed = True
+    missing = sshd.dropin_not_included(ctx.target, DROPIN, "ssh_keys")
+    if missing is not None:
+        ctx.problems.append(missing)
 
 
 def _authorized_keys(run: _Run) -> None:
     ctx, cfg = run.ctx, run.ctx.cfg
     keys: list[AuthorizedKey] = []
-    parsed, problems = parse_keys(list(ctx.instance.public_keys), "meta-data public-keys")
-    keys += parsed
-    run.problems += problems
+    if cfg.get("allow_public_ssh_keys", True) is not False:
+        parsed, problems = parse_keys(list(ctx.instance.public_keys), "meta-data public-keys")
+        keys += parsed
+        run.problems += problems
+    elif ctx.instance.public_keys:
+        ctx.log.info("allow_public_ssh_keys is false: %d meta-data public key(s) not added",
+                     len(ctx.instance.public_keys))
     configured = cfg.get("ssh_authorized_keys") or []
     if isinstance(configured, str):
         configured = [configured]
@@ -290,6 +293,10 @@ def handle(ctx: ModuleContext) -> None:
     _host_keys(run)
     _sshd_dropin(run)
     _authorized_keys(run)
+    if run.sshd_changed:
+        reload_problem = sshd.reload_if_running(ctx.target, "ssh")
+        if reload_problem is not None:
+            ctx.problems.append(reload_problem)
     if run.problems:
         raise SSHModuleError("; ".join(run.problems))
 

@@ -60,7 +60,8 @@ def test_default_plan_without_list() -> None:
     plan, problems = plan_stage(Stage.CONFIG, {}, reg)
     assert problems == []
     names = [p.name for p in plan]
-    assert names[:3] == ["apt_pipelining", "apt_configure", "runcmd"] and "mounts" in names
+    assert names[:4] == ["set_passwords", "apt_pipelining", "apt_configure", "runcmd"]
+    assert "mounts" in names
     assert all(p.origin == "default" for p in plan)
 
 

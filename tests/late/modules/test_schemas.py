@@ -54,7 +54,7 @@ def test_bad_values_are_errors_with_their_path() -> None:
     cfg["write_files"][1]["encoding"] = "zip"
     cfg["manage_etc_hosts"] = "always"
     cfg["phone_home"]["post"] = ["everything"]
-    cfg["ssh_keys"]["dsa_private"] = "x"
+    cfg["ssh_keys"]["dss_private"] = "x"
     cfg["users"][1]["uid"] = "abc"
     problems = validate(cfg, load_registry())
     where = sorted(p.where for p in problems if p.level == "error")

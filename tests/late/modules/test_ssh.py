@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from bootseed.contract.problems import Level
+from bootseed.late import sshd
 from bootseed.late.modules import ssh, users_groups
 from bootseed.late.modules.base import InstanceInfo
 from bootseed.late.modules.ssh import DROPIN, MARKER, SSHModuleError
@@ -114,7 +116,6 @@ def test_user_supplied_keys_and_certificate(target: TargetRoot, tmp_path: Path) 
             "ed25519_certificate": cert,
             "rsa_private": (tmp_path / "r").read_text(),  # PEM, no public given
         },
-        "ssh_pwauth": False,
     }
     rec = Recorder()
     ssh.MODULE.handle(make_ctx(target, cfg, "ssh", recorder=rec))
@@ -126,7 +127,7 @@ def test_user_supplied_keys_and_certificate(target: TargetRoot, tmp_path: Path) 
     # Given keys replace generation: no ecdsa key is made.
     assert not target.path("/etc/ssh/ssh_host_ecdsa_key").exists()
     dropin = target.read_text(DROPIN)
-    assert "PasswordAuthentication no\n" in dropin
+    assert "PasswordAuthentication" not in dropin  # set_passwords' own drop-in
     assert "HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub\n" in dropin
 
 
@@ -139,14 +140,23 @@ def test_mismatched_and_bad_keys_are_named(target: TargetRoot, tmp_path: Path) -
             "ed25519_public": other.public_line,
             "rsa_private": "-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage\n",
             "dsa_private": "x",
+            "rsa_secret": "y",
         }
     }
+    ctx = make_ctx(target, cfg, "ssh")
     with pytest.raises(SSHModuleError) as info:
-        ssh.MODULE.handle(make_ctx(target, cfg, "ssh"))
+        ssh.MODULE.handle(ctx)
     text = str(info.value)
     assert "ssh_keys.ed25519: ed25519_public does not match ed25519_private" in text
     assert "ssh_keys.rsa: not a usable unencrypted private key" in text
-    assert "ssh_keys.dsa_private: unknown key name" in text
+    assert "ssh_keys.rsa_secret: unknown key name" in text
+    # DSA keys are accepted and skipped with a note: OpenSSH 9.2 cannot use them.
+    assert "ssh_keys.dsa" not in text
+    assert [(p.where, p.message, p.level) for p in ctx.problems] == [
+        ("ssh_keys.dsa_private", "DSA host keys are not supported by this OpenSSH; skipped",
+         Level.NOTE)
+    ]
+    assert not target.path("/etc/ssh/ssh_host_dsa_key").exists()
 
 
 def test_bad_genkeytype_reported_others_made(target: TargetRoot) -> None:
@@ -175,14 +185,47 @@ def test_authorized_keys_for_default_user_and_root(target: TargetRoot) -> None:
     assert target.read_text("/root/.ssh/authorized_keys") == META_KEY + "\n" + USER_KEY + "\n"
 
 
-def test_pwauth_values(target: TargetRoot) -> None:
-    base = {"ssh_genkeytypes": []}
-    ssh.MODULE.handle(make_ctx(target, {**base, "ssh_pwauth": True}, "ssh"))
-    assert "PasswordAuthentication yes\n" in target.read_text(DROPIN)
-    ssh.MODULE.handle(make_ctx(target, {**base, "ssh_pwauth": "unchanged"}, "ssh"))
-    assert not target.path(DROPIN).exists()
-    with pytest.raises(SSHModuleError, match="ssh_pwauth: 'maybe'"):
-        ssh.MODULE.handle(make_ctx(target, {**base, "ssh_pwauth": "maybe"}, "ssh"))
+def test_allow_public_ssh_keys_false_skips_meta_data_keys(target: TargetRoot) -> None:
+    cfg = {**DEFAULT_USER, "ssh_authorized_keys": [USER_KEY], "ssh_genkeytypes": [],
+           "allow_public_ssh_keys": False}
+    users_groups.MODULE.handle(make_ctx(target, cfg))
+    instance = InstanceInfo("i-1", "box", public_keys=[META_KEY])
+    ssh.MODULE.handle(make_ctx(target, cfg, "ssh", instance=instance))
+    assert target.read_text("/home/debian/.ssh/authorized_keys") == USER_KEY + "\n"
+    [root_line] = target.read_text("/root/.ssh/authorized_keys").splitlines()
+    assert root_line.endswith(" " + USER_KEY)
+    # Meta-data keys only, and they are not allowed: nothing is written for anyone.
+    other = make_target(target.root.parent / "other")
+    users_groups.MODULE.handle(make_ctx(other, DEFAULT_USER))
+    ssh.MODULE.handle(make_ctx(other, {**DEFAULT_USER, "ssh_genkeytypes": [],
+                                       "allow_public_ssh_keys": False}, "ssh", instance=instance))
+    assert not other.path("/home/debian/.ssh/authorized_keys").exists()
+    assert not other.path("/root/.ssh/authorized_keys").exists()
+
+
+def test_disable_root_opts_custom_template(target: TargetRoot) -> None:
+    cfg = {**DEFAULT_USER, "ssh_authorized_keys": [USER_KEY], "ssh_genkeytypes": [],
+           "disable_root_opts": 'no-pty,command="echo use $USER not $DISABLE_USER"'}
+    users_groups.MODULE.handle(make_ctx(target, cfg))
+    ssh.MODULE.handle(make_ctx(target, cfg, "ssh"))
+    assert target.read_text("/root/.ssh/authorized_keys") == (
+        f'no-pty,command="echo use debian not root" {USER_KEY}\n')
+
+
+def test_sshd_is_not_reloaded_in_a_root_target(target: TargetRoot) -> None:
+    # This target has no /bin/sh: any attempt to run systemctl in it would be reported.
+    assert not target.is_host
+    assert sshd.reload_if_running(target, "ssh") is None
+
+
+def test_include_detection(target: TargetRoot) -> None:
+    assert sshd.includes_dropins(target) is True
+    target.path("/etc/ssh/sshd_config").write_text("include sshd_config.d/*.conf\n")
+    assert sshd.includes_dropins(target) is True
+    target.path("/etc/ssh/sshd_config").write_text("# Include /etc/ssh/sshd_config.d/*.conf\n")
+    assert sshd.includes_dropins(target) is False
+    target.path("/etc/ssh/sshd_config").unlink()
+    assert sshd.includes_dropins(target) is None
 
 
 def test_hex_fingerprint_matches_ssh_keygen_md5(tmp_path: Path) -> None:
