@@ -114,6 +114,14 @@ INDEX: dict[str, ModuleFacts] = {
         ),
         aliases=("apt-configure",),
     ),
+    "timezone": ModuleFacts(
+        name="timezone",
+        stage=Stage.CONFIG,
+        order=70,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("timezone",),
+        aliases=(),
+    ),
     "runcmd": ModuleFacts(
         name="runcmd",
         stage=Stage.CONFIG,
