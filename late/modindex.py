@@ -84,6 +84,14 @@ INDEX: dict[str, ModuleFacts] = {
         aliases=(),
     ),
     # config stage, in default order
+    "locale": ModuleFacts(
+        name="locale",
+        stage=Stage.CONFIG,
+        order=8,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("locale",),
+        aliases=(),
+    ),
     "apt_pipelining": ModuleFacts(
         name="apt_pipelining",
         stage=Stage.CONFIG,
