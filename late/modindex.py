@@ -122,6 +122,14 @@ INDEX: dict[str, ModuleFacts] = {
         ),
         aliases=("apt-configure",),
     ),
+    "ntp": ModuleFacts(
+        name="ntp",
+        stage=Stage.CONFIG,
+        order=60,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("ntp",),
+        aliases=(),
+    ),
     "timezone": ModuleFacts(
         name="timezone",
         stage=Stage.CONFIG,
