@@ -59,6 +59,14 @@ INDEX: dict[str, ModuleFacts] = {
         activate_keys=(),
         aliases=(),
     ),
+    "ca_certs": ModuleFacts(
+        name="ca_certs",
+        stage=Stage.INIT,
+        order=55,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("ca_certs", "ca-certs"),
+        aliases=("ca-certs",),
+    ),
     "users_groups": ModuleFacts(
         name="users_groups",
         stage=Stage.INIT,

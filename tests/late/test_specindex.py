@@ -26,7 +26,7 @@ from bootseed.late.specindex import (
 # the spec orders replaced, plus the apt modules where cloud-init runs them).
 ORDER_BEFORE_SPECS = {
     Stage.INIT: ["bootcmd", "write_files", "set_hostname", "update_hostname",
-                 "update_etc_hosts", "users_groups", "ssh", "volumes"],
+                 "update_etc_hosts", "ca_certs", "users_groups", "ssh", "volumes"],
     Stage.CONFIG: ["locale", "apt_pipelining", "apt_configure", "ntp", "timezone", "runcmd"],
     Stage.FINAL: ["package_update_upgrade_install", "write_files_deferred", "scripts_vendor",
                   "scripts_per_once", "scripts_per_boot", "scripts_per_instance", "scripts_user",
