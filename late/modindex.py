@@ -92,6 +92,14 @@ INDEX: dict[str, ModuleFacts] = {
         aliases=(),
     ),
     # config stage, in default order
+    "keyboard": ModuleFacts(
+        name="keyboard",
+        stage=Stage.CONFIG,
+        order=5,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("keyboard",),
+        aliases=(),
+    ),
     "locale": ModuleFacts(
         name="locale",
         stage=Stage.CONFIG,

@@ -27,7 +27,8 @@ from bootseed.late.specindex import (
 ORDER_BEFORE_SPECS = {
     Stage.INIT: ["bootcmd", "write_files", "set_hostname", "update_hostname",
                  "update_etc_hosts", "ca_certs", "users_groups", "ssh", "volumes"],
-    Stage.CONFIG: ["locale", "apt_pipelining", "apt_configure", "ntp", "timezone", "runcmd"],
+    Stage.CONFIG: ["keyboard", "locale", "apt_pipelining", "apt_configure", "ntp", "timezone",
+                   "runcmd"],
     Stage.FINAL: ["package_update_upgrade_install", "write_files_deferred", "scripts_vendor",
                   "scripts_per_once", "scripts_per_boot", "scripts_per_instance", "scripts_user",
                   "ssh_authkey_fingerprints", "keys_to_console", "phone_home", "final_message",
