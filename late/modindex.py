@@ -154,6 +154,14 @@ INDEX: dict[str, ModuleFacts] = {
         activate_keys=("timezone",),
         aliases=(),
     ),
+    "resolv_conf": ModuleFacts(
+        name="resolv_conf",
+        stage=Stage.CONFIG,
+        order=75,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("manage_resolv_conf",),
+        aliases=(),
+    ),
     "runcmd": ModuleFacts(
         name="runcmd",
         stage=Stage.CONFIG,

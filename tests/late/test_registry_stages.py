@@ -62,7 +62,7 @@ def test_default_plan_without_list() -> None:
     names = [p.name for p in plan]
     # The stage's built-in modules in their spec order (other built-ins slot in between).
     builtin = ["keyboard", "locale", "apt_pipelining", "apt_configure", "ntp", "timezone",
-               "runcmd"]
+               "resolv_conf", "runcmd"]
     assert [n for n in names if n in builtin] == builtin and "mounts" in names
     assert all(p.origin == "default" for p in plan)
 

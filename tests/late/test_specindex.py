@@ -28,7 +28,7 @@ ORDER_BEFORE_SPECS = {
     Stage.INIT: ["bootcmd", "write_files", "set_hostname", "update_hostname",
                  "update_etc_hosts", "ca_certs", "users_groups", "ssh", "volumes"],
     Stage.CONFIG: ["keyboard", "locale", "apt_pipelining", "apt_configure", "ntp", "timezone",
-                   "runcmd"],
+                   "resolv_conf", "runcmd"],
     Stage.FINAL: ["package_update_upgrade_install", "write_files_deferred", "scripts_vendor",
                   "scripts_per_once", "scripts_per_boot", "scripts_per_instance", "scripts_user",
                   "ssh_authkey_fingerprints", "keys_to_console", "phone_home", "final_message",
