@@ -19,6 +19,14 @@ from bootseed.late.model import Frequency, ModuleFacts, Stage
 
 INDEX: dict[str, ModuleFacts] = {
     # init stage, in default order
+    "seed_random": ModuleFacts(
+        name="seed_random",
+        stage=Stage.INIT,
+        order=5,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=("random_seed",),
+    ),
     "bootcmd": ModuleFacts(
         name="bootcmd",
         stage=Stage.INIT,

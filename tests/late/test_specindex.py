@@ -25,7 +25,7 @@ from bootseed.late.specindex import (
 # cloud-init's order within each stage (the hand-written registry.DEFAULT_ORDER
 # the spec orders replaced, plus the apt modules where cloud-init runs them).
 ORDER_BEFORE_SPECS = {
-    Stage.INIT: ["bootcmd", "write_files", "set_hostname", "update_hostname",
+    Stage.INIT: ["seed_random", "bootcmd", "write_files", "set_hostname", "update_hostname",
                  "update_etc_hosts", "ca_certs", "users_groups", "ssh", "volumes"],
     Stage.CONFIG: ["keyboard", "locale", "apt_pipelining", "apt_configure", "ntp", "timezone",
                    "resolv_conf", "runcmd"],
