@@ -275,6 +275,14 @@ INDEX: dict[str, ModuleFacts] = {
         activate_keys=(),
         aliases=("final-message",),
     ),
+    "power_state_change": ModuleFacts(
+        name="power_state_change",
+        stage=Stage.FINAL,
+        order=900,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("power_state",),
+        aliases=("power-state-change", "power_state"),
+    ),
     "boot_health": ModuleFacts(
         name="boot_health",
         stage=Stage.FINAL,

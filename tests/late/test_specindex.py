@@ -32,7 +32,7 @@ ORDER_BEFORE_SPECS = {
     Stage.FINAL: ["package_update_upgrade_install", "write_files_deferred", "scripts_vendor",
                   "scripts_per_once", "scripts_per_boot", "scripts_per_instance", "scripts_user",
                   "ssh_authkey_fingerprints", "keys_to_console", "phone_home", "final_message",
-                  "boot_health"],
+                  "power_state_change", "boot_health"],
 }
 
 
