@@ -26,7 +26,8 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "file": {"type": "string"},
-                "data": {"type": "string"},
+                # Text, or bytes from YAML's !!binary (which JSON types cannot express).
+                "data": {},
                 "encoding": {"type": "string", "enum": sorted(ENCODINGS)},
                 "command": {"type": "array", "items": {"type": "string"}},
                 "command_required": {"type": "boolean"},
