@@ -65,3 +65,23 @@ def authorized_key_part(text: str, what: str) -> str:
     if has_line_break(text) or "\0" in text:
         raise LineGrammarError(f"{what} must not contain a line break or NUL")
     return text
+
+
+def ip_address(value: object, what: str) -> str:
+    """An IPv4 or IPv6 address (resolv.conf ``nameserver``, an NTP server by address)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(value if isinstance(value, str) else ""))
+    except ValueError:
+        raise LineGrammarError(f"{what} is not an IP address") from None
+
+
+def host_or_address(value: object, what: str) -> str:
+    """A host name or an IP address, for ``server``/``pool`` lines and the like."""
+    if not isinstance(value, str):
+        raise LineGrammarError(f"{what} must be a host name or an IP address")
+    try:
+        return ip_address(value, what)
+    except LineGrammarError:
+        return hostname(value, what)

@@ -19,6 +19,14 @@ from bootseed.late.model import Frequency, ModuleFacts, Stage
 
 INDEX: dict[str, ModuleFacts] = {
     # init stage, in default order
+    "seed_random": ModuleFacts(
+        name="seed_random",
+        stage=Stage.INIT,
+        order=5,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=("random_seed",),
+    ),
     "bootcmd": ModuleFacts(
         name="bootcmd",
         stage=Stage.INIT,
@@ -59,6 +67,14 @@ INDEX: dict[str, ModuleFacts] = {
         activate_keys=(),
         aliases=(),
     ),
+    "ca_certs": ModuleFacts(
+        name="ca_certs",
+        stage=Stage.INIT,
+        order=55,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("ca_certs", "ca-certs"),
+        aliases=("ca-certs",),
+    ),
     "users_groups": ModuleFacts(
         name="users_groups",
         stage=Stage.INIT,
@@ -84,6 +100,22 @@ INDEX: dict[str, ModuleFacts] = {
         aliases=(),
     ),
     # config stage, in default order
+    "keyboard": ModuleFacts(
+        name="keyboard",
+        stage=Stage.CONFIG,
+        order=5,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("keyboard",),
+        aliases=(),
+    ),
+    "locale": ModuleFacts(
+        name="locale",
+        stage=Stage.CONFIG,
+        order=8,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("locale",),
+        aliases=(),
+    ),
     "set_passwords": ModuleFacts(
         name="set_passwords",
         stage=Stage.CONFIG,
@@ -121,6 +153,30 @@ INDEX: dict[str, ModuleFacts] = {
             "apt_sources",
         ),
         aliases=("apt-configure",),
+    ),
+    "ntp": ModuleFacts(
+        name="ntp",
+        stage=Stage.CONFIG,
+        order=60,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("ntp",),
+        aliases=(),
+    ),
+    "timezone": ModuleFacts(
+        name="timezone",
+        stage=Stage.CONFIG,
+        order=70,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("timezone",),
+        aliases=(),
+    ),
+    "resolv_conf": ModuleFacts(
+        name="resolv_conf",
+        stage=Stage.CONFIG,
+        order=75,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("manage_resolv_conf",),
+        aliases=(),
     ),
     "runcmd": ModuleFacts(
         name="runcmd",
@@ -226,6 +282,14 @@ INDEX: dict[str, ModuleFacts] = {
         frequency=Frequency.PER_BOOT,
         activate_keys=(),
         aliases=("final-message",),
+    ),
+    "power_state_change": ModuleFacts(
+        name="power_state_change",
+        stage=Stage.FINAL,
+        order=900,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("power_state",),
+        aliases=("power-state-change", "power_state"),
     ),
     "boot_health": ModuleFacts(
         name="boot_health",

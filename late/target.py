@@ -18,7 +18,7 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -170,6 +170,26 @@ class TargetRoot:
         """
         with self._parent(inside, create=True, dir_mode=dir_mode) as (fd, name):
             atomic_write_at(fd, name, data, mode=mode, owner=owner)
+        return self.path(inside)
+
+    def symlink(self, inside: str | os.PathLike[str], link_text: str,
+                dir_mode: int = 0o755) -> Path:
+        """Make ``inside`` a symlink whose text is ``link_text``, replacing what is there.
+
+        The parent directory is resolved within the target and an existing symlink at
+        ``inside`` is replaced, never followed; the link text itself is only stored,
+        and every later access through this class resolves it inside the target.
+        """
+        with self._parent(inside, create=True, dir_mode=dir_mode) as (fd, name):
+            temp = f".{name}.bootseed-{os.getpid()}"
+            with suppress(FileNotFoundError):
+                os.unlink(temp, dir_fd=fd)
+            os.symlink(link_text, temp, dir_fd=fd)
+            try:
+                os.replace(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            except OSError:
+                os.unlink(temp, dir_fd=fd)
+                raise
         return self.path(inside)
 
     def read_bytes(self, inside: str | os.PathLike[str]) -> bytes:
