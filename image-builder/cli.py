@@ -15,6 +15,7 @@ from typing import Any
 from bootseed.contract import __version__
 from bootseed.contract.cli import CliError, Program, Verb, loaded, run_program
 from bootseed.contract.cli import build_parser as build_program_parser
+from bootseed.image_builder.manifest import FORMATS
 
 
 def _size(text: str) -> int:
@@ -38,8 +39,9 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output directory (default: ./out)")
     parser.add_argument("--name", default="bootseed-bookworm-amd64",
                         help="image base name (default: %(default)s)")
-    parser.add_argument("--format", action="append", choices=("raw", "qcow2"), dest="formats",
-                        help="image format; repeat for both (default: raw)")
+    parser.add_argument("--format", action="append", choices=FORMATS, dest="formats",
+                        help="image format: raw, qcow2, vmdk (streamOptimized) or ova (OVF "
+                        "descriptor + VMDK + SHA256 manifest); repeatable (default: raw)")
     parser.add_argument("--root-size", type=_size, default="10G",
                         help="root filesystem size, sparse (default: 10G)")
     parser.add_argument("--cache", type=Path, default=None,

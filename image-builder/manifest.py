@@ -13,6 +13,9 @@ from typing import Any
 
 # 2: bootseed_debs (the installed packages) replaced bootseed_wheel.
 MANIFEST_FORMAT = 2
+# What a build can write: vmdk is streamOptimized; ova is the OVF descriptor,
+# that VMDK and a SHA256 manifest in one tar (ova.py).
+FORMATS = ("raw", "qcow2", "vmdk", "ova")
 
 
 @dataclass

@@ -30,7 +30,6 @@ DEFAULT_ROOT_SIZE = 10 * disk.GIB
 # everything. The lab adds its arguments through the GRUB environment block.
 DEFAULT_KERNEL_ARGS = "console=tty0 console=ttyS0,115200 net.ifnames=1"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
-FORMATS = ("raw", "qcow2")
 AGENTS = ("bootseed", "cloud-init")
 
 
