@@ -1,6 +1,6 @@
 """``bootseed-image``: build images, make seed discs, boot images in the lab.
 
-Verbs: ``build``, ``boot IMAGE``, ``seed-iso``. Each has ``--help``, exits
+Verbs: ``build``, ``boot IMAGE``, ``seed-iso``, ``catalog DIR...``. Each has ``--help``, exits
 non-zero with a one-line reason on error and offers ``--json``.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -211,16 +212,58 @@ def _run_seed_iso(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- catalog -----------------------------------------------------------------
+
+def _add_catalog_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("builds", type=Path, nargs="+", metavar="DIR",
+                        help="build output directories (images with their .manifest.json)")
+    parser.add_argument("--out", type=Path, required=True, metavar="OUTDIR",
+                        help="mirror root to write (streams/v1/ and images/)")
+    parser.add_argument("--sign-key", metavar="KEYID",
+                        help="also write clearsigned .sjson files with this gpg key")
+    parser.add_argument("--gnupghome", type=Path, metavar="DIR",
+                        help="gpg home holding the signing key (default: gpg's own)")
+    parser.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+
+def _run_catalog(args: argparse.Namespace) -> int:
+    from bootseed.image_builder.catalog import CatalogError, Signer, make_catalog
+    from bootseed.image_builder.procrun import CommandFailed
+
+    if args.gnupghome and not args.sign_key:
+        raise CliError("--gnupghome needs --sign-key")
+    signer = None
+    if args.sign_key:
+        home = args.gnupghome or Path(os.environ.get("GNUPGHOME", Path.home() / ".gnupg"))
+        signer = Signer(args.sign_key, home)
+    try:
+        catalog = make_catalog(list(args.builds), args.out, signer)
+    except (CatalogError, CommandFailed, OSError) as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        _print_json({"root": str(catalog.root), "index": catalog.index,
+                     "products": catalog.products, "signed": catalog.signed,
+                     "versions": catalog.versions})
+    else:
+        for product, versions in catalog.versions.items():
+            print(f"{product}: {', '.join(versions)}")
+        for rel in [catalog.index, catalog.products, *catalog.signed]:
+            print(f"wrote {args.out / rel}")
+    return 0
+
+
 BUILD = Verb("build", "build a bootable Debian bookworm image with bootseed inside",
               _add_build_arguments, _run_build)
 BOOT = Verb("boot", "boot an image under QEMU with a seed and report what the guest did",
             _add_boot_arguments, _run_boot)
 SEED_ISO = Verb("seed-iso", "make a cidata, OVF or config-2 seed disc", _add_seed_iso_arguments,
                 _run_seed_iso)
+CATALOG = Verb("catalog", "write a simplestreams catalog (mirror tree) of built images",
+               _add_catalog_arguments, _run_catalog)
 PROGRAM = Program(
     prog="bootseed-image",
     description="Build bootseed disk images and seed discs, and boot them under QEMU.",
-    verbs=loaded(BUILD, BOOT, SEED_ISO),
+    verbs=loaded(BUILD, BOOT, SEED_ISO, CATALOG),
     version=__version__,
 )
 

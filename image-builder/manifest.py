@@ -46,6 +46,11 @@ class ImageManifest:
     packages: dict[str, str]
     steps: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    # Debian suite and architecture of the base, and when the build finished
+    # (UTC, ISO 8601): what the image catalog (catalog.py) files a build under.
+    release: str = ""
+    arch: str = ""
+    built: str = ""
     format: int = MANIFEST_FORMAT
 
     def to_json(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -152,6 +153,9 @@ class ImageJob:
             packages=packages,
             steps=[asdict(r) for r in self.progress.records],
             seconds=round(time.monotonic() - self.started, 1),
+            release=base.spec.suite,
+            arch=base.spec.arch,
+            built=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         for entry in files:
             write_manifest(manifest, Path(entry.path))
