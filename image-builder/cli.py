@@ -1,6 +1,7 @@
 """``bootseed-image``: build images, make seed discs, boot images in the lab.
 
-Verbs: ``build``, ``boot IMAGE``, ``seed-iso``, ``catalog DIR...``. Each has ``--help``, exits
+Verbs: ``build``, ``boot IMAGE``, ``seed-iso``, ``catalog DIR...``,
+``site``. Each has ``--help``, exits
 non-zero with a one-line reason on error and offers ``--json``.
 """
 
@@ -252,6 +253,33 @@ def _run_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- site --------------------------------------------------------------------
+
+def _add_site_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--catalog", type=Path, required=True, metavar="DIR",
+                        help="mirror root written by 'bootseed-image catalog'")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="where index.html and style.css go (the catalog dir itself "
+                        "keeps every link working on any static server)")
+    parser.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+
+def _run_site(args: argparse.Namespace) -> int:
+    from bootseed.image_builder.catalog import CatalogError
+    from bootseed.image_builder.site import write_site
+
+    try:
+        written = write_site(args.catalog, args.out)
+    except (CatalogError, OSError, ValueError, KeyError) as exc:
+        raise CliError(f"{args.catalog}: {exc}") from None
+    if args.json:
+        _print_json({"written": [str(p) for p in written]})
+    else:
+        for path in written:
+            print(f"wrote {path}")
+    return 0
+
+
 BUILD = Verb("build", "build a bootable Debian bookworm image with bootseed inside",
               _add_build_arguments, _run_build)
 BOOT = Verb("boot", "boot an image under QEMU with a seed and report what the guest did",
@@ -260,10 +288,12 @@ SEED_ISO = Verb("seed-iso", "make a cidata, OVF or config-2 seed disc", _add_see
                 _run_seed_iso)
 CATALOG = Verb("catalog", "write a simplestreams catalog (mirror tree) of built images",
                _add_catalog_arguments, _run_catalog)
+SITE = Verb("site", "write a static landing page (index.html, style.css) for a catalog",
+            _add_site_arguments, _run_site)
 PROGRAM = Program(
     prog="bootseed-image",
     description="Build bootseed disk images and seed discs, and boot them under QEMU.",
-    verbs=loaded(BUILD, BOOT, SEED_ISO, CATALOG),
+    verbs=loaded(BUILD, BOOT, SEED_ISO, CATALOG, SITE),
     version=__version__,
 )
 
