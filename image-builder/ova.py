@@ -16,6 +16,7 @@ ProductSection whose property keys are exactly the ones that source reads.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 import xml.etree.ElementTree as ET
@@ -201,12 +202,12 @@ def write_ova(ova: Path, appliance: Appliance, vmdk: Path, capacity: int) -> lis
     mf_member = OvaMember(f"{stem}.mf", len(manifest), hashlib.sha256(manifest).hexdigest())
     tmp = ova.with_name(ova.name + ".tmp")
     with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
-        _add_bytes(tar, ovf_member.name, descriptor)
         info = tar.gettarinfo(str(vmdk), arcname=vmdk.name)
         _normalise(info)
+        _add_bytes(tar, ovf_member.name, descriptor, info.mtime)
         with open(vmdk, "rb") as handle:
             tar.addfile(info, handle)
-        _add_bytes(tar, mf_member.name, manifest)
+        _add_bytes(tar, mf_member.name, manifest, info.mtime)
     tmp.rename(ova)
     return [ovf_member, disk_member, mf_member]
 
@@ -217,10 +218,9 @@ def _normalise(info: tarfile.TarInfo) -> None:
     info.mode = 0o644
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    import io
-
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
+    info.mtime = int(mtime)
     _normalise(info)
     tar.addfile(info, io.BytesIO(data))
