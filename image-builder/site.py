@@ -53,6 +53,7 @@ class SiteBuild:
     name: str
     kernel: str
     packages: dict[str, str]
+    bootseed_debs: list[str]
     files: list[SiteFile]
 
 
@@ -75,17 +76,18 @@ def read_builds(catalog: Path, out: Path) -> list[SiteBuild]:
 def _build(catalog: Path, out: Path, product: str, data: dict[str, Any], version: str,
            info: dict[str, Any]) -> SiteBuild:
     files = []
-    packages: dict[str, str] = {}
+    build_manifest: dict[str, Any] = {}
     for ftype, item in sorted(info["items"].items(), key=lambda kv: _format_order(kv[0])):
         target = catalog / item["path"]
         files.append(SiteFile(ftype=ftype, href=_href(target, out), name=Path(item["path"]).name,
                               size=int(item["size"]), sha256=item["sha256"]))
         if ftype == MANIFEST_FTYPE:
-            packages = json.loads(target.read_text()).get("packages", {})
+            build_manifest = json.loads(target.read_text())
     return SiteBuild(product=product, release=data["release"], arch=data["arch"],
                      version=version, built=info.get("built", ""),
                      name=info.get("build_name", ""), kernel=info.get("kernel_version", ""),
-                     packages=packages, files=files)
+                     packages=build_manifest.get("packages", {}),
+                     bootseed_debs=build_manifest.get("bootseed_debs", []), files=files)
 
 
 def _format_order(ftype: str) -> int:
@@ -172,6 +174,9 @@ def _build_section(build: SiteBuild, latest: bool) -> list[str]:
         f"<dt>Product</dt><dd><code>{escape(build.product)}</code></dd>",
         f"<dt>Kernel</dt><dd>{escape(build.kernel)}</dd>",
     ]
+    if build.bootseed_debs:
+        parts.append("<dt>bootseed packages</dt><dd>"
+                     f"{escape(', '.join(build.bootseed_debs))}</dd>")
     for name in KEY_PACKAGES:
         if name in build.packages:
             parts.append(f"<dt>{escape(name)}</dt><dd>{escape(build.packages[name])}</dd>")

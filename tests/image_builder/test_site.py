@@ -81,6 +81,7 @@ def test_page_structure_latest_first_and_facts(mirror):
                       "Debian bookworm amd64, version 20261120"]
     assert text.index("6.1.0-28-cloud-amd64") < text.index("6.1.0-27-cloud-amd64")
     assert "1:9.2p1-2+deb12u3" in text  # a package version from the manifest
+    assert "bootseed_0.1.0_all.deb" in text
     for needle in ("qemu-system-x86_64", "virt-install", "bootseed-image seed-iso cidata",
                    "ds=nocloud;s=", "<code>user-data</code>", "<code>seedfrom</code>"):
         assert needle in text, needle
