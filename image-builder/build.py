@@ -17,13 +17,13 @@ initramfs, ``mkfs.ext4 -d`` and the checksum.
 
 from __future__ import annotations
 
-from typing import TextIO
+from pathlib import Path
+from typing import IO, TextIO
 
-from bootseed.image_builder import cloudinit_image, debinstall, disk, fallback, rootfs
-from bootseed.image_builder.manifest import ImageManifest
+from bootseed.image_builder import cloudinit_image, debinstall, disk, fallback, ova, rootfs
+from bootseed.image_builder.manifest import FORMATS, ImageManifest
 from bootseed.image_builder.pipeline import (
     AGENTS,
-    FORMATS,
     ROOT_LABEL,
     BuildError,
     BuildOptions,
@@ -47,7 +47,8 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
     for fmt in options.formats:
         if fmt not in FORMATS:
             raise BuildError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    progress = Progress(total=9 + ("qcow2" in options.formats), stream=stream, quiet=quiet)
+    extra_steps = ("qcow2" in options.formats) + bool({"vmdk", "ova"} & set(options.formats))
+    progress = Progress(total=9 + extra_steps, stream=stream, quiet=quiet)
     job = ImageJob.start(options, progress)
     tree, raw = job.tree, job.raw
     with job.logged_steps() as log:
@@ -71,11 +72,29 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
             with progress.step("qcow2 image"):
                 disk.convert_to_qcow2(raw, qcow, log=log)
             files_to_hash.append((qcow, "qcow2"))
+        if {"vmdk", "ova"} & set(options.formats):
+            with progress.step("VMDK (streamOptimized) and OVA") as step:
+                made = _vmdk_and_ova(job, options, log)
+                step.note = ", ".join(path.name for path, _ in made)
+            files_to_hash.extend(made)
         with progress.step("Checksums"):
-            files = [file_entry(p, f, options.checksums) for p, f in files_to_hash]
+            files = [file_entry(p, f, options.checksums) for p, f in files_to_hash
+                     if f in options.formats]
     job.remove_work()
-    if "raw" not in options.formats:
-        raw.unlink()
-        files = [f for f in files if f.format != "raw"]
+    for path, fmt in files_to_hash:
+        if fmt not in options.formats:  # the raw the others came from, the OVA's disk
+            path.unlink()
     return job.finish(files, base, facts, packages=base.packages, bootseed_debs=debs.names,
                       initramfs_hook=True)
+
+
+def _vmdk_and_ova(job: ImageJob, options: BuildOptions, log: IO[str]) -> list[tuple[Path, str]]:
+    """The streamOptimized VMDK, and the OVA wrapping it when asked for."""
+    vmdk = job.out / f"{options.name}.vmdk"
+    ova.convert_to_vmdk(job.raw, vmdk, log=log)
+    made = [(vmdk, "vmdk")]
+    if "ova" in options.formats:
+        path = job.out / f"{options.name}.ova"
+        ova.write_ova(path, ova.Appliance(name=options.name), vmdk, job.layout.total_bytes)
+        made.append((path, "ova"))
+    return made

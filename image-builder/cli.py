@@ -1,6 +1,7 @@
 """``bootseed-image``: build images, make seed discs, boot images in the lab.
 
-Verbs: ``build``, ``boot IMAGE``, ``seed-iso``. Each has ``--help``, exits
+Verbs: ``build``, ``boot IMAGE``, ``seed-iso``, ``catalog DIR...``,
+``site``. Each has ``--help``, exits
 non-zero with a one-line reason on error and offers ``--json``.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from bootseed.contract import __version__
 from bootseed.contract.cli import CliError, Program, Verb, loaded, run_program
 from bootseed.contract.cli import build_parser as build_program_parser
+from bootseed.image_builder.manifest import FORMATS
 
 
 def _size(text: str) -> int:
@@ -38,8 +41,9 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output directory (default: ./out)")
     parser.add_argument("--name", default="bootseed-bookworm-amd64",
                         help="image base name (default: %(default)s)")
-    parser.add_argument("--format", action="append", choices=("raw", "qcow2"), dest="formats",
-                        help="image format; repeat for both (default: raw)")
+    parser.add_argument("--format", action="append", choices=FORMATS, dest="formats",
+                        help="image format: raw, qcow2, vmdk (streamOptimized) or ova (OVF "
+                        "descriptor + VMDK + SHA256 manifest); repeatable (default: raw)")
     parser.add_argument("--root-size", type=_size, default="10G",
                         help="root filesystem size, sparse (default: 10G)")
     parser.add_argument("--cache", type=Path, default=None,
@@ -209,16 +213,87 @@ def _run_seed_iso(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- catalog -----------------------------------------------------------------
+
+def _add_catalog_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("builds", type=Path, nargs="+", metavar="DIR",
+                        help="build output directories (images with their .manifest.json)")
+    parser.add_argument("--out", type=Path, required=True, metavar="OUTDIR",
+                        help="mirror root to write (streams/v1/ and images/)")
+    parser.add_argument("--sign-key", metavar="KEYID",
+                        help="also write clearsigned .sjson files with this gpg key")
+    parser.add_argument("--gnupghome", type=Path, metavar="DIR",
+                        help="gpg home holding the signing key (default: gpg's own)")
+    parser.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+
+def _run_catalog(args: argparse.Namespace) -> int:
+    from bootseed.image_builder.catalog import CatalogError, Signer, make_catalog
+    from bootseed.image_builder.procrun import CommandFailed
+
+    if args.gnupghome and not args.sign_key:
+        raise CliError("--gnupghome needs --sign-key")
+    signer = None
+    if args.sign_key:
+        home = args.gnupghome or Path(os.environ.get("GNUPGHOME", Path.home() / ".gnupg"))
+        signer = Signer(args.sign_key, home)
+    try:
+        catalog = make_catalog(list(args.builds), args.out, signer)
+    except (CatalogError, CommandFailed, OSError) as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        _print_json({"root": str(catalog.root), "index": catalog.index,
+                     "products": catalog.products, "signed": catalog.signed,
+                     "versions": catalog.versions})
+    else:
+        for product, versions in catalog.versions.items():
+            print(f"{product}: {', '.join(versions)}")
+        for rel in [catalog.index, catalog.products, *catalog.signed]:
+            print(f"wrote {args.out / rel}")
+    return 0
+
+
+# --- site --------------------------------------------------------------------
+
+def _add_site_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--catalog", type=Path, required=True, metavar="DIR",
+                        help="mirror root written by 'bootseed-image catalog'")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="where index.html and style.css go (the catalog dir itself "
+                        "keeps every link working on any static server)")
+    parser.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+
+def _run_site(args: argparse.Namespace) -> int:
+    from bootseed.image_builder.catalog import CatalogError
+    from bootseed.image_builder.site import write_site
+
+    try:
+        written = write_site(args.catalog, args.out)
+    except (CatalogError, OSError, ValueError, KeyError) as exc:
+        raise CliError(f"{args.catalog}: {exc}") from None
+    if args.json:
+        _print_json({"written": [str(p) for p in written]})
+    else:
+        for path in written:
+            print(f"wrote {path}")
+    return 0
+
+
 BUILD = Verb("build", "build a bootable Debian bookworm image with bootseed inside",
               _add_build_arguments, _run_build)
 BOOT = Verb("boot", "boot an image under QEMU with a seed and report what the guest did",
             _add_boot_arguments, _run_boot)
 SEED_ISO = Verb("seed-iso", "make a cidata, OVF or config-2 seed disc", _add_seed_iso_arguments,
                 _run_seed_iso)
+CATALOG = Verb("catalog", "write a simplestreams catalog (mirror tree) of built images",
+               _add_catalog_arguments, _run_catalog)
+SITE = Verb("site", "write a static landing page (index.html, style.css) for a catalog",
+            _add_site_arguments, _run_site)
 PROGRAM = Program(
     prog="bootseed-image",
     description="Build bootseed disk images and seed discs, and boot them under QEMU.",
-    verbs=loaded(BUILD, BOOT, SEED_ISO),
+    verbs=loaded(BUILD, BOOT, SEED_ISO, CATALOG, SITE),
     version=__version__,
 )
 

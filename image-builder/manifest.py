@@ -13,6 +13,9 @@ from typing import Any
 
 # 2: bootseed_debs (the installed packages) replaced bootseed_wheel.
 MANIFEST_FORMAT = 2
+# What a build can write: vmdk is streamOptimized; ova is the OVF descriptor,
+# that VMDK and a SHA256 manifest in one tar (ova.py).
+FORMATS = ("raw", "qcow2", "vmdk", "ova")
 
 
 @dataclass
@@ -43,6 +46,11 @@ class ImageManifest:
     packages: dict[str, str]
     steps: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    # Debian suite and architecture of the base, and when the build finished
+    # (UTC, ISO 8601): what the image catalog (catalog.py) files a build under.
+    release: str = ""
+    arch: str = ""
+    built: str = ""
     format: int = MANIFEST_FORMAT
 
     def to_json(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -30,7 +31,6 @@ DEFAULT_ROOT_SIZE = 10 * disk.GIB
 # everything. The lab adds its arguments through the GRUB environment block.
 DEFAULT_KERNEL_ARGS = "console=tty0 console=ttyS0,115200 net.ifnames=1"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
-FORMATS = ("raw", "qcow2")
 AGENTS = ("bootseed", "cloud-init")
 
 
@@ -153,6 +153,9 @@ class ImageJob:
             packages=packages,
             steps=[asdict(r) for r in self.progress.records],
             seconds=round(time.monotonic() - self.started, 1),
+            release=base.spec.suite,
+            arch=base.spec.arch,
+            built=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         for entry in files:
             write_manifest(manifest, Path(entry.path))

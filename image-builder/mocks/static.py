@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import posixpath
 import urllib.parse
 from pathlib import Path
@@ -22,7 +23,9 @@ class _StaticHandler(LoggingHandler):
         if not path.is_file():
             self.reply(404, b"not found\n")
             return
-        self.reply(200, path.read_bytes(), "application/octet-stream")
+        # A browser renders only what is served as a page (the image site test).
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        self.reply(200, path.read_bytes(), kind)
 
     do_HEAD = do_GET
 

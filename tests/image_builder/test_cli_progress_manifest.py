@@ -14,7 +14,7 @@ from bootseed.image_builder.manifest import (
 from bootseed.image_builder.progress import Progress
 
 
-@pytest.mark.parametrize("verb", ["build", "boot", "seed-iso"])
+@pytest.mark.parametrize("verb", ["build", "boot", "seed-iso", "catalog", "site"])
 def test_every_verb_has_help(verb, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main([verb, "--help"])
