@@ -159,3 +159,15 @@ def run_script_dir(
         raise TargetExecError(f"{len(failures)} of {len(ran)} scripts failed: "
                               + "; ".join(failures))
     return ran
+
+
+def find_tool(target: TargetRoot, name: str) -> str | None:
+    """The path (as the target sees it) of command ``name`` on the default PATH."""
+    for folder in DEFAULT_PATH.split(":"):
+        path = f"{folder}/{name}"
+        if target.is_host:
+            if os.access(path, os.X_OK):
+                return path
+        elif os.access(target.real_path(path), os.X_OK):
+            return path
+    return None

@@ -35,6 +35,22 @@ INDEX: dict[str, ModuleFacts] = {
         activate_keys=("write_files",),
         aliases=(),
     ),
+    "growpart": ModuleFacts(
+        name="growpart",
+        stage=Stage.INIT,
+        order=23,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "resizefs": ModuleFacts(
+        name="resizefs",
+        stage=Stage.INIT,
+        order=25,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=("resize_rootfs",),
+    ),
     "set_hostname": ModuleFacts(
         name="set_hostname",
         stage=Stage.INIT,
