@@ -51,6 +51,14 @@ INDEX: dict[str, ModuleFacts] = {
         activate_keys=(),
         aliases=("resize_rootfs",),
     ),
+    "mounts": ModuleFacts(
+        name="mounts",
+        stage=Stage.INIT,
+        order=27,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=(),
+    ),
     "set_hostname": ModuleFacts(
         name="set_hostname",
         stage=Stage.INIT,

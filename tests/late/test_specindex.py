@@ -25,7 +25,7 @@ from bootseed.late.specindex import (
 # cloud-init's order within each stage (the hand-written registry.DEFAULT_ORDER
 # the spec orders replaced, plus the apt modules where cloud-init runs them).
 ORDER_BEFORE_SPECS = {
-    Stage.INIT: ["bootcmd", "write_files", "growpart", "resizefs", "set_hostname",
+    Stage.INIT: ["bootcmd", "write_files", "growpart", "resizefs", "mounts", "set_hostname",
                  "update_hostname", "update_etc_hosts", "users_groups", "ssh", "volumes"],
     Stage.CONFIG: ["apt_pipelining", "apt_configure", "runcmd"],
     Stage.FINAL: ["package_update_upgrade_install", "write_files_deferred", "scripts_vendor",
