@@ -305,8 +305,10 @@ def ensure_swap_file(ctx: ModuleContext, cfg: dict[str, Any]) -> str | None:
     return str(filename)
 
 
-def activate(ctx: ModuleContext, entries: list[Entry], fstab_changed: bool) -> None:
-    """Mount the new lines and enable swap on the running system."""
+def activate(ctx: ModuleContext, entries: list[Entry], devices: Devices,
+             fstab_changed: bool) -> None:
+    """Mount the new lines and enable swap on the running system (absent devices were
+    reported already and are not tried)."""
     from bootseed.early.blockdev import mount_at
     from bootseed.late.execute import run_captured
 
@@ -326,6 +328,8 @@ def activate(ctx: ModuleContext, entries: list[Entry], fstab_changed: bool) -> N
         swaps = []
     for entry in entries:
         where = f"mounts: {entry.device}"
+        if devices.present(entry.device) is False:
+            continue
         if entry.is_swap:
             real = str(Path(entry.device).resolve()) if entry.device.startswith("/") else ""
             if entry.device not in swaps and real not in swaps:
@@ -353,7 +357,7 @@ def handle(ctx: ModuleContext) -> None:
         ctx.log.info("%s: %d bootseed line(s) written", FSTAB, len(result.entries))
     if ctx.target.is_host and result.entries:
         try:
-            activate(ctx, result.entries, changed)
+            activate(ctx, result.entries, devices, changed)
         except subprocess.SubprocessError as exc:
             ctx.problems.append(Problem("mounts", f"activating: {exc}", Level.WARNING))
 

@@ -13,8 +13,6 @@ filesystem as it was (online growing is all or nothing) and is reported.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from typing import Any
 
 from bootseed.contract.problems import Level, Problem
@@ -85,22 +83,9 @@ def resize(target: TargetRoot, path: str) -> str:
 
 def start_in_background(target: TargetRoot, path: str) -> int:
     """``noblock``: start the resize detached, output appended to NOBLOCK_LOG; its pid."""
-    from bootseed.late.execute import _prepared
-    from bootseed.late.logsetup import open_private_append
+    from bootseed.late.execute import start_detached
 
-    argv = prepared(target, path)
-    command, env = _prepared(target, argv, None, " ".join(argv))
-    log = target.real_path(NOBLOCK_LOG)
-    log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    fd = open_private_append(log, 0o600)
-    try:
-        os.write(fd, f"--- bootseed resizefs: {' '.join(argv)}\n".encode())
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=fd,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                cwd="/" if target.is_host else str(target.root))
-    finally:
-        os.close(fd)
-    return proc.pid
+    return start_detached(target, prepared(target, path), NOBLOCK_LOG)
 
 
 def handle(ctx: ModuleContext) -> None:

@@ -5,6 +5,7 @@ disk) and grown with the host's growpart and resize2fs."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from bootseed.contract.problems import Level
+from bootseed.late import execute
 from bootseed.late.modules import growpart, resizefs
 from bootseed.late.modules.base import ModuleContext
 from bootseed.late.target import TargetRoot
@@ -135,6 +137,20 @@ def test_a_failed_resize_is_reported_and_changes_nothing(disk: Disk) -> None:
         resizefs.resize(host, str(disk.mnt))
     assert disk.fs_bytes() == fs_size
     assert (disk.mnt / "before.txt").read_text() == "written before growing\n"
+
+
+def test_noblock_resize_runs_detached_with_its_output_logged(disk: Disk,
+                                                             tmp_path: Path) -> None:
+    host = TargetRoot(Path("/"))
+    log = tmp_path / "resize.log"
+    argv = resizefs.prepared(host, str(disk.mnt))
+    assert argv[1:] == [f"{disk.loop}p1"] and argv[0].endswith("/resize2fs")
+    pid = execute.start_detached(host, argv, str(log))
+    _, status = os.waitpid(pid, 0)
+    # the tool itself ran (its version banner), not just bootseed's header line
+    assert re.search(r"^resize2fs \d+\.\d+", log.read_text(), re.MULTILINE)
+    if online_resize_allowed():
+        assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_handle_grows_named_devices_and_mode_off_does_not(disk: Disk, tmp_path: Path) -> None:
