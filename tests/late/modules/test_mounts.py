@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +230,77 @@ def test_swap_without_mkswap_is_an_error_and_leaves_no_file(tmp_path: Path) -> N
     assert [(p.where, p.level) for p in ctx.problems] == [("swap", Level.ERROR)]
     assert "no mkswap" in ctx.problems[0].message
     assert not (target.root / "swap.img").exists() and ours(target) == []
+
+
+# Runs with target "/" inside a private mount namespace, with an overlay on /etc whose
+# upper layer is scratch, so the real fstab and the host's mounts are never touched.
+RUN_ON_HOST = r"""
+import json, subprocess, sys
+from pathlib import Path
+from bootseed.early.blockdev import mount_at
+from bootseed.late.modules import mounts
+from bootseed.late.modules.base import InstanceInfo
+from bootseed.late.target import TargetRoot
+from testsupport.targetfs import make_ctx
+
+args = json.loads(sys.argv[1])
+upper, work = args["upper"], args["work"]
+subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                f"lowerdir=/etc,upperdir={upper},workdir={work}", "/etc"], check=True)
+Path("/etc/fstab").write_text("# scratch fstab\n")
+runs = []
+for _ in range(2):
+    ctx = make_ctx(TargetRoot(Path(args["state"])), {"mounts": args["mounts"]},
+                   instance=InstanceInfo("i-1"))
+    ctx.target = TargetRoot(Path("/"))
+    mounts.handle(ctx)
+    runs.append({"problems": [[p.where, p.level.name] for p in ctx.problems],
+                 "fstab": Path("/etc/fstab").read_text()})
+entry = mount_at(args["point"])
+print(json.dumps({"runs": runs, "mounted": entry.source if entry else None,
+                  "data": (Path(args["point"]) / "hello").read_text() if entry else None}))
+"""
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/loop-control")
+                    or not shutil.which("unshare") or not shutil.which("mkfs.ext4"),
+                    reason="needs root, loop devices, unshare and mkfs.ext4")
+def test_on_the_running_system_new_lines_are_mounted(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[3]
+    image = tmp_path / "vol.img"
+    image.write_bytes(b"")
+    os.truncate(image, 16 * swapfile.MiB)
+    subprocess.run(["mkfs.ext4", "-q", str(image)], check=True)
+    subprocess.run(["debugfs", "-w", "-R", "write /dev/null hello", str(image)],
+                   capture_output=True, check=False)
+    loop = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    real_fstab = Path("/etc/fstab").read_bytes() if Path("/etc/fstab").exists() else None
+    try:
+        (tmp_path / "upper").mkdir()
+        (tmp_path / "work").mkdir()
+        point = str(tmp_path / "mnt/data")
+        proc = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", sys.executable, "-c", RUN_ON_HOST,
+             json.dumps({"upper": str(tmp_path / "upper"), "work": str(tmp_path / "work"),
+                         "state": str(tmp_path / "state"),
+                         "point": point,
+                         "mounts": [[loop, point, "ext4"],
+                                    ["/dev/bootseed-absent", str(tmp_path / "gone")]]})],
+            capture_output=True, text=True, timeout=120, cwd=repo,
+            env={"PYTHONPATH": str(repo), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)
+    first, second = out["runs"]
+    assert first["fstab"] == (
+        f"# scratch fstab\n{loop} {point} ext4 {OPTS} 0 2 # bootseed\n"
+        f"/dev/bootseed-absent {tmp_path}/gone auto {OPTS} 0 2 # bootseed\n")
+    # the absent device is reported (and not tried); the present one is mounted
+    assert first["problems"] == [["mounts: /dev/bootseed-absent", "WARNING"]]
+    assert second == first
+    assert out["mounted"] == loop and out["data"] == ""
+    assert (Path("/etc/fstab").read_bytes() if Path("/etc/fstab").exists() else None) \
+        == real_fstab
