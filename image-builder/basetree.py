@@ -52,6 +52,8 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "procps",
     "netbase",
     "e2fsprogs",
+    # growpart, for the growpart module (resize2fs is in e2fsprogs)
+    "cloud-guest-utils",
 )
 
 

@@ -136,6 +136,28 @@ def run_captured(
                        proc.stdout[-keep:].decode("utf-8", "replace"))
 
 
+def start_detached(target: TargetRoot, argv: Sequence[str], log: str) -> int:
+    """Start a system tool in the target and do not wait for it (it outlives the agent);
+    its output is appended to ``log`` (a target path, 0600). Returns its pid."""
+    label = shlex.join(argv)
+    command, full_env = _prepared(target, argv, None, label)
+    host_log = target.real_path(log)
+    host_log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = open_private_append(host_log, 0o600)
+    try:
+        os.write(fd, f"--- bootseed: {label}\n".encode())
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT,
+            env=full_env, cwd="/" if target.is_host else str(target.root),
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise TargetExecError(f"{label}: cannot start: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    return proc.pid
+
+
 def run_script_dir(
     target: TargetRoot, directory: Path, *, env: Mapping[str, str] | None = None,
     prefix: Sequence[str] = (),
@@ -159,3 +181,15 @@ def run_script_dir(
         raise TargetExecError(f"{len(failures)} of {len(ran)} scripts failed: "
                               + "; ".join(failures))
     return ran
+
+
+def find_tool(target: TargetRoot, name: str) -> str | None:
+    """The path (as the target sees it) of command ``name`` on the default PATH."""
+    for folder in DEFAULT_PATH.split(":"):
+        path = f"{folder}/{name}"
+        if target.is_host:
+            if os.access(path, os.X_OK):
+                return path
+        elif os.access(target.real_path(path), os.X_OK):
+            return path
+    return None

@@ -2,8 +2,9 @@
 
 One validator per file grammar: account names (passwd, group, shadow, gshadow
 and sudoers), other colon-separated account fields, host names (/etc/hostname,
-/etc/hosts) and authorized_keys lines. Each raises ``LineGrammarError`` naming
-the place; the value is not quoted back when it may be a secret.
+/etc/hosts), authorized_keys lines and /etc/fstab fields. Each raises
+``LineGrammarError`` naming the place; the value is not quoted back when it may be a
+secret.
 
 A line break is anything ``str.splitlines`` splits on (``\\n``, ``\\r``, ``\\x0b``,
 ``\\x0c``, ``\\x1c``-``\\x1e``, ``\\x85``, U+2028, U+2029): some readers of these files
@@ -85,3 +86,11 @@ def host_or_address(value: object, what: str) -> str:
         return ip_address(value, what)
     except LineGrammarError:
         return hostname(value, what)
+def fstab_field(value: str, what: str) -> str:
+    """One whitespace-separated field of an /etc/fstab line: not empty, no blank, no line
+    break, no NUL, and not starting with '#' (which would comment out the rest)."""
+    if not value or value.startswith("#") or "\0" in value or any(c.isspace() for c in value):
+        shown = repr(value) if not has_line_break(value) else "value"
+        raise LineGrammarError(f"{what}: {shown} is not a valid fstab field (empty, "
+                               "blanks, '#' first or a line break)")
+    return value

@@ -206,6 +206,12 @@ def _normalise(tree: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]
         "ami-id": tree.get("ami-id") or identity.get("imageId"),
     }
     metadata.update({k: v for k, v in extras.items() if v})
+    # The mounts module maps ephemeral0/swap/ebsN to guest devices with it.
+    mapping = tree.get("block-device-mapping")
+    if isinstance(mapping, dict):
+        devices = {k: v.strip() for k, v in mapping.items() if isinstance(v, str) and v.strip()}
+        if devices:
+            metadata["block-device-mapping"] = devices
     if identity:
         metadata["instance-identity"] = identity
     return metadata

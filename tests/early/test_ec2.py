@@ -18,6 +18,7 @@ META = {
     "ami-launch-index": "3",
     "instance-type": "t3.small",
     "placement": {"availability-zone": "eu-central-1b", "region": "eu-central-1"},
+    "block-device-mapping": {"ami": "sda1", "ephemeral0": "sdb", "root": "/dev/sda1"},
     "public-keys": {"alice": "ssh-ed25519 AAAAalice alice@x"},
     "iam": {"info": "{}", "security-credentials": {"role": '{"SecretAccessKey": "s3cr3t"}'}},
     "network": {"interfaces": {"macs": {"02:00:00:00:00:01": {"local-ipv4s": "10.1.2.3"}}}},
@@ -57,6 +58,8 @@ def test_normalised_metadata_payloads_and_no_credentials(tmp_path):
     assert (md["region"], md["availability-zone"], md["instance-type"]) == (
         "eu-central-1", "eu-central-1b", "t3.small")
     assert md["instance-identity"]["instanceId"] == "i-0123456789abcdef0"
+    assert md["block-device-mapping"] == {"ami": "sda1", "ephemeral0": "sdb",
+                                          "root": "/dev/sda1"}
     assert seed.payloads["user-data"] == USER_DATA
     tree = json.loads(seed.payloads["meta-data"])
     assert tree["network"]["interfaces"]["macs"]["02:00:00:00:00:01"]["local-ipv4s"] == "10.1.2.3"

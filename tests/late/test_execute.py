@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from bootseed.late.execute import (
     commands_to_script,
     run_in_target,
     run_script_dir,
+    start_detached,
 )
 from bootseed.late.target import TargetRoot
 
@@ -52,3 +54,17 @@ def test_script_dir_runs_all_in_order_and_reports_failures(tmp_path: Path) -> No
         run_script_dir(target, folder)
     assert target.path("/order").read_text() == "a\nc\n"
     assert run_script_dir(target, target.path("/absent")) == []
+
+
+def test_start_detached_returns_at_once_and_logs(tmp_path: Path) -> None:
+    target = make_shell_root(tmp_path / "root")
+    pid = start_detached(target, ["/bin/sh", "-c", "echo started; echo done > /done"],
+                         "/var/log/bg.log")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert target.path("/done").read_text() == "done\n"
+    log = target.path("/var/log/bg.log")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert log.read_text().endswith("started\n")
+    with pytest.raises(TargetExecError, match="cannot run commands in a target without"):
+        start_detached(TargetRoot(tmp_path / "empty"), ["/bin/true"], "/log")

@@ -10,8 +10,9 @@ def _noop(ctx: ModuleContext) -> None:
     pass
 
 
-MOUNTS = ModuleSpec("mounts", Stage.CONFIG, Frequency.PER_INSTANCE,
-                    {"properties": {"mounts": {"type": "array"}}}, _noop, order=150)
+# A stand-in config-stage module (the real ``mounts`` is an init-stage module).
+MOUNTS = ModuleSpec("disk_report", Stage.CONFIG, Frequency.PER_INSTANCE,
+                    {"properties": {"disk_report": {"type": "array"}}}, _noop, order=150)
 
 
 def test_scan_finds_module_files() -> None:
@@ -45,12 +46,12 @@ def test_default_order_follows_cloud_init() -> None:
 def test_user_list_overrides_frequency_in_all_forms() -> None:
     reg = load_registry([MOUNTS])
     cfg = {"cloud_config_modules": [
-        ["mounts", "always"], {"name": "runcmd", "frequency": "once"}, "final-message",
+        ["disk_report", "always"], {"name": "runcmd", "frequency": "once"}, "final-message",
     ]}
     plan, problems = plan_stage(Stage.CONFIG, cfg, reg)
     assert problems == []
     assert [(p.name, p.frequency) for p in plan] == [
-        ("mounts", Frequency.PER_BOOT), ("runcmd", Frequency.PER_ONCE),
+        ("disk_report", Frequency.PER_BOOT), ("runcmd", Frequency.PER_ONCE),
         ("final_message", Frequency.PER_BOOT),
     ]
     assert all(p.origin == "cloud_config_modules" for p in plan)
@@ -64,7 +65,7 @@ def test_default_plan_without_list() -> None:
     # The stage's built-in modules in their spec order (other built-ins slot in between).
     builtin = ["keyboard", "locale", "set_passwords", "apt_pipelining", "apt_configure", "ntp",
                "timezone", "resolv_conf", "runcmd"]
-    assert [n for n in names if n in builtin] == builtin and "mounts" in names
+    assert [n for n in names if n in builtin] == builtin and "disk_report" in names
     assert all(p.origin == "default" for p in plan)
 
 
@@ -115,7 +116,7 @@ def test_lazy_registry_plans_like_the_eager_one() -> None:
     cfgs: list[dict[str, object]] = [
         {},
         {"cloud_final_modules": ["nonexistent", ["scripts_user", "sometimes"], 42,
-                                 "final-message", "final_message", {"name": "mounts"}]},
+                                 "final-message", "final_message", {"name": "disk_report"}]},
         {"cloud_config_modules": "not a list"},
         {"cloud_init_modules": [["cc_users-groups", "always"], "Write-Files", "ssh"]},
     ]

@@ -104,19 +104,19 @@ def test_same_instance_skips_per_instance_new_instance_reruns(target: TargetRoot
 
 
 def test_frequency_override_from_cloud_config(target: TargetRoot) -> None:
-    # The seed ask: "run config-mounts on every boot".
-    mounts = _counter_module("mounts", Stage.CONFIG, Frequency.PER_INSTANCE)
-    agent = Agent(target.root, extra=(mounts,))
-    plant_seed(target.root, "#cloud-config\nmounts: {}\n")
+    # The seed ask: "run config-mounts on every boot" (here with a stand-in module).
+    report = _counter_module("disk_report", Stage.CONFIG, Frequency.PER_INSTANCE)
+    agent = Agent(target.root, extra=(report,))
+    plant_seed(target.root, "#cloud-config\ndisk_report: {}\n")
     agent.run()
     agent.run()
-    assert _lines(target, "/mounts-count") == 1
-    plant_seed(target.root, "#cloud-config\nmounts: {}\ncloud_config_modules:\n"
-                            "  - [mounts, always]\n  - runcmd\n")
+    assert _lines(target, "/disk_report-count") == 1
+    plant_seed(target.root, "#cloud-config\ndisk_report: {}\ncloud_config_modules:\n"
+                            "  - [disk_report, always]\n  - runcmd\n")
     third = agent.run()
     agent.run()
-    assert _lines(target, "/mounts-count") == 3
-    assert module(third, "mounts").frequency == "per-boot"
+    assert _lines(target, "/disk_report-count") == 3
+    assert module(third, "disk_report").frequency == "per-boot"
 
 
 def test_failing_module_is_recorded_and_the_rest_run(target: TargetRoot) -> None:

@@ -74,14 +74,14 @@ def test_every_key_has_one_owner_and_activation_is_not_ownership() -> None:
 
 
 def test_two_modules_claiming_a_key_are_refused() -> None:
-    registry = load_registry([_claiming("mounts", "mounts", "runcmd")])
+    registry = load_registry([_claiming("disk_report", "disk_report", "runcmd")])
     with pytest.raises(SchemaConflictError) as caught:
         build_schema(registry)
     assert str(caught.value).startswith(
-        "schema key 'runcmd' is claimed by both runcmd and mounts")
-    with pytest.raises(SchemaConflictError, match="claimed by both runcmd and mounts"):
+        "schema key 'runcmd' is claimed by both runcmd and disk_report")
+    with pytest.raises(SchemaConflictError, match="claimed by both runcmd and disk_report"):
         key_owners(registry)
-    with pytest.raises(SchemaConflictError, match="claimed by both runcmd and mounts"):
+    with pytest.raises(SchemaConflictError, match="claimed by both runcmd and disk_report"):
         validate({"runcmd": ["ls"]}, registry)
 
 

@@ -25,8 +25,9 @@ from bootseed.late.specindex import (
 # cloud-init's order within each stage (the hand-written registry.DEFAULT_ORDER
 # the spec orders replaced, plus the apt modules where cloud-init runs them).
 ORDER_BEFORE_SPECS = {
-    Stage.INIT: ["seed_random", "bootcmd", "write_files", "set_hostname", "update_hostname",
-                 "update_etc_hosts", "ca_certs", "users_groups", "ssh", "volumes"],
+    Stage.INIT: ["seed_random", "bootcmd", "write_files", "growpart", "resizefs", "mounts",
+                 "set_hostname", "update_hostname", "update_etc_hosts", "ca_certs",
+                 "users_groups", "ssh", "volumes"],
     Stage.CONFIG: ["keyboard", "locale", "set_passwords", "apt_pipelining", "apt_configure",
                    "ntp", "timezone", "resolv_conf", "runcmd"],
     Stage.FINAL: ["package_update_upgrade_install", "write_files_deferred", "scripts_vendor",
