@@ -213,6 +213,19 @@ class TargetRoot:
         with self._parent(inside, create=False) as (fd, name):
             os.unlink(name, dir_fd=fd)
 
+    def symlink(self, inside: str | os.PathLike[str], link_text: str,
+                dir_mode: int = 0o755) -> None:
+        """Atomically make ``inside`` a symlink holding ``link_text`` (a name as the
+        target sees it); whatever was at ``inside`` is replaced, never followed."""
+        with self._parent(inside, create=True, dir_mode=dir_mode) as (fd, name):
+            tmp = f".{name}.tmp-{os.getpid()}"
+            try:
+                os.unlink(tmp, dir_fd=fd)
+            except FileNotFoundError:
+                pass
+            os.symlink(link_text, tmp, dir_fd=fd)
+            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+
     def lstat(self, inside: str | os.PathLike[str]) -> os.stat_result:
         with self._parent(inside, create=False) as (fd, name):
             return os.stat(name, dir_fd=fd, follow_symlinks=False)
