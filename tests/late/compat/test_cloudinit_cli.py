@@ -180,12 +180,28 @@ def test_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "line 2" in _out(capsys)
 
 
-def test_init_local_runs_the_local_stage(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_local_then_modules_final(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plant_seed(root, USER_DATA)
     assert main(["init", "--local", "--root", str(root)]) == 0
     status = json.loads((root / "run/cloud-init/status.json").read_text())["v1"]
     assert status["init-local"]["finished"] is not None
     assert status["modules-final"]["start"] is None
+    assert not (root / "var/lib/cloud/instance/boot-finished").exists()
+    assert main(["status", "--root", str(root)]) == 0
+    assert capsys.readouterr().out == "status: running\n"
+    # The stages this boot has not run yet (network, config) run first.
+    assert main(["modules", "--mode", "final", "--root", str(root)]) == 0
+    status = json.loads((root / "run/cloud-init/status.json").read_text())["v1"]
+    assert status["stage"] is None
+    assert all(status[s]["finished"] for s in ("init", "modules-config", "modules-final"))
+    assert (root / "var/lib/cloud/instance/boot-finished").exists()
+    assert (root / "runcmd-count").read_text() == "run\n"
+
+
+def test_schema_system(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plant_seed(root, "#cloud-config\nusers:\n  - name: bob\n    shel: /bin/sh\n")
+    assert main(["schema", "--system", "--root", str(root)]) == 0
+    assert "did you mean 'shell'?" in capsys.readouterr().out
 
 
 def test_collect_logs_leaves_secrets_out(root: Path, tmp_path: Path,
