@@ -102,13 +102,15 @@ def redacted_view(data: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
     return view
 
 
-def write_instance_data(run_dir: Path, data: dict[str, Any], redactor: Redactor) -> None:
+def write_instance_data(run_dir: Path, data: dict[str, Any],
+                        redactor: Redactor) -> tuple[str, str]:
+    """Write both files; returns their texts ``(sensitive, public)``."""
     run_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
-    atomic_write(run_dir / SENSITIVE_NAME,
-                 jsonout.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
-    public = redacted_view(data, redactor)
-    atomic_write(run_dir / PUBLIC_NAME,
-                 jsonout.dumps(public, indent=2, sort_keys=True) + "\n", mode=0o644)
+    sensitive = jsonout.dumps(data, indent=2, sort_keys=True) + "\n"
+    atomic_write(run_dir / SENSITIVE_NAME, sensitive, mode=0o600)
+    public = jsonout.dumps(redacted_view(data, redactor), indent=2, sort_keys=True) + "\n"
+    atomic_write(run_dir / PUBLIC_NAME, public, mode=0o644)
+    return sensitive, public
 
 
 def read_instance_data(run_dir: Path, sensitive: bool | None = None) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from bootseed.contract.seedcache import (
     read_seed_cache,
     write_seed_cache,
 )
-from bootseed.late import __version__, jsonout
+from bootseed.late import __version__, cloudinit_files, jsonout
 from bootseed.late.instance import (
     build_instance_data,
     instance_id_of,
@@ -61,6 +61,7 @@ from bootseed.late.status import (
     StageTiming,
     prepare_run_dir,
     read_status,
+    result_document,
     write_result,
     write_status,
 )
@@ -246,6 +247,8 @@ class Runner:
             self.status.finished = time.time()
             self.status.boot_finished_uptime = read_uptime(self.opts.proc)
             write_result(self.run_dir, self.status, self.redactor)
+            self._mirror(cloudinit_files.write_result, self.target,
+                         result_document(self.status, self.redactor))
         self._write_status()
         log.info("bootseed: %s", self.status.state)
 
@@ -287,7 +290,9 @@ class Runner:
         for name, saved in (("user-data", "user-data.txt"), ("vendor-data", "vendor-data.txt")):
             if name in seed.payloads:
                 self.state.write_private(self.info.instance_id, saved, seed.payloads[name])
-        write_instance_data(self.run_dir, build_instance_data(seed, self.info), self.redactor)
+        self._mirror(cloudinit_files.select_instance, self.target, self.info.instance_id,
+                     self.state.instance_dir(self.info.instance_id).name)
+        self._write_instance_data(build_instance_data(seed, self.info))
         from bootseed.late.userdata_flow import needs_network
 
         if needs_network(seed):
@@ -396,8 +401,7 @@ class Runner:
             jsonout.dumps(built.parts_summary, indent=2))
         if built.schema_checked:
             log.info("cloud-config validated: %d problem(s)", len(built.problems))
-        write_instance_data(self.run_dir, build_instance_data(self.seed, self.info, self.cfg),
-                            self.redactor)
+        self._write_instance_data(build_instance_data(self.seed, self.info, self.cfg))
         from bootseed.late.parts import install_parts
 
         for parts, vendor in ((built.user_parts, False), (built.vendor_parts, True)):
@@ -532,6 +536,7 @@ class Runner:
         from bootseed.contract.atomicfile import atomic_write
 
         atomic_write(path, text, mode=0o644)
+        self._mirror(cloudinit_files.write_boot_finished, self.target, path.parent.name, text)
 
     def _ready_overdue(self) -> None:
         message = (f"local stage still running after {READY_DEADLINE:.0f} s; READY=1 sent "
@@ -567,6 +572,23 @@ class Runner:
 
     def _write_status(self) -> None:
         write_status(self.run_dir, self.status, self.redactor)
+        self._mirror(cloudinit_files.write_status, self.target, self.status, self.redactor)
+
+    def _write_instance_data(self, data: dict[str, Any]) -> None:
+        texts = write_instance_data(self.run_dir, data, self.redactor)
+        self._mirror(cloudinit_files.write_instance_data, self.target, *texts)
+
+    def _mirror(self, write: Callable[..., None], *args: Any) -> None:
+        """cloud-init's view of the run (``cloudinit_files``): a failure to write it
+        is a warning, never a reason for the run itself to fail."""
+        try:
+            write(*args)
+        except (OSError, ValueError) as exc:
+            where = f"cloud-init compatibility files ({write.__name__})"
+            log.warning("%s: %s", where, exc)
+            problem = Problem(where, f"not written: {exc}", Level.WARNING)
+            if problem not in self.status.problems:
+                self.status.problems.append(problem)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:

@@ -8,7 +8,10 @@ A module may still read or be activated by a key another module owns (e.g.
 ``write_files_deferred`` and ``write_files``).
 
 Unknown top-level keys are warnings (a config written for cloud-init may use
-modules bootseed lacks); schema violations are errors. Neither stops the run:
+modules bootseed lacks); schema violations are errors. Two keywords of bootseed's
+own (``lint``) add warnings for unknown keys inside entries that ask for it (a
+``users`` entry) and notes for forms cloud-init's runtime accepts but its schema
+does not. Neither stops the run:
 the problems go to the status and the modules still run.
 """
 
@@ -144,7 +147,80 @@ def validate(
                 problems.append(Problem(
                     locate((key,), origins),
                     f"unknown key {key!r}: no bootseed module uses it", Level.WARNING))
+    problems += lint(cfg, schema, origins)
     return problems
+
+
+# bootseed's own schema keywords (JSON Schema ignores keywords it does not know):
+# on an object, UNKNOWN_KEYS: "warn" reports keys not in its properties as warnings;
+# on one alternative of a oneOf, NOTE: "text" is a note for a value in that form
+# (what cloud-init's runtime accepts but its schema does not).
+UNKNOWN_KEYS = "x-unknown-keys"
+NOTE = "x-note"
+
+
+def lint(cfg: object, schema: dict[str, Any],
+         origins: Mapping[tuple[Any, ...], str] | None = None) -> list[Problem]:
+    """The warnings and notes of the UNKNOWN_KEYS and NOTE keywords in ``schema``."""
+    found: list[Problem] = []
+    top = schema.get("properties") or {}
+    _lint(cfg, schema, (), origins or {}, set(top), found)
+    return found
+
+
+def _lint(value: Any, schema: Any, path: tuple[Any, ...],
+          origins: Mapping[tuple[Any, ...], str], top_keys: set[str],
+          found: list[Problem]) -> None:
+    if not isinstance(schema, dict):
+        return
+    note = schema.get(NOTE)
+    if isinstance(note, str):
+        found.append(Problem(locate(path, origins), note, Level.NOTE))
+    for alternative in schema.get("oneOf") or []:
+        if _shape_fits(value, alternative):
+            _lint(value, alternative, path, origins, top_keys, found)
+            break
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        for key, sub in properties.items():
+            if key in value:
+                _lint(value[key], sub, (*path, key), origins, top_keys, found)
+        if schema.get(UNKNOWN_KEYS) == "warn":
+            for key in value:
+                if key not in properties:
+                    found.append(Problem(locate((*path, key), origins),
+                                         _unknown_key(str(key), properties, top_keys),
+                                         Level.WARNING))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            _lint(item, schema["items"], (*path, index), origins, top_keys, found)
+
+
+def _shape_fits(value: Any, schema: Any) -> bool:
+    """Whether ``value`` has the JSON type ``schema`` asks for (the alternative meant)."""
+    if not isinstance(schema, dict):
+        return False
+    kind = schema.get("type")
+    if kind is None:
+        return True
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    actual = _json_type(value)
+    return actual in kinds or (actual == "integer" and "number" in kinds)
+
+
+def _unknown_key(key: str, properties: Mapping[str, Any], top_keys: set[str]) -> str:
+    import difflib
+
+    message = f"unknown key {key!r}"
+    underscored = key.replace("-", "_")
+    if underscored != key and underscored in properties:
+        return (f"{message}: the schema spells it {underscored!r} (bootseed reads this "
+                "spelling as that one; cloud-init deprecates it)")
+    if key in top_keys:
+        return f"{message}: it is a top-level key, not one of this entry; ignored here"
+    close = difflib.get_close_matches(underscored, list(properties), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{message}: not a key of this entry, ignored{hint}"
 
 
 def _deepest(error: Any) -> Any:

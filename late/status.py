@@ -131,14 +131,22 @@ def write_status(run_dir: Path, status: RunStatus, redactor: Redactor) -> Path:
     return path
 
 
-def write_result(run_dir: Path, status: RunStatus, redactor: Redactor) -> Path:
+def result_document(status: RunStatus, redactor: Redactor) -> dict[str, Any]:
+    """The verdict in cloud-init's ``result.json`` shape (``v1``: datasource, errors),
+    redacted; bootseed's run directory and ``/run/cloud-init`` hold the same text."""
     errors = [*status.errors]
     errors += [f"{m.name}: {m.error}" for m in status.modules if m.status == "failed"]
     recoverable = [str(p) for p in status.problems if p.level is not Level.NOTE]
     doc = {"v1": {"datasource": status.source, "errors": errors,
                   "recoverable_errors": recoverable}}
+    redacted: dict[str, Any] = redactor.data(doc)
+    return redacted
+
+
+def write_result(run_dir: Path, status: RunStatus, redactor: Redactor) -> Path:
     path = run_dir / RESULT_NAME
-    atomic_write(path, jsonout.dumps(redactor.data(doc), indent=2) + "\n", mode=0o644)
+    atomic_write(path, jsonout.dumps(result_document(status, redactor), indent=2) + "\n",
+                 mode=0o644)
     return path
 
 

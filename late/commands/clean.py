@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bootseed.contract.cli import CliError
+    from bootseed.late.cloudinit_files import CLOUD_RUN_DIR, CLOUD_STATE_DIR
     from bootseed.late.logsetup import LOG_FILE, USER_OUTPUT_LOG
     from bootseed.late.runner import DEFAULT_RUN_DIR
     from bootseed.late.state import STATE_DIR
@@ -37,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
         targets += [run_dir / name for name in ("status.json", "result.json",
                                                 "instance-data.json",
                                                 "instance-data-sensitive.json")]
+    # cloud-init's view of the run (bootseed.late.cloudinit_files); its seed directory
+    # (/var/lib/cloud/seed) is a seed source, not the agent's state, and stays.
+    # The last component is not followed: the instance link itself goes.
+    cloud_state = target.real_path(CLOUD_STATE_DIR)
+    targets += [cloud_state / name for name in ("instance", "instances", "data")]
+    targets += [target.real_path(CLOUD_RUN_DIR)]
     if args.logs:
         targets += [target.real_path(LOG_FILE), target.real_path(USER_OUTPUT_LOG)]
     for path in targets:

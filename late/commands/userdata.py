@@ -1,8 +1,10 @@
 """``bootseed userdata render``: show what the engine makes of a user-data file.
 
 Prints the parts (type, file name, launch index, where it came from, size,
-sha256), the merged cloud-config and every problem with its location. Exit
-status: 0 without problems, 1 with problems, 2 for usage errors.
+sha256), every part met with what became of it (used, unpacked, skipped,
+ignored or failed: ``all_parts`` in the JSON), the merged cloud-config and
+every problem with its location. Exit status: 0 without problems, 1 with
+problems, 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -143,6 +145,12 @@ def _print_human(doc: dict[str, Any]) -> None:
             f"  {part['size']} bytes  sha256={part['sha256'][:16]}{index}\n"
             f"       from {part['source']}\n"
         )
+    records = doc.get("all_parts") or []
+    out.write(f"every part met ({len(records)}):\n")
+    for record in records:
+        kind = record["content_type"] or "?"
+        reason = f": {record['reason']}" if record["reason"] else ""
+        out.write(f"  {record['status']:<9} {kind:<32} {record['where']}{reason}\n")
     out.write("cloud-config:\n")
     if doc["cloud_config"]:
         text = yaml.safe_dump(doc["cloud_config"], sort_keys=False, default_flow_style=False)

@@ -60,7 +60,13 @@ _USER_SCHEMA: dict[str, Any] = {
         "groups": {"oneOf": [*_STR_OR_LIST["oneOf"], {"type": "object"}]},
         "shell": {"type": "string"},
         "sudo": {
-            "oneOf": [*_STR_OR_LIST["oneOf"], {"type": "boolean", "const": False}, {"type": "null"}]
+            "oneOf": [
+                {"type": "string"},
+                # A list of rules is in cloud-init's schema too: no note for it.
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "boolean", "const": False},
+                {"type": "null"},
+            ]
         },
         "lock_passwd": {"type": "boolean"},
         "passwd": {"type": "string"},
@@ -75,8 +81,24 @@ _USER_SCHEMA: dict[str, Any] = {
         },
         "create_groups": {"type": "boolean"},
         "expiredate": {"type": "string"},
+        # Keys cloud-init knows that bootseed reports as not supported when used.
+        "ssh_import_id": {
+            "oneOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "string",
+                 "x-note": "ssh_import_id as a string: cloud-init's runtime accepts it, its "
+                           "schema (22.4) wants a list"},
+            ]
+        },
+        "snapuser": {"type": "string"},
+        "selinux_user": {"type": "string"},
+        "doas": {"type": "array"},
+        "ssh_redirect_user": {"type": "boolean"},
+        "inactive": {"type": "string"},
     },
     "required": ["name"],
+    # A misspelt key would be silently ignored: say so, as cloud-init 22.4's schema does.
+    "x-unknown-keys": "warn",
 }
 SCHEMA: dict[str, Any] = {
     "properties": {

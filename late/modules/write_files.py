@@ -56,7 +56,12 @@ SCHEMA: dict[str, Any] = {
                     "content": {},
                     "source": {"type": "object"},
                     "owner": {"type": "string"},
-                    "permissions": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                    "permissions": {"oneOf": [
+                        {"type": "string"},
+                        {"type": "integer",
+                         "x-note": "permissions as an integer (YAML reads 0644 as the "
+                                   "octal mode): cloud-init's runtime accepts it, its "
+                                   "schema (22.4) wants a string such as '0644'"}]},
                     "encoding": {"type": "string", "enum": sorted(_ENCODINGS)},
                     "append": {"type": "boolean"},
                     "defer": {"type": "boolean"},

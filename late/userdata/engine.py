@@ -44,7 +44,7 @@ from bootseed.late.userdata.merge import (
     pop_merge_how,
 )
 from bootseed.late.userdata.trace import Trace, build, flatten, from_flat
-from bootseed.late.userdata.types import Limits, Part, UserDataResult
+from bootseed.late.userdata.types import Limits, Part, PartRecord, UserDataResult
 from bootseed.late.userdata.yamlmarks import YamlLimitError, load_counted
 
 _DEFAULT_LIMITS = Limits()
@@ -122,6 +122,7 @@ def overlay_results(base: UserDataResult, top: UserDataResult) -> UserDataResult
         problems=[*base.problems, *top.problems],
         key_origins=flatten(merged_t) if merged_t is not None else {},
         notes=[*base.notes, *top.notes],
+        records=[*base.records, *top.records],
     )
 
 
@@ -143,6 +144,8 @@ class _Run:
         self.problems: list[Problem] = []
         self.notes: list[Problem] = []
         self.candidates: list[_Candidate] = []
+        # Every part met, by where: (content type, file name, size), first seen first.
+        self.seen: dict[str, tuple[str | None, str | None, int | None]] = {}
         self.dispatched = 0
         self.stopped = False
         self.includes_done = 0
@@ -194,8 +197,14 @@ class _Run:
         except Exception as exc:
             self.problem(where, f"part could not be handled: {type(exc).__name__}: {exc}")
 
+    def _saw(self, where: str, content_type: str | None, filename: str | None,
+             size: int | None) -> None:
+        self.seen[where] = (content_type, filename, size)
+
     def mime_leaf(self, leaf: mime.MimeLeaf, include_depth: int, chain: tuple[str, ...]) -> None:
         headers = leaf.headers
+        self._saw(leaf.where, headers.get_content_type(), headers.get_filename(),
+                  len(leaf.body))
         try:
             payload = mime.decode_body(headers, leaf.body)
         except mime.MimeError as exc:
@@ -246,6 +255,7 @@ class _Run:
         if declared is None or declared in ct.UNDECLARED or declared == ct.SHELLSCRIPT:
             content_type = ct.detect(payload) or declared or "text/x-not-multipart"
         assert content_type is not None
+        self._saw(meta.where, content_type, meta.filename, len(payload))
         if not payload.strip():
             self.note(meta.where, f"empty {content_type} part ignored")
             return
@@ -619,7 +629,42 @@ class _Run:
 
     # -- filtering and merging ---------------------------------------------------------------
 
+    def records(self, used: set[str], skipped: set[str]) -> list[PartRecord]:
+        """What became of every part met; a part that failed before it could be read
+        (a broken MIME entity) is known by its problem alone."""
+
+        def about(where: str, items: list[Problem]) -> str | None:
+            for item in items:
+                if item.where == where or item.where.startswith(f"{where} line "):
+                    return item.message
+            return None
+
+        found: list[PartRecord] = []
+        for where, (content_type, filename, size) in self.seen.items():
+            if where in used:
+                status, reason = "used", None
+            elif where in skipped:
+                status, reason = "skipped", about(where, self.notes)
+            elif (failure := about(where, self.problems)) is not None:
+                status, reason = "failed", failure
+            elif (note := about(where, self.notes)) is not None:
+                status, reason = "ignored", note
+            elif content_type in _CONTAINER_TYPES:
+                status, reason = "unpacked", None
+            else:
+                status, reason = "ignored", None
+            found.append(PartRecord(where, content_type, filename, size, status, reason))
+        for problem in self.problems:
+            known = any(problem.where == w or problem.where.startswith(f"{w} line ")
+                        for w in self.seen)
+            if not known and problem.message.endswith("; part ignored"):
+                found.append(PartRecord(problem.where, None, None, None, "failed",
+                                        problem.message))
+        return found
+
     def finish(self) -> UserDataResult:
+        used: set[str] = set()
+        skipped: set[str] = set()
         parts: list[Part] = []
         config: dict[str, Any] = {}
         config_t: Trace | None = Trace(self.origin, {})
@@ -630,7 +675,9 @@ class _Run:
                     candidate.where,
                     f"for launch index {index}, this instance is {self.launch_index}; skipped",
                 )
+                skipped.add(candidate.where)
                 continue
+            used.add(candidate.where)
             number = len(parts) + 1
             parts.append(
                 Part(
@@ -665,6 +712,7 @@ class _Run:
             problems=self.problems,
             key_origins=flatten(config_t) if config_t is not None else {},
             notes=self.notes,
+            records=self.records(used, skipped),
         )
 
     def _launch_index(self, candidate: _Candidate) -> int | None:
@@ -734,6 +782,8 @@ class _Run:
 
 
 _KNOWN_TYPES = ct.LEAF_TYPES | ct.INCLUDE_TYPES | {ct.CLOUD_CONFIG_ARCHIVE, ct.JINJA}
+# Parts whose contents become parts of their own.
+_CONTAINER_TYPES = ct.INCLUDE_TYPES | {ct.CLOUD_CONFIG_ARCHIVE, ct.JINJA, "multipart/mixed"}
 
 
 def _default_how() -> str:

@@ -84,6 +84,30 @@ class Part:
         }
 
 
+@dataclass(frozen=True)
+class PartRecord:
+    """Every part the engine met, whatever became of it (``bootseed userdata render``).
+
+    ``status``: ``used`` (a part of the result), ``unpacked`` (a container: include,
+    archive, template, whose contents are parts of their own), ``skipped`` (for
+    another launch index), ``ignored`` (empty, or a type bootseed does not handle)
+    or ``failed`` (could not be decoded or parsed); ``reason`` says why for the last
+    three.
+    """
+
+    where: str
+    content_type: str | None
+    filename: str | None
+    size: int | None
+    status: str
+    reason: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"where": self.where, "content_type": self.content_type,
+                "filename": self.filename, "size": self.size, "status": self.status,
+                "reason": self.reason}
+
+
 @dataclass
 class UserDataResult:
     """What the engine made of one user-data (or vendor-data) blob.
@@ -100,12 +124,15 @@ class UserDataResult:
     problems: list[Problem] = field(default_factory=list)
     key_origins: dict[tuple[Any, ...], str] = field(default_factory=dict)
     notes: list[Problem] = field(default_factory=list)
+    # Every part met, in the order met, with what became of it.
+    records: list[PartRecord] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         from bootseed.late.userdata.jsonsafe import jsonable
 
         return {
             "parts": [p.summary() for p in self.parts],
+            "all_parts": [r.summary() for r in self.records],
             "cloud_config": jsonable(self.cloud_config),
             "problems": [{"where": p.where, "message": p.message} for p in self.problems],
             "notes": [{"where": p.where, "message": p.message} for p in self.notes],

@@ -103,3 +103,43 @@ def test_two_modules_defining_one_def_name_are_refused() -> None:
         build_schema(registry)
     assert build_schema(load_registry([with_def("one")]))["$defs"] == {
         "entry": {"type": "string"}}
+
+
+def test_user_entries_warn_about_unknown_and_misspelt_keys() -> None:
+    from bootseed.contract.problems import Level
+    from bootseed.late.registry import load_registry
+    from bootseed.late.schema import validate
+
+    cfg = {"users": ["default", {
+        "name": "alice", "ssh-authorized-keys": ["ssh-ed25519 AAAA x"], "ssh_pwauth": True,
+        "shel": "/bin/bash", "sudo": ["ALL=(ALL) NOPASSWD:ALL"], "ssh_import_id": "gh:alice",
+    }]}
+    problems = validate(cfg, load_registry())
+    by_where = {p.where: p for p in problems}
+    assert {p.level for p in problems if p.where != "users[1].ssh_import_id"} == {
+        Level.WARNING}
+    misspelt = by_where["users[1].ssh-authorized-keys"]
+    assert "'ssh_authorized_keys'" in misspelt.message
+    assert "top-level key" in by_where["users[1].ssh_pwauth"].message
+    assert "did you mean 'shell'?" in by_where["users[1].shel"].message
+    # What cloud-init's runtime accepts but its schema does not: a note, not a warning.
+    assert by_where["users[1].ssh_import_id"].level is Level.NOTE
+    # A list of sudo rules is in cloud-init's schema as well: nothing to say.
+    assert "users[1].sudo" not in by_where
+    assert len(problems) == 4
+
+
+def test_lint_follows_the_alternative_the_value_takes() -> None:
+    from bootseed.contract.problems import Level
+    from bootseed.late.schema import lint
+
+    schema = {"properties": {"a": {"oneOf": [
+        {"type": "string", "x-note": "string form"},
+        {"type": "array", "items": {"type": "object", "properties": {"k": {}},
+                                    "x-unknown-keys": "warn"}},
+    ]}}}
+    assert [(p.where, p.level) for p in lint({"a": "x"}, schema)] == [("a", Level.NOTE)]
+    found = lint({"a": [{"k": 1}, {"k": 1, "kk": 2}]}, schema)
+    assert [(p.where, p.level) for p in found] == [("a[1].kk", Level.WARNING)]
+    assert "did you mean 'k'?" in found[0].message
+    assert lint({"a": 5}, schema) == []

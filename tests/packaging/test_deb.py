@@ -54,7 +54,7 @@ def _read_deb(path: Path, tmp: Path) -> Deb:
 @pytest.fixture(scope="module")
 def built(deb_dir: Path) -> dict[str, Deb]:
     debs = {p.name.split("_")[0]: _read_deb(p, deb_dir) for p in deb_dir.glob("*.deb")}
-    assert set(debs) == {"bootseed", "bootseed-initramfs"}
+    assert set(debs) == {"bootseed", "bootseed-initramfs", "bootseed-cloud-init-compat"}
     return debs
 
 
@@ -139,3 +139,18 @@ def test_initramfs_package(built: dict[str, Deb]) -> None:
     # dh_installinitramfs: dpkg activates initramfs-tools' trigger when the package is
     # installed, upgraded or removed, so the initramfs gains or loses the hook.
     assert "activate-noawait update-initramfs" in deb.control["triggers"].splitlines()
+
+
+def test_cloud_init_compat_package(built: dict[str, Deb]) -> None:
+    deb = built["bootseed-cloud-init-compat"]
+    assert deb.files["usr/bin/cloud-init"].mode & 0o111
+    assert "bootseed.late.compat.cli" in deb.text("usr/bin/cloud-init")
+    assert "usr/share/man/man1/cloud-init.1.gz" in deb.files
+    # The code is bootseed's; this package only adds the command.
+    assert not [p for p in deb.files if p.startswith(PY)]
+    assert f"{PY}/bootseed/late/compat/cli.py" in built["bootseed"].files
+    assert "usr/bin/cloud-init" not in built["bootseed"].files
+    assert "bootseed (= " in deb.fields["Depends"]
+    assert deb.fields["Conflicts"] == "cloud-init" and deb.fields["Replaces"] == "cloud-init"
+    # Deliberately no Provides (debian/control says why).
+    assert "Provides" not in deb.fields

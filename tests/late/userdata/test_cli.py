@@ -142,3 +142,36 @@ def test_engine_import_is_lazy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_every_part_is_listed_with_what_became_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ud = tmp_path / "ud"
+    ud.write_bytes(
+        multipart(
+            P(b"#cloud-config\nruncmd: [a]\n", filename="good.yaml"),
+            P(b"#cloud-config\nruncmd: [a\n  x: : :\n", filename="bad.yaml"),
+            P(b"hello world\n", content_type="text/x-unknown-thing"),
+            P(b"#cloud-config\nlaunch-index: 7\nruncmd: [b]\n", filename="other.yaml"),
+            P(b"#include\nhttp://127.0.0.1:9/x\n"),
+        )
+    )
+    code, out, _ = _run(capsys, str(ud), "--json", "--launch-index", "0",
+                        "--include-timeout", "0.5")
+    assert code == 1
+    doc = json.loads(out)
+    # "parts" keeps its shape: only the parts that are used.
+    assert [p["filename"] for p in doc["parts"]] == ["good.yaml"]
+    records = doc["all_parts"]
+    assert [r["status"] for r in records] == ["used", "failed", "ignored", "skipped",
+                                              "unpacked"]
+    assert set(records[0]) == {"where", "content_type", "filename", "size", "status", "reason"}
+    assert records[1]["filename"] == "bad.yaml" and "invalid YAML" in records[1]["reason"]
+    assert "not handled" in records[2]["reason"]
+    assert "launch index 7" in records[3]["reason"]
+    assert all(r["size"] for r in records)
+
+    code, out, _ = _run(capsys, str(ud), "--launch-index", "0", "--include-timeout", "0.5")
+    assert "every part met (5):" in out
+    assert "failed" in out and "skipped" in out

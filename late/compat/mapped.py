@@ -1,0 +1,108 @@
+"""``cloud-init`` verbs that are a bootseed verb under another name.
+
+Each translates its arguments and runs the bootseed verb in this process, so
+output and exit status are bootseed's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+
+from bootseed.contract.cli import CliError, Verb
+from bootseed.late.compat.common import add_root, bootseed
+
+# cloud-init's ``modules --mode`` and ``init [--local]`` by bootseed's run stages.
+MODE_STAGES = {"init": "network", "config": "config", "final": "final"}
+MACHINE_ID = "/etc/machine-id"
+# systemd makes a new machine-id on the next boot when it finds this in the file.
+MACHINE_ID_UNSET = "uninitialized\n"
+
+
+def _clean_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--logs", "-l", action="store_true", help="also remove the logs")
+    parser.add_argument("--seed", "-s", action="store_true",
+                        help="also remove the seed cache (the seed is found again next boot)")
+    parser.add_argument("--machine-id", action="store_true",
+                        help=f"set {MACHINE_ID} to 'uninitialized' (a new one next boot)")
+    parser.add_argument("--reboot", "-r", action="store_true",
+                        help="reboot the running system afterwards")
+    add_root(parser)
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from bootseed.late.target import TargetRoot
+
+    target = TargetRoot(args.root)
+    if args.reboot and not target.is_host:
+        raise CliError("--reboot only applies to the running system, not --root")
+    argv = ["clean", "--root", str(args.root)]
+    argv += ["--logs"] * args.logs + ["--seed"] * args.seed
+    code = bootseed(*argv)
+    if code != 0:
+        return code
+    if args.machine_id:
+        target.write(MACHINE_ID, MACHINE_ID_UNSET, mode=0o444)
+        print(f"reset {target.path(MACHINE_ID)}")
+    if args.reboot:
+        return subprocess.run(["shutdown", "-r", "now"], check=False).returncode
+    return 0
+
+
+def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("show", "blame", "dump"),
+                        help="show and blame: the time table, slowest first; dump: as JSON")
+    add_root(parser)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    extra = ["--json"] if args.action == "dump" else []
+    return bootseed("analyze", "--root", str(args.root), *extra)
+
+
+def _schema_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--config-file", "-c", metavar="FILE", help="a cloud-config YAML file")
+    what.add_argument("--system", action="store_true", help="this system's user-data")
+    parser.add_argument("--annotate", action="store_true",
+                        help="accepted; problems are always reported with their line")
+    add_root(parser)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    if args.config_file is not None:
+        return bootseed("schema", "--config-file", args.config_file)
+    return bootseed("schema", "--system", "--root", str(args.root))
+
+
+def _init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--local", "-l", action="store_true",
+                        help="the local stage (bootseed run --stage local)")
+    add_root(parser)
+
+
+def _init(args: argparse.Namespace) -> int:
+    stage = "local" if args.local else "network"
+    return bootseed("run", "--stage", stage, "--root", str(args.root))
+
+
+def _modules_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", "-m", choices=tuple(MODE_STAGES), default="config",
+                        help="init, config or final (default: config)")
+    add_root(parser)
+
+
+def _modules(args: argparse.Namespace) -> int:
+    return bootseed("run", "--stage", MODE_STAGES[args.mode], "--root", str(args.root))
+
+
+VERBS = (
+    Verb("clean", "remove the agent's state (bootseed clean)", _clean_arguments, _clean),
+    Verb("analyze", "where the boot's time went (bootseed analyze)", _analyze_arguments,
+         _analyze),
+    Verb("schema", "validate cloud-config (bootseed schema)", _schema_arguments, _schema),
+    Verb("init", "run the local or network stage (bootseed run --stage)", _init_arguments,
+         _init),
+    Verb("modules", "run a stage's modules (bootseed run --stage)", _modules_arguments,
+         _modules),
+)
