@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bootseed.contract.actions import Action
+from bootseed.contract.cmdline import KernelParams
 from bootseed.contract.cmdline import parse as parse_cmdline
 from bootseed.contract.problems import Level, Problem
 from bootseed.contract.seedcache import (
@@ -254,15 +255,20 @@ class Runner:
     def _disabled_reason(self) -> str | None:
         if self.target.exists(DISABLE_FILE):
             return f"{DISABLE_FILE} exists"
-        if self.target.is_host:
-            try:
-                cmdline = (self.opts.proc / "cmdline").read_text()
-            except OSError:
-                cmdline = ""
-            disabled_by = parse_cmdline(cmdline).disabled_by
-            if disabled_by is not None:
-                return f"{disabled_by} on the kernel command line"
+        kernel = self.kernel_params()
+        if kernel is not None and kernel.disabled_by is not None:
+            return f"{kernel.disabled_by} on the kernel command line"
         return None
+
+    def kernel_params(self) -> KernelParams | None:
+        """The running kernel's parameters; None for a target that is not the running system."""
+        if not self.target.is_host:
+            return None
+        try:
+            cmdline = (self.opts.proc / "cmdline").read_text()
+        except OSError:
+            cmdline = ""
+        return parse_cmdline(cmdline)
 
     def _stage_local(self) -> None:
         reason = self._disabled_reason()
@@ -497,6 +503,8 @@ class Runner:
             add_secret=self.redactor.add,
             boot_uptime=lambda: read_uptime(self.opts.proc),
             recorded_actions=self.recorded_actions,
+            payloads=self.seed.payloads if self.seed is not None else {},
+            kernel=self.kernel_params(),
         )
         started = time.monotonic()
         try:

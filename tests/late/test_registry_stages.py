@@ -38,7 +38,9 @@ def test_default_order_follows_cloud_init() -> None:
     assert idx("scripts_vendor") < idx("scripts_per_once") < idx("scripts_per_boot")
     assert idx("scripts_per_boot") < idx("scripts_per_instance") < idx("scripts_user")
     assert idx("scripts_user") < idx("final_message")
-    assert reg.default_order(Stage.INIT)[0] == "bootcmd"
+    # network_config comes before every cloud-init module (cloud-init applies network
+    # configuration before its init modules run); bootcmd is the first of those.
+    assert reg.default_order(Stage.INIT)[:2] == ["network_config", "bootcmd"]
 
 
 def test_user_list_overrides_frequency_in_all_forms() -> None:

@@ -23,13 +23,14 @@ from bootseed.late.specindex import (
 )
 
 # cloud-init's order within each stage (the hand-written registry.DEFAULT_ORDER
-# the spec orders replaced, plus the apt modules where cloud-init runs them).
+# the spec orders replaced, plus the apt modules where cloud-init runs them, and
+# network_config first: cloud-init applies network configuration before any module).
 ORDER_BEFORE_SPECS = {
-    Stage.INIT: ["bootcmd", "write_files", "set_hostname", "update_hostname",
+    Stage.INIT: ["network_config", "bootcmd", "write_files", "set_hostname", "update_hostname",
                  "update_etc_hosts", "users_groups", "ssh", "volumes"],
     Stage.CONFIG: ["apt_pipelining", "apt_configure", "runcmd"],
-    Stage.FINAL: ["package_update_upgrade_install", "write_files_deferred", "scripts_vendor", "scripts_per_once",
-                  "scripts_per_boot", "scripts_per_instance", "scripts_user",
+    Stage.FINAL: ["package_update_upgrade_install", "write_files_deferred", "scripts_vendor",
+                  "scripts_per_once", "scripts_per_boot", "scripts_per_instance", "scripts_user",
                   "ssh_authkey_fingerprints", "keys_to_console", "phone_home", "final_message",
                   "boot_health"],
 }
