@@ -298,8 +298,25 @@ class Runner:
 
         if needs_network(seed):
             log.info("user-data includes URLs: processing it after the network is up")
+            self._network_config_before_ready()
             return
         self._configure(RunStage.LOCAL)
+
+    def _network_config_before_ready(self) -> None:
+        """User-data waits for the network, but the network it waits for is the one the
+        seed configures: ``network_config`` runs now, with the system config only (so
+        user-data's ``network: {config: disabled}`` is not seen in this case)."""
+        from bootseed.late.userdata_flow import load_system_config
+
+        name = "network_config"
+        if self.registry.resolve(name) != name:
+            return
+        meta = self.registry.meta(name)
+        system = load_system_config(self.target)
+        planned = PlannedModule(name, meta, meta.frequency, "before READY=1")
+        result = self._run_module(planned, RunStage.LOCAL, system.config)
+        if result is not None:
+            self.status.modules.append(result)
 
     def _configure(self, stage: RunStage) -> None:
         """Process user-data and run the init modules, once per boot."""
