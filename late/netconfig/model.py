@@ -177,13 +177,13 @@ class Checker:
 
     def interface_address(self, where: str, value: object,
                           netmask: object = None) -> str | None:
-        """``addr/prefix``; ``netmask`` (dotted or a prefix length) when ``value`` has none."""
+        """``addr/prefix``; ``netmask`` (a mask or a prefix length) when ``value`` has none."""
         if not isinstance(value, str):
             self.problem(where, "not an address")
             return None
         text = value
         if "/" not in text and netmask is not None:
-            text = f"{value}/{netmask}"
+            text = f"{value}/{prefix_length(netmask)}"
         if "/" not in text:
             self.problem(where, "an address needs a prefix length or a netmask")
             return None
@@ -202,7 +202,7 @@ class Checker:
         if "/" not in text:
             if netmask is None:
                 netmask = 32 if ":" not in value else 128
-            text = f"{value}/{netmask}"
+            text = f"{value}/{prefix_length(netmask)}"
         try:
             return str(ipaddress.ip_network(text, strict=False))
         except ValueError:
@@ -223,6 +223,21 @@ class Checker:
         found = [self.domain(f"{where}[{i}]", v)
                  for i, v in enumerate(self.items(where, value))]
         return [v for v in found if v is not None]
+
+
+def prefix_length(netmask: object) -> object:
+    """A mask written as an address (``255.255.255.0``, ``ffff:ffff::``) as its prefix
+    length; anything else unchanged, for the address parser to judge."""
+    if not isinstance(netmask, str) or not any(c in netmask for c in ".:"):
+        return netmask
+    try:
+        bits = int(ipaddress.ip_address(netmask))
+    except ValueError:
+        return netmask
+    width = 32 if "." in netmask else 128
+    ones = bin(bits).count("1")
+    # contiguous ones from the top, or it is not a mask
+    return ones if bits == ((1 << width) - 1) ^ ((1 << (width - ones)) - 1) else netmask
 
 
 def default_route(gateway: str) -> Route:
