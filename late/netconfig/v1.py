@@ -22,9 +22,11 @@ DEVICE_KEYS = {
     Kind.VLAN: ("mac_address", "vlan_link", "vlan_id"),
     Kind.BRIDGE: ("mac_address", "bridge_interfaces", "params"),
 }
-COMMON_KEYS = ("type", "name", "mtu", "subnets", "accept-ra")
+# ``id`` (written by some generators) and a subnet's ``control`` (ifupdown's auto or
+# hotplug) have no effect with networkd: every configured device comes up.
+COMMON_KEYS = ("type", "name", "id", "mtu", "subnets", "accept-ra")
 SUBNET_KEYS = ("type", "address", "netmask", "prefix", "gateway", "dns_nameservers",
-               "dns_search", "routes", "metric")
+               "dns_search", "routes", "metric", "control")
 # v1 (ifupdown-style) parameter names -> the v2 names common.py maps to networkd
 BOND_PARAMS = {
     "bond-mode": "mode", "bond-miimon": "mii-monitor-interval", "bond-lacp-rate": "lacp-rate",
