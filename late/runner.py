@@ -10,7 +10,9 @@ Where the ``cloud_init_modules`` run: in the local stage, before READY=1,
 because with the seed already cached none of them needs the network, and
 what follows READY (networking, sshd) must find the hostname and the SSH host
 keys in place. Only when user-data pulls in URLs (``#include``) does user-data
-processing, and with it the init modules, wait for the network stage.
+processing, and with it the init modules, wait for the network stage; the first of
+them, ``network_config``, still runs before READY=1 then, since the network being
+waited for is the one it configures (docs/network.md).
 """
 
 from __future__ import annotations
