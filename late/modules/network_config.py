@@ -61,7 +61,7 @@ def handle(ctx: ModuleContext) -> None:
         return
     chosen = fallback(ctx.target, ctx.kernel)
     if chosen.config is None:
-        _note(ctx, f"no network config in the seed; {chosen.reason}")
+        _note(ctx, f"no network config in the seed; {chosen.reason}", chosen.level)
         return
     applied = apply(ctx.target, chosen.config)
     if applied.problems:  # a fallback we built ourselves: a bug, named like any other
@@ -70,9 +70,10 @@ def handle(ctx: ModuleContext) -> None:
     _report(ctx, f"fallback: {chosen.reason}", applied)
 
 
-def _note(ctx: ModuleContext, message: str) -> None:
+def _note(ctx: ModuleContext, message: str, level: Level | None = Level.NOTE) -> None:
     ctx.log.info("%s", message)
-    ctx.problems.append(Problem("network", message, Level.NOTE))
+    if level is not None:
+        ctx.problems.append(Problem("network", message, level))
 
 
 def _report(ctx: ModuleContext, what: str, applied: Applied) -> None:

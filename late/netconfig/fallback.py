@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 
 from bootseed.contract.cmdline import KernelParams
+from bootseed.contract.problems import Level
 from bootseed.late.netconfig.model import Interface, NetworkConfig
 from bootseed.late.netconfig.networkd import PREFIX
 from bootseed.late.target import TargetPathError, TargetRoot
@@ -40,10 +41,12 @@ class Nic:
 
 @dataclass
 class Fallback:
-    """``config`` to write, or None with ``reason`` saying why nothing is written."""
+    """``config`` to write, or None with ``reason`` saying why nothing is written;
+    ``level``: how the status reports that reason (None: only the log does)."""
 
     config: NetworkConfig | None
     reason: str
+    level: Level | None = Level.NOTE
 
 
 def _read(target: TargetRoot, path: str) -> str | None:
@@ -92,8 +95,12 @@ def fallback(target: TargetRoot, kernel: KernelParams | None) -> Fallback:
     running = target.is_host
     nic = choose_nic(ethernet_nics(target), running)
     if nic is None:
-        where = "the running system" if running else f"{target.root}{SYS_CLASS_NET}"
-        return Fallback(None, f"no Ethernet NIC found in {where}; no fallback written")
+        if running:
+            return Fallback(None, "no Ethernet NIC found on the running system; no fallback "
+                                  "written", Level.WARNING)
+        # Customizing an image offline: a target without a sysfs of its own is the rule.
+        return Fallback(None, f"no Ethernet NIC found in {target.root}{SYS_CLASS_NET}; "
+                              "no fallback written", None)
     owner = existing_network_file(target, nic, kernel)
     if owner is not None:
         return Fallback(None, f"{owner} already configures {nic.name}; no fallback written")
