@@ -18,7 +18,7 @@ from typing import Any
 from bootseed.contract.problems import Level, Problem
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
 from bootseed.late.netconfig.apply import Applied, apply
-from bootseed.late.netconfig.fallback import fallback
+from bootseed.late.netconfig.fallback import fallback, networkd_enabled
 from bootseed.late.netconfig.source import from_seed
 from bootseed.late.netconfig.switches import disabled_by
 
@@ -58,6 +58,10 @@ def handle(ctx: ModuleContext) -> None:
                 f"{seed_network.origin}: {len(applied.problems)} problem(s); "
                 "no network configuration written")
         _report(ctx, f"from {seed_network.origin}", applied)
+        if not networkd_enabled(ctx.target):
+            ctx.problems.append(Problem("network", "systemd-networkd is not enabled in the "
+                                        "target: the files written take effect only once it "
+                                        "is", Level.WARNING))
         return
     chosen = fallback(ctx.target, ctx.kernel)
     if chosen.config is None:

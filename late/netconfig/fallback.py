@@ -5,7 +5,8 @@ order (``lo``, wireless and bridges left out). On the running system (a host
 target) the first with carrier; none has carrier before networkd brings links up,
 so then the first one. In a ``--root`` target the first one its sysfs shows.
 
-The fallback is not written when a ``.network`` file the target already has
+Nothing is written when systemd-networkd is not enabled in the target: the image
+then brings its NICs up with another tool. Nor when a ``.network`` file the target already has
 (``/etc``, ``/run``, ``/usr/lib``, ``/lib`` ``systemd/network``; ours left out)
 matches that NIC: the image's own configuration wins. A ``[Match]`` condition we
 cannot evaluate counts as matching, so an image file is never overridden by guess:
@@ -28,6 +29,11 @@ from bootseed.late.target import TargetPathError, TargetRoot
 
 SYS_CLASS_NET = "/sys/class/net"
 ARPHRD_ETHER = "1"
+# systemd-networkd is enabled in the target when one of these exists (Debian ships it
+# disabled; images that use it enable it).
+NETWORKD_ENABLED = ("/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
+                    "/etc/systemd/system/sockets.target.wants/systemd-networkd.socket",
+                    "/etc/systemd/system/dbus-org.freedesktop.network1.service")
 NETWORK_DIRS = ("/etc/systemd/network", "/run/systemd/network", "/usr/lib/systemd/network",
                 "/lib/systemd/network")
 
@@ -92,6 +98,9 @@ def choose_nic(nics: list[Nic], running: bool) -> Nic | None:
 
 def fallback(target: TargetRoot, kernel: KernelParams | None) -> Fallback:
     """``kernel``: the running kernel's parameters on a host target, else None."""
+    if not networkd_enabled(target):
+        return Fallback(None, "systemd-networkd is not enabled in the target (its own network "
+                              "stack owns the NICs); no fallback written")
     running = target.is_host
     nic = choose_nic(ethernet_nics(target), running)
     if nic is None:
@@ -107,6 +116,10 @@ def fallback(target: TargetRoot, kernel: KernelParams | None) -> Fallback:
     iface = Interface(name=nic.name, match_mac=nic.mac, dhcp4=True)
     how = "with carrier" if nic.carrier else "first found"
     return Fallback(NetworkConfig([iface]), f"DHCPv4 on {nic.name} ({nic.mac}, {how})")
+
+
+def networkd_enabled(target: TargetRoot) -> bool:
+    return any(target.exists(path) for path in NETWORKD_ENABLED)
 
 
 def existing_network_file(target: TargetRoot, nic: Nic,

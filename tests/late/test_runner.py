@@ -380,6 +380,9 @@ def test_modules_get_the_recorded_actions_from_the_runner(target: TargetRoot) ->
 
 def test_include_user_data_still_gets_network_config_before_ready(target: TargetRoot) -> None:
     plant_seed(target.root, "#include\nhttp://127.0.0.1:9/absent.yaml\n")
+    wants = target.root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "systemd-networkd.service").symlink_to("/lib/systemd/system/systemd-networkd.service")
     net = target.root / "sys/class/net/ens3"
     net.mkdir(parents=True)
     (net / "address").write_text("52:54:00:00:00:03\n")

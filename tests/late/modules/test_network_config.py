@@ -35,7 +35,13 @@ DHCP=ipv4
 
 
 def ctx_for(root: Path, cfg: dict[str, object] | None = None,
-            network_config: bytes | None = None, source: str = "nocloud") -> ModuleContext:
+            network_config: bytes | None = None, source: str = "nocloud",
+            networkd: bool = True) -> ModuleContext:
+    if networkd:
+        wants = root / "etc/systemd/system/multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / "systemd-networkd.service").symlink_to(
+            "/lib/systemd/system/systemd-networkd.service")
     ctx = make_ctx(TargetRoot(root), cfg or {}, name="network_config",
                    instance=InstanceInfo(instance_id="i-test", source=source))
     if network_config is not None:
@@ -202,3 +208,18 @@ def test_a_full_network_config_in_cloud_config_is_not_applied(tmp_path: Path):
     MODULE.handle(ctx)
     assert ctx.problems[0].level is Level.WARNING
     assert set(written(tmp_path)) == {"10-bootseed-eth0.link", "10-bootseed-eth0.network"}
+
+
+def test_no_fallback_when_networkd_is_not_enabled(tmp_path: Path):
+    plant_nic(tmp_path, "ens3", "52:54:00:00:00:03", 2)
+    ctx = ctx_for(tmp_path, networkd=False)
+    MODULE.handle(ctx)
+    assert written(tmp_path) == {}
+    assert "systemd-networkd is not enabled" in ctx.problems[0].message
+
+
+def test_seed_config_without_networkd_is_written_with_a_warning(tmp_path: Path):
+    ctx = ctx_for(tmp_path, network_config=V2, networkd=False)
+    MODULE.handle(ctx)
+    assert set(written(tmp_path)) == {"10-bootseed-eth0.link", "10-bootseed-eth0.network"}
+    assert [p.level for p in ctx.problems] == [Level.WARNING]
