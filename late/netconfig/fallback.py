@@ -98,9 +98,6 @@ def choose_nic(nics: list[Nic], running: bool) -> Nic | None:
 
 def fallback(target: TargetRoot, kernel: KernelParams | None) -> Fallback:
     """``kernel``: the running kernel's parameters on a host target, else None."""
-    if not networkd_enabled(target):
-        return Fallback(None, "systemd-networkd is not enabled in the target (its own network "
-                              "stack owns the NICs); no fallback written")
     running = target.is_host
     nic = choose_nic(ethernet_nics(target), running)
     if nic is None:
@@ -110,6 +107,9 @@ def fallback(target: TargetRoot, kernel: KernelParams | None) -> Fallback:
         # Customizing an image offline: a target without a sysfs of its own is the rule.
         return Fallback(None, f"no Ethernet NIC found in {target.root}{SYS_CLASS_NET}; "
                               "no fallback written", None)
+    if not networkd_enabled(target):
+        return Fallback(None, "systemd-networkd is not enabled in the target (its own network "
+                              "stack owns the NICs); no fallback written")
     owner = existing_network_file(target, nic, kernel)
     if owner is not None:
         return Fallback(None, f"{owner} already configures {nic.name}; no fallback written")
