@@ -13,7 +13,9 @@ Every stage reads the command line through :func:`parse`, which returns one
 - ``rootswitch``: ``bootseed.rescue``, ``bootseed.root``, ``bootseed.overlay`` (alias
   ``bootseed.aufs`` / ``aufs``), ``bootseed.volumes``, ``init``;
 - ``bootseed=off`` (the late agent stays out), ``bootseed.fallback=`` (set by the GRUB
-  fallback entry), ``root=``, and the boot lab's ``bootseed.lab.*``.
+  fallback entry), ``root=``, and the boot lab's ``bootseed.lab.*``;
+- ``network-config=disabled`` (cloud-init's spelling): bootseed writes no network
+  configuration.
 
 Bad values become problems naming the parameter (``kernel command line: <param>``) and
 are otherwise ignored, so one typo does not lose the rest. Each group keeps its own
@@ -175,6 +177,8 @@ class KernelParams:
     fallback: str | None = None
     root: str | None = None
     lab: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # ``network-config=disabled``: no network configuration is written.
+    network_config_disabled: bool = False
 
     @property
     def problems(self) -> list[Problem]:
@@ -188,8 +192,11 @@ def parse(text: str) -> KernelParams:
     fallback: str | None = None
     root: str | None = None
     lab: dict[str, str] = {}
+    network_config_disabled = False
     for name, value in params:
-        if name == "bootseed" and parse_switch(value) is False:
+        if name == "network-config" and value == "disabled":
+            network_config_disabled = True
+        elif name == "bootseed" and parse_switch(value) is False:
             disabled_by = format_param(name, value)
         elif name == "bootseed.fallback" and value is not None:
             fallback = value
@@ -200,7 +207,8 @@ def parse(text: str) -> KernelParams:
     return KernelParams(params=tuple(params), seed=_parse_seed(params),
                         early=_parse_early(params), net=_parse_net(params),
                         rootswitch=_parse_rootswitch(params), disabled_by=disabled_by,
-                        fallback=fallback, root=root, lab=MappingProxyType(lab))
+                        fallback=fallback, root=root, lab=MappingProxyType(lab),
+                        network_config_disabled=network_config_disabled)
 
 
 def _parse_early(params: Iterable[Param]) -> EarlyParams:

@@ -19,6 +19,14 @@ from bootseed.late.model import Frequency, ModuleFacts, Stage
 
 INDEX: dict[str, ModuleFacts] = {
     # init stage, in default order
+    "network_config": ModuleFacts(
+        name="network_config",
+        stage=Stage.INIT,
+        order=0,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
     "seed_random": ModuleFacts(
         name="seed_random",
         stage=Stage.INIT,

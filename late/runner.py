@@ -10,7 +10,9 @@ Where the ``cloud_init_modules`` run: in the local stage, before READY=1,
 because with the seed already cached none of them needs the network, and
 what follows READY (networking, sshd) must find the hostname and the SSH host
 keys in place. Only when user-data pulls in URLs (``#include``) does user-data
-processing, and with it the init modules, wait for the network stage.
+processing, and with it the init modules, wait for the network stage; the first of
+them, ``network_config``, still runs before READY=1 then, since the network being
+waited for is the one it configures (docs/network.md).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bootseed.contract.actions import Action
+from bootseed.contract.cmdline import KernelParams
 from bootseed.contract.cmdline import parse as parse_cmdline
 from bootseed.contract.problems import Level, Problem
 from bootseed.contract.seedcache import (
@@ -257,15 +260,20 @@ class Runner:
     def _disabled_reason(self) -> str | None:
         if self.target.exists(DISABLE_FILE):
             return f"{DISABLE_FILE} exists"
-        if self.target.is_host:
-            try:
-                cmdline = (self.opts.proc / "cmdline").read_text()
-            except OSError:
-                cmdline = ""
-            disabled_by = parse_cmdline(cmdline).disabled_by
-            if disabled_by is not None:
-                return f"{disabled_by} on the kernel command line"
+        kernel = self.kernel_params()
+        if kernel is not None and kernel.disabled_by is not None:
+            return f"{kernel.disabled_by} on the kernel command line"
         return None
+
+    def kernel_params(self) -> KernelParams | None:
+        """The running kernel's parameters; None for a target that is not the running system."""
+        if not self.target.is_host:
+            return None
+        try:
+            cmdline = (self.opts.proc / "cmdline").read_text()
+        except OSError:
+            cmdline = ""
+        return parse_cmdline(cmdline)
 
     def _stage_local(self) -> None:
         reason = self._disabled_reason()
@@ -297,8 +305,25 @@ class Runner:
 
         if needs_network(seed):
             log.info("user-data includes URLs: processing it after the network is up")
+            self._network_config_before_ready()
             return
         self._configure(RunStage.LOCAL)
+
+    def _network_config_before_ready(self) -> None:
+        """User-data waits for the network, but the network it waits for is the one the
+        seed configures: ``network_config`` runs now, with the system config only (so
+        user-data's ``network: {config: disabled}`` is not seen in this case)."""
+        from bootseed.late.userdata_flow import load_system_config
+
+        name = "network_config"
+        if self.registry.resolve(name) != name:
+            return
+        meta = self.registry.meta(name)
+        system = load_system_config(self.target)
+        planned = PlannedModule(name, meta, meta.frequency, "before READY=1")
+        result = self._run_module(planned, RunStage.LOCAL, system.config)
+        if result is not None:
+            self.status.modules.append(result)
 
     def _configure(self, stage: RunStage) -> None:
         """Process user-data and run the init modules, once per boot."""
@@ -501,6 +526,8 @@ class Runner:
             add_secret=self.redactor.add,
             boot_uptime=lambda: read_uptime(self.opts.proc),
             recorded_actions=self.recorded_actions,
+            payloads=self.seed.payloads if self.seed is not None else {},
+            kernel=self.kernel_params(),
         )
         started = time.monotonic()
         try:

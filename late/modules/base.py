@@ -16,12 +16,13 @@ module table in ``docs/modules.md`` from it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bootseed.contract.actions import Action
+from bootseed.contract.cmdline import KernelParams
 from bootseed.contract.problems import Problem
 from bootseed.late.model import Frequency, InstanceInfo, ModuleFacts, Stage
 from bootseed.late.target import TargetRoot
@@ -49,6 +50,10 @@ class ModuleContext:
     # One bad item of a module's config is reported here, and the module goes
     # on with the rest; the runner copies these into the status.
     problems: list[Problem] = field(default_factory=list)
+    # The seed's raw payloads as cached (``network-config``, ``meta-data`` ...).
+    payloads: Mapping[str, bytes] = field(default_factory=dict)
+    # The running kernel's parameters; None when the target is not the running system.
+    kernel: KernelParams | None = None
 
 
 @dataclass(frozen=True)

@@ -341,3 +341,10 @@ def test_value_parsers_read_on_words_as_the_default(word: str):
 
     assert parse_ip(word).method == "dhcp"
     assert parse_labels(word) == DEFAULT_LABELS
+
+
+def test_network_config_disabled_is_a_typed_field():
+    assert parse_kernel("quiet network-config=disabled").network_config_disabled is True
+    assert parse_kernel("quiet").network_config_disabled is False
+    # Only the word cloud-init documents turns it off; a payload is not a switch.
+    assert parse_kernel("network-config=e30K").network_config_disabled is False

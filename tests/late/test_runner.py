@@ -376,3 +376,18 @@ def test_modules_get_the_recorded_actions_from_the_runner(target: TargetRoot) ->
     assert run.status.state == "done" and seen[-1] == ()
     assert [p.where for p in run.status.problems] == ["recorded actions"]
     assert "rootswitch.json: actions[0]: 'action' is 1" in run.status.problems[0].message
+
+
+def test_include_user_data_still_gets_network_config_before_ready(target: TargetRoot) -> None:
+    plant_seed(target.root, "#include\nhttp://127.0.0.1:9/absent.yaml\n")
+    wants = target.root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "systemd-networkd.service").symlink_to("/lib/systemd/system/systemd-networkd.service")
+    net = target.root / "sys/class/net/ens3"
+    net.mkdir(parents=True)
+    (net / "address").write_text("52:54:00:00:00:03\n")
+    run = Agent(target.root).run()
+    ran = [(m.stage, m.status) for m in run.status.modules if m.name == "network_config"]
+    # Before READY=1 in the local stage; the init modules after the network skip it.
+    assert ran == [("local", "ok"), ("network", "skipped")]
+    assert (target.root / "etc/systemd/network/10-bootseed-ens3.network").is_file()
