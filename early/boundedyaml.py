@@ -19,6 +19,8 @@ the initramfs.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,23 +47,34 @@ def safe_loader() -> type[yaml.SafeLoader]:
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+@contextmanager
+def composed(
+    text: str, max_nodes: int = DEFAULT_MAX_NODES, max_depth: int = DEFAULT_MAX_DEPTH
+) -> Iterator[tuple[Any, Node | None, int]]:
+    """The document's node graph, checked against both caps before anything is built:
+    ``(loader, node or None for an empty document, expanded node count)``. The loader
+    constructs from the node and is disposed afterwards."""
+    if len(text) > SHALLOW_TEXT:
+        scan_events(text, max_nodes, max_depth)
+    loader = safe_loader()(text)
+    try:
+        node = loader.get_single_node()
+        count = 0 if node is None else expanded_size(node, max_nodes, max_depth)
+        yield loader, node, count
+    finally:
+        loader.dispose()
+
+
 def load_bounded(
     text: str, *, max_nodes: int = DEFAULT_MAX_NODES, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> Any:
     """One YAML document, safely; raises ``yaml.YAMLError``, ``YamlLimitError``,
     ``ValueError`` (e.g. an integer beyond Python's digit limit), or ``ImportError``
     without PyYAML."""
-    if len(text) > SHALLOW_TEXT:
-        scan_events(text, max_nodes, max_depth)
-    loader = safe_loader()(text)
-    try:
-        node = loader.get_single_node()
+    with composed(text, max_nodes, max_depth) as (loader, node, _count):
         if node is None:
             return None
-        expanded_size(node, max_nodes, max_depth)
         data = loader.construct_document(node)
-    finally:
-        loader.dispose()
     for path in long_integers(data)[:1]:
         raise YamlLimitError(
             f"integer at {path_text(path) or 'the top'} has more than "

@@ -15,11 +15,8 @@ import yaml
 from bootseed.early.boundedyaml import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_NODES,
-    SHALLOW_TEXT,
     YamlLimitError,
-    expanded_size,
-    safe_loader,
-    scan_events,
+    composed,
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -46,20 +43,13 @@ def load_counted(
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> tuple[Any, dict[KeyPath, int], int]:
     """Like ``load_with_marks`` and also the expanded node count (for a shared cap)."""
-    if len(text) > SHALLOW_TEXT:
-        scan_events(text, max_nodes, max_depth)
-    loader = safe_loader()(text)
-    try:
-        node = loader.get_single_node()
+    with composed(text, max_nodes, max_depth) as (loader, node, count):
         if node is None:
             return None, {}, 0
-        count = expanded_size(node, max_nodes, max_depth)
         data = loader.construct_document(node)
         marks: dict[KeyPath, int] = {}
         _collect(loader, node, data, (), marks)
         return data, marks, count
-    finally:
-        loader.dispose()
 
 
 def _collect(
