@@ -28,6 +28,7 @@ from __future__ import annotations
 import platform
 import re
 import socket
+from contextlib import suppress
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -163,7 +164,8 @@ def _write_or_remove(target: TargetRoot, inside: str, text: str | None, mode: in
     if text:
         target.write(inside, text if text.endswith("\n") else text + "\n", mode=mode)
     else:
-        target.path(inside).unlink(missing_ok=True)
+        with suppress(FileNotFoundError):
+            target.unlink(inside)
 
 
 def _write_proxy(ctx: ModuleContext, conf: AptConfig) -> None:
@@ -210,7 +212,7 @@ def _write_main_sources(ctx: ModuleContext, conf: AptConfig, release: str, arch:
     target = ctx.target
     variables = {"MIRROR": primary, "PRIMARY": primary, "SECURITY": security,
                  "RELEASE": release}
-    image_uses_deb822 = target.path(DEB822_MAIN).is_file()
+    image_uses_deb822 = target.exists(DEB822_MAIN)
     template = conf.sources_list
     if template is None:
         template = (aptsources.DEFAULT_DEB822_TEMPLATE if image_uses_deb822
@@ -231,13 +233,13 @@ def _write_main_sources(ctx: ModuleContext, conf: AptConfig, release: str, arch:
                 text = aptsources.add_signed_by(text, keyfile, uri=url)
     if aptsources.is_deb822(text):
         target.write(DEB822_MAIN, text, mode=0o644)
-        if target.path(SOURCES_LIST).is_file() and not image_uses_deb822:
+        if target.exists(SOURCES_LIST) and not image_uses_deb822:
             target.write(SOURCES_LIST, "# bootseed: see sources.list.d/debian.sources\n")
     else:
         target.write(SOURCES_LIST, text, mode=0o644)
         if image_uses_deb822:
             # Both would list the same suites twice; the rendered file replaces it.
-            target.path(DEB822_MAIN).unlink()
+            target.unlink(DEB822_MAIN)
 
 
 def _install_key(ctx: ModuleContext, where: str, stem: str, key: str | None,
@@ -317,7 +319,7 @@ def _write_sources(ctx: ModuleContext, conf: AptConfig, variables: dict[str, str
 
 
 def _add_apt_repository(ctx: ModuleContext, where: str, source: str) -> None:
-    if not ctx.target.path("/usr/bin/add-apt-repository").exists():
+    if not ctx.target.exists("/usr/bin/add-apt-repository"):
         ctx.problems.append(Problem(where, "a repository shortcut needs add-apt-repository "
                                     "(package software-properties-common), which this "
                                     "image lacks; not added"))

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from bootseed.contract.problems import Problem
@@ -43,7 +44,8 @@ def handle(ctx: ModuleContext) -> None:
         ctx.problems.append(Problem("apt_pipelining", f"{exc}; left as it is"))
         return
     if depth is None:
-        ctx.target.path(PIPELINING_FILE).unlink(missing_ok=True)
+        with suppress(FileNotFoundError):
+            ctx.target.unlink(PIPELINING_FILE)
         return
     ctx.target.write(PIPELINING_FILE, "// Written by bootseed from 'apt_pipelining'\n"
                      f'Acquire::http::Pipeline-Depth "{depth}";\n', mode=0o644)

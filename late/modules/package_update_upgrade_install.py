@@ -115,7 +115,7 @@ def handle(ctx: ModuleContext) -> None:
                             f"installed:\n{outcome.tail}"))
         elif not outcome.ok:
             failures.append(f"{outcome.step} of {' '.join(packages)} failed:\n{outcome.tail}")
-    if reboot and ctx.target.path(REBOOT_REQUIRED).exists():
+    if reboot and ctx.target.exists(REBOOT_REQUIRED):
         _reboot(ctx)
     if failures:
         raise RuntimeError("; ".join(failures))

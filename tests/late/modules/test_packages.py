@@ -74,3 +74,14 @@ def test_pipelining_bad_value_is_reported(tmp_path: Path) -> None:
     ctx = make_ctx(make_target(tmp_path / "root"), {"apt_pipelining": "fast"})
     apt_pipelining.handle(ctx)
     assert [p.where for p in ctx.problems] == ["apt_pipelining"]
+
+
+def test_removing_apt_files_never_follows_a_symlink_out_of_the_target(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "apt.conf.d").mkdir(parents=True)
+    victim = outside / "apt.conf.d" / "90cloud-init-pipelining"
+    victim.write_text("keep me\n")
+    target = make_target(tmp_path / "root")
+    target.path("/etc/apt").symlink_to(outside)  # /etc/apt -> a directory outside
+    apt_pipelining.handle(make_ctx(target, {"apt_pipelining": "os"}))
+    assert victim.read_text() == "keep me\n"
