@@ -131,14 +131,13 @@ def handle(ctx: ModuleContext) -> None:
     _write_proxy(ctx, conf)
     _write_or_remove(target, CONF_FILE, conf.conf, 0o644)
     primary, security = _mirrors(ctx, conf, arch)
-    if conf.preserve_sources_list:
-        if conf.disable_suites:
-            ctx.problems.append(Problem("apt.disable_suites", "ignored: preserve_sources_list "
-                                        "keeps the image's sources as they are", Level.NOTE))
-    else:
-        _write_main_sources(ctx, conf, release, arch, primary, security)
+    if conf.preserve_sources_list and conf.disable_suites:
+        ctx.problems.append(Problem("apt.disable_suites", "ignored: preserve_sources_list "
+                                    "keeps the image's sources as they are", Level.NOTE))
     variables = {"MIRROR": primary, "PRIMARY": primary, "SECURITY": security,
                  "RELEASE": release}
+    if not conf.preserve_sources_list:
+        _write_main_sources(ctx, conf, variables, arch)
     _write_sources(ctx, conf, variables)
     _debconf(ctx, conf)
 
@@ -207,11 +206,11 @@ def _mirrors(ctx: ModuleContext, conf: AptConfig, arch: str) -> tuple[str, str]:
     return chosen[0], chosen[1]
 
 
-def _write_main_sources(ctx: ModuleContext, conf: AptConfig, release: str, arch: str,
-                        primary: str, security: str) -> None:
+def _write_main_sources(ctx: ModuleContext, conf: AptConfig, variables: dict[str, str],
+                        arch: str) -> None:
     target = ctx.target
-    variables = {"MIRROR": primary, "PRIMARY": primary, "SECURITY": security,
-                 "RELEASE": release}
+    release, primary, security = (variables["RELEASE"], variables["PRIMARY"],
+                                  variables["SECURITY"])
     image_uses_deb822 = target.exists(DEB822_MAIN)
     template = conf.sources_list
     if template is None:
