@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
-from bootseed.image_builder.build import BuildOptions, build_image
+from bootseed.image_builder.build import build_image
 from bootseed.image_builder.cache import cache_root
 from bootseed.image_builder.lab import BootLab
 from bootseed.image_builder.mocks.aptrepo import LabRepo, build_lab_repo
+
+from testsupport.labimage import lab_build_options
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SEED = REPO / "examples" / "nocloud"
@@ -32,8 +34,7 @@ def lab_image(tmp_path_factory: pytest.TempPathFactory, lab_repo: LabRepo) -> Pa
         pytest.skip("the boot suite builds images with mmdebstrap --mode=root: run as root")
     out = tmp_path_factory.mktemp("image")
     # Version 1.0 of the lab's test package, so a seed can upgrade it to 2.0.
-    options = BuildOptions(out_dir=out, checksums=False,
-                           extra_debs=(lab_repo.test_deb("1.0"),))
+    options = lab_build_options(out, extra_debs=(lab_repo.test_deb("1.0"),))
     manifest = build_image(options, quiet=True)
     raw = manifest.file("raw")
     assert raw is not None
