@@ -105,3 +105,58 @@ def test_late_network_seeds(lab_image: Path, package_only_image: Path,
     print(f"late network seed boots: url {url.seconds:.0f}s, ec2 {ec2.seconds:.0f}s wall")
     shutil.rmtree(tmp_path / "boots-url", ignore_errors=True)
     shutil.rmtree(tmp_path / "boots-ec2", ignore_errors=True)
+
+
+LAB_MAC = "52:54:00:12:34:56"
+NETWORK_FILE = "/etc/systemd/network/10-bootseed-lab0.network"
+VENDOR_RAN = "/var/tmp/openstack-vendor-ran"
+
+
+def _openstack_dir(tmp_path: Path) -> Path:
+    seed = tmp_path / "openstack"
+    seed.mkdir()
+    (seed / "meta_data.json").write_text(json.dumps({
+        "uuid": "5d7d1a52-3d8e-4c1e-8f7b-8f2c1a9b7e10", "hostname": "nova-lab",
+        "name": "nova-lab", "availability_zone": "nova", "launch_index": 0}))
+    (seed / "user_data").write_text(
+        "#cloud-config\n"
+        f"write_files:\n  - path: {WRITTEN}\n    content: \"openstack\\n\"\n"
+        f"runcmd:\n  - echo openstack > {RAN}\n")
+    (seed / "vendor_data2.json").write_text(json.dumps(
+        {"cloud-init": f"#!/bin/sh\necho vendor2 > {VENDOR_RAN}\n"}))
+    # The lab network, statically: QEMU's restricted network offers no gateway over DHCP.
+    (seed / "network_data.json").write_text(json.dumps({
+        "links": [{"id": "lab0", "type": "phy", "ethernet_mac_address": LAB_MAC,
+                   "mtu": 1500}],
+        "networks": [{"id": "net0", "type": "ipv4", "link": "lab0",
+                      "ip_address": "169.252.0.15", "netmask": "255.252.0.0",
+                      "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0",
+                                  "gateway": "169.252.0.2"}]}],
+        "services": [{"type": "dns", "address": "169.252.0.3"}]}))
+    return seed
+
+
+def test_openstack_metadata_service_by_dmi(lab: BootLab, tmp_path: Path) -> None:
+    """The initramfs finds the OpenStack metadata service by Nova's DMI; its
+    network_data.json is rendered for networkd before the network starts."""
+    result = lab.boot(BootOptions(
+        openstack_dir=_openstack_dir(tmp_path), timeout=TIMEOUT,
+        report_files=[WRITTEN, RAN, SEED_JSON, NETWORK_FILE, VENDOR_RAN]))
+    report = result.report
+    assert report is not None and result.ok, _diagnose(result)
+    status = report.status or {}
+    assert status.get("source") == "openstack", _diagnose(result)
+    assert status.get("instance_id") == "5d7d1a52-3d8e-4c1e-8f7b-8f2c1a9b7e10"
+    assert report.hostname == "nova-lab"
+    seed = json.loads(report.file_bytes(SEED_JSON) or b"{}")
+    assert seed.get("stage") == "early", seed
+    assert seed["metadata"]["openstack-metadata-service"]["version"] == "latest"
+    paths = [r.path for r in result.imds_requests]
+    assert paths[0] == "/openstack/" and "/openstack/latest/network_data.json" in paths
+    assert report.file_bytes(WRITTEN) == b"openstack\n"
+    assert report.file_bytes(RAN) == b"openstack\n"
+    assert report.file_bytes(VENDOR_RAN) == b"vendor2\n"
+    network = (report.file_bytes(NETWORK_FILE) or b"").decode()
+    assert f"MACAddress={LAB_MAC}" in network and "Address=169.252.0.15/14" in network
+    assert any(a.endswith(":169.252.0.15/14") for a in report.addresses), report.addresses
+    print(f"openstack boot: {result.seconds:.0f}s wall")
