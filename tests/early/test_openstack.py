@@ -160,3 +160,16 @@ def test_nothing_listening_is_no_service(tmp_path):
     seed = discover(isolated_config(tmp_path, "ds=openstack", openstack_endpoints=[url]))
     assert seed.source == "none"
     assert any(p.where == url and "no metadata service" in p.message for p in seed.problems)
+
+
+def test_seed_fetch_command_asks_the_given_endpoint(tmp_path, capsys):
+    from bootseed.late.cli import main
+
+    dmi = make_dmi(tmp_path, product_name="OpenStack Nova")
+    with MockOpenStack(files()) as nova:
+        rc = main(["seed", "fetch", "--json", "--cmdline", "", "--no-discs",
+                   "--root", str(tmp_path), "--dmi-dir", dmi, "--ec2-endpoint", nova.url,
+                   "--openstack-endpoint", nova.url])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["source"] == "openstack" and doc["instance_id"] == UUID
