@@ -45,6 +45,7 @@ DATASOURCE_ALIASES = {
     "nocloud-net": "nocloud",
     "nocloudnet": "nocloud",
     "ec2": "ec2",
+    "openstack": "openstack",
     "ovf": "ovf",
     "configdrive": "configdrive",
     "config-drive": "configdrive",

@@ -2,10 +2,16 @@
 
 Order: a seed URL from the command line, seed directories, discs by label
 (``cidata``, ``config-2``, then ISO9660 discs holding ``ovf-env.xml``), then
-the EC2 metadata service, which is only asked when the command line names it
-or DMI says this is EC2 — off-cloud nothing is probed over the network.
-``cloud-config-url=`` is added on top as vendor-data. ``discover`` never
-raises: every failure becomes a problem in the returned :class:`Seed`.
+the EC2 metadata service and the OpenStack metadata service, each only asked
+when the command line names it or DMI says this is that cloud — off-cloud
+nothing is probed over the network. ``cloud-config-url=`` is added on top as
+vendor-data. ``discover`` never raises: every failure becomes a problem in
+the returned :class:`Seed`.
+
+The initramfs searches everything at once (:func:`discover`). The late agent
+splits the search in two (docs/network.md): :func:`discover_local` before the
+network is up (no network source), and :func:`discover_network` once it is,
+only when :func:`network_sources` names one.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 
 from bootseed.contract import cmdline
@@ -31,11 +38,24 @@ from bootseed.early.blockdev import (
 )
 from bootseed.early.budget import Budget
 from bootseed.early.dmi import DEFAULT_DMI_DIR, read_dmi
-from bootseed.early.sources import cloudconfigurl, configdrive, ec2, nocloud, ovf
+from bootseed.early.sources import cloudconfigurl, configdrive, ec2, nocloud, openstack, ovf
 from bootseed.early.sources.base import Context, SourceError
 
 DEFAULT_BUDGET = 20.0
 PROC_CMDLINE = "/proc/cmdline"
+# Where a seed the late agent found over the network says it came from (Seed.stage).
+NETWORK_STAGE = "network"
+
+
+class Scope(Enum):
+    """Which sources one search asks."""
+
+    ALL = "all"
+    LOCAL = "local"
+    NETWORK = "network"
+
+    def allows(self, remote: bool) -> bool:
+        return self is Scope.ALL or (self is Scope.NETWORK) == remote
 
 
 @dataclass
@@ -46,6 +66,8 @@ class DiscoveryConfig:
     root: str = "/"
     dmi_dir: str = DEFAULT_DMI_DIR
     ec2_endpoints: list[str] = field(default_factory=lambda: list(ec2.DEFAULT_ENDPOINTS))
+    openstack_endpoints: list[str] = field(
+        default_factory=lambda: list(openstack.DEFAULT_ENDPOINTS))
     blockdev_finder: DeviceFinder | None = None
     mounter: Mounter = mounted
     scan_discs: bool = True
@@ -76,24 +98,48 @@ class DiscoveryConfig:
                    scan_discs=own)
 
 
-def needs_network(config: DiscoveryConfig) -> bool:
-    """Whether the seed may come over the network: a remote seed URL or
-    cloud-config-url on the command line, or EC2 (named, or per DMI)."""
+def network_sources(config: DiscoveryConfig) -> tuple[str, ...]:
+    """The network sources the command line and DMI allow, in search order: a remote
+    seed URL (``nocloud-url``), ``ec2`` and ``openstack`` (named, or per DMI), a remote
+    ``cloud-config-url``. Empty off-cloud: nothing is probed then."""
     args = cmdline.parse(config.cmdline).seed
-    if args.datasource == "none":
-        return False
+    ds = args.datasource
+    if ds == "none":
+        return ()
+    found: list[str] = []
+    if args.seed_url and not http.is_local(args.seed_url) and ds in (None, "nocloud"):
+        found.append("nocloud-url")
+    if ds in ("ec2", "openstack"):
+        found.append(ds)
+    elif ds is None:
+        dmi = read_dmi(config.dmi_dir)
+        found += [name for name, yes in (("ec2", dmi.is_ec2),
+                                         ("openstack", dmi.is_openstack)) if yes]
     if args.cloud_config_url and not http.is_local(args.cloud_config_url):
-        return True
-    if args.seed_url and not http.is_local(args.seed_url) and args.datasource in (None,
-                                                                               "nocloud"):
-        return True
-    if args.datasource == "ec2":
-        return True
-    return args.datasource is None and read_dmi(config.dmi_dir).is_ec2
+        found.append("cloud-config-url")
+    return tuple(found)
+
+
+def needs_network(config: DiscoveryConfig) -> bool:
+    """Whether the seed may come over the network (:func:`network_sources`)."""
+    return bool(network_sources(config))
 
 
 def discover(config: DiscoveryConfig) -> Seed:
-    return _discover_with(config, _search_all)
+    return _discover_with(config, _scoped(Scope.ALL))
+
+
+def discover_local(config: DiscoveryConfig) -> Seed:
+    """Every source that needs no network: a local seed URL, seed directories, discs."""
+    return _discover_with(config, _scoped(Scope.LOCAL))
+
+
+def discover_network(config: DiscoveryConfig) -> Seed:
+    """Only the network sources :func:`network_sources` allows (none off-cloud); the
+    seed says ``stage = "network"``."""
+    seed = _discover_with(config, _scoped(Scope.NETWORK))
+    seed.stage = NETWORK_STAGE
+    return seed
 
 
 def discover_seed_dirs(config: DiscoveryConfig) -> Seed:
@@ -138,15 +184,27 @@ def _timing(name: str, ms: float, outcome: str) -> StepTiming:
     return StepTiming(name=name, duration_ms=round(ms, 3), outcome=outcome)
 
 
-def _search_all(config: DiscoveryConfig, args: SeedParams, ctx: Context) -> Seed | None:
-    seed = _search(config, args, ctx)
-    if args.cloud_config_url and args.datasource != "none":
-        with ctx.step("cloud-config-url") as step:
-            body = cloudconfigurl.fetch(ctx, args.cloud_config_url)
-            step.outcome = "ok" if body is not None else "error"
-        if body is not None:
-            seed = cloudconfigurl.attach(ctx, seed or Seed(source="none"),
-                                         args.cloud_config_url, body, args.instance_id)
+def _scoped(scope: Scope) -> SearchFn:
+    return lambda config, args, ctx: _search_scope(config, args, ctx, scope)
+
+
+def _search_scope(config: DiscoveryConfig, args: SeedParams, ctx: Context,
+                  scope: Scope) -> Seed | None:
+    seed = _search(config, args, ctx, scope)
+    url = args.cloud_config_url
+    if not url or args.datasource == "none":
+        return seed
+    remote = not http.is_local(url)
+    # A local search leaves a remote cloud-config-url to the network search, which
+    # follows when it found no seed; with a seed found it is fetched now or never.
+    if not scope.allows(remote) and not (scope is Scope.LOCAL and seed is not None):
+        return seed
+    with ctx.step("cloud-config-url") as step:
+        body = cloudconfigurl.fetch(ctx, url)
+        step.outcome = "ok" if body is not None else "error"
+    if body is not None:
+        seed = cloudconfigurl.attach(ctx, seed or Seed(source="none"), url, body,
+                                     args.instance_id)
     return seed
 
 
@@ -168,7 +226,8 @@ def _search_seed_dirs(config: DiscoveryConfig, args: SeedParams, ctx: Context) -
     return None
 
 
-def _search(config: DiscoveryConfig, args: SeedParams, ctx: Context) -> Seed | None:
+def _search(config: DiscoveryConfig, args: SeedParams, ctx: Context,
+            scope: Scope) -> Seed | None:
     ds = args.datasource
     if ds == "none":
         ctx.log("datasource none: not looking for a seed")
@@ -177,7 +236,7 @@ def _search(config: DiscoveryConfig, args: SeedParams, ctx: Context) -> Seed | N
     def wanted(name: str) -> bool:
         return ds is None or ds == name
 
-    if args.seed_url:
+    if args.seed_url and scope.allows(not http.is_local(args.seed_url)):
         if wanted("nocloud"):
             seed = _attempt(ctx, "nocloud-url",
                             lambda: nocloud.from_url(ctx, args.seed_url or "", args))
@@ -186,21 +245,42 @@ def _search(config: DiscoveryConfig, args: SeedParams, ctx: Context) -> Seed | N
         else:
             ctx.problem(f"kernel command line: {args.seed_url_param}",
                         f"seed URL ignored: the datasource is {ds}")
+    if scope.allows(remote=False):
+        seed = _search_local_media(config, args, ctx, wanted)
+        if seed is not None:
+            return seed
+    if scope.allows(remote=True) and ds in (None, "ec2", "openstack"):
+        return _search_metadata_services(config, ctx, ds)
+    return None
+
+
+def _search_local_media(config: DiscoveryConfig, args: SeedParams, ctx: Context,
+                        wanted: Callable[[str], bool]) -> Seed | None:
     if wanted("nocloud"):
         seed = _search_seed_dirs(config, args, ctx)
         if seed is not None:
             return seed
     if config.scan_discs and (wanted("nocloud") or wanted("configdrive") or wanted("ovf")):
-        seed = _search_discs(config, args, ctx, wanted)
+        return _search_discs(config, args, ctx, wanted)
+    return None
+
+
+def _search_metadata_services(config: DiscoveryConfig, ctx: Context,
+                              ds: str | None) -> Seed | None:
+    """EC2, then OpenStack: each only when named, or (nothing named) when DMI says so."""
+    with ctx.step("dmi") as step:
+        dmi = read_dmi(config.dmi_dir) if ds is None else None
+        on_ec2 = ds == "ec2" or (dmi is not None and dmi.is_ec2)
+        on_openstack = ds == "openstack" or (dmi is not None and dmi.is_openstack)
+        step.outcome = "ec2" if on_ec2 else "openstack" if on_openstack else "not-a-cloud"
+    if on_ec2:
+        seed = _attempt(ctx, "ec2", lambda: ec2.fetch(
+            ctx, config.ec2_endpoints, config.ec2_token_ttl, config.ec2_api_version))
         if seed is not None:
             return seed
-    if ds == "ec2" or ds is None:
-        with ctx.step("dmi") as step:
-            on_ec2 = ds == "ec2" or read_dmi(config.dmi_dir).is_ec2
-            step.outcome = "ec2" if on_ec2 else "not-ec2"
-        if on_ec2:
-            return _attempt(ctx, "ec2", lambda: ec2.fetch(
-                ctx, config.ec2_endpoints, config.ec2_token_ttl, config.ec2_api_version))
+    if on_openstack:
+        return _attempt(ctx, "openstack",
+                        lambda: openstack.fetch(ctx, config.openstack_endpoints))
     return None
 
 

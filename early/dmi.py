@@ -13,6 +13,10 @@ DEFAULT_DMI_DIR = "/sys/class/dmi/id"
 _FIELDS = ("sys_vendor", "product_name", "product_uuid", "product_serial", "board_asset_tag",
            "chassis_asset_tag", "bios_vendor", "bios_version")
 
+OPENSTACK_PRODUCTS = ("OpenStack Nova", "OpenStack Compute")
+OPENSTACK_VENDOR = "OpenStack Foundation"
+OPENSTACK_ASSET_TAGS = ("OpenTelekomCloud", "SAP CCloud VM", "HUAWEICLOUD")
+
 
 @dataclass(frozen=True)
 class DmiInfo:
@@ -35,6 +39,15 @@ class DmiInfo:
         if self.board_asset_tag.startswith("i-") and "amazon" in vendors:
             return True
         return self.product_uuid.lower().startswith("ec2")
+
+    @property
+    def is_openstack(self) -> bool:
+        """OpenStack Nova: its SMBIOS product name (``OpenStack Nova``, or ``OpenStack
+        Compute`` on older releases) or manufacturer (``OpenStack Foundation``), or one of
+        the chassis asset tags clouds built on it set instead."""
+        if self.product_name in OPENSTACK_PRODUCTS or self.sys_vendor == OPENSTACK_VENDOR:
+            return True
+        return self.chassis_asset_tag in OPENSTACK_PRODUCTS + OPENSTACK_ASSET_TAGS
 
 
 def read_dmi(directory: str = DEFAULT_DMI_DIR) -> DmiInfo:

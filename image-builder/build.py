@@ -58,8 +58,9 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
             step.note = f"{'cached' if debs.reused else 'built'} {', '.join(debs.names)}"
         job.image_tree(base, log)
         with progress.step("apt-get install bootseed (initramfs rebuilt)") as step:
+            packages = debinstall.PACKAGES if options.initramfs_part else ("bootseed",)
             versions = debinstall.install_debs(tree, debs, base.kernel_version, log=log,
-                                               extra=options.extra_debs)
+                                               extra=options.extra_debs, packages=packages)
             step.note = ", ".join(f"{name} {version}" for name, version in versions.items())
             rootfs.install_lab_files(tree, log=log)
         with progress.step("GRUB files, fallback kernel entry") as step:
@@ -85,7 +86,7 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
         if fmt not in options.formats:  # the raw the others came from, the OVA's disk
             path.unlink()
     return job.finish(files, base, facts, packages=base.packages, bootseed_debs=debs.names,
-                      initramfs_hook=True)
+                      initramfs_hook=options.initramfs_part)
 
 
 def _vmdk_and_ova(job: ImageJob, options: BuildOptions, log: IO[str]) -> list[tuple[Path, str]]:

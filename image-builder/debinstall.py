@@ -137,17 +137,22 @@ def installed_versions(tree: Path) -> dict[str, str]:
 
 def install_debs(tree: Path, debs: DebSet, kernel_version: str,
                  log: IO[str] | None = None,
-                 extra: tuple[Path, ...] = ()) -> dict[str, str]:
-    """``apt-get install`` the packages (and ``extra`` .debs) into the tree; return
-    what got installed.
+                 extra: tuple[Path, ...] = (),
+                 packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """``apt-get install`` ``packages`` of bootseed's (and ``extra`` .debs) into the tree;
+    return what got installed.
 
     Fails when apt does (a dependency missing from the base tree is named in the
-    message) or when the rebuilt initramfs has no early stage.
+    message), when the initramfs has no early stage although bootseed-initramfs was
+    installed, or has one although it was not.
     """
+    unknown = set(packages) - set(PACKAGES)
+    if unknown or "bootseed" not in packages:
+        raise DebInstallError(f"packages {packages}: bootseed plus any of {PACKAGES}")
     guest_dir = tree / GUEST_DEB_DIR.lstrip("/")
     shutil.rmtree(guest_dir, ignore_errors=True)
     guest_dir.mkdir(parents=True)
-    every = (*debs.debs, *extra)
+    every = (*(deb for deb in debs.debs if deb.name.split("_", 1)[0] in packages), *extra)
     for deb in every:
         shutil.copy2(deb, guest_dir / deb.name)
     try:
@@ -162,13 +167,20 @@ def install_debs(tree: Path, debs: DebSet, kernel_version: str,
             listing = _initramfs_listing(tree, kernel_version)
     finally:
         shutil.rmtree(guest_dir, ignore_errors=True)
-    if EARLY_SCRIPT not in listing:
+    with_hook = "bootseed-initramfs" in packages
+    if with_hook and EARLY_SCRIPT not in listing:
         raise DebInstallError(f"the initramfs the package rebuilt has no {EARLY_SCRIPT} "
                               "(the hook left the early stage out; see the build log)")
+    if not with_hook and EARLY_SCRIPT in listing:
+        raise DebInstallError(f"the initramfs has {EARLY_SCRIPT} although bootseed-initramfs "
+                              "was not installed")
     versions = installed_versions(tree)
-    missing = [p for p in PACKAGES if p not in versions]
+    missing = [p for p in packages if p not in versions]
     if missing:
         raise DebInstallError(f"apt-get finished but {', '.join(missing)} is not installed")
+    unwanted = sorted(set(versions) - set(packages))
+    if unwanted:
+        raise DebInstallError(f"{', '.join(unwanted)} got installed although not asked for")
     return versions
 
 

@@ -17,7 +17,7 @@ One boot:
 1. a qcow2 overlay on the image (the image stays pristine), with this boot's
    kernel arguments written into its GRUB environment block (``overlay.py``);
 2. lab servers on 127.0.0.1 (phone-home sink always; NoCloud seed server,
-   EC2 metadata mock when asked), reachable from the guest only through
+   EC2 or OpenStack metadata mock when asked), reachable from the guest only through
    ``guestfwd`` rules (``labnet.py``);
 3. seed discs (cidata / OVF / config-2 ISOs) and extra disks attached;
 4. QEMU with TCG, serial console to ``console.log``, a hard timeout; the lab
@@ -33,7 +33,8 @@ Kernel arguments the lab adds: ``bootseed.lab=1`` (turns the report unit
 on), ``bootseed.lab.files=...`` (files the report includes),
 ``ds=nocloud;s=http://169.254.100.1/`` with a NoCloud URL seed, and
 ``bootseed.ds=ec2`` only if asked (EC2 boots get EC2's DMI instead, so the
-guest discovers the platform as it would on EC2).
+guest discovers the platform as it would on EC2; OpenStack boots likewise get
+OpenStack Nova's DMI).
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ class BootOptions:
     # proxy (labnet.PROXY_ADDR:3128) in front of it.
     apt_repo: Path | None = None
     apt_keys: dict[str, str] = field(default_factory=dict)  # fingerprint -> armoured key
+    # An OpenStack metadata service (mocks/openstack.py) serving this directory's
+    # meta_data.json, user_data, vendor_data*.json and network_data.json at
+    # labnet.IMDS_ADDR, with OpenStack Nova's DMI (not with imds_dir).
+    openstack_dir: Path | None = None
 
 
 @dataclass
@@ -353,7 +358,7 @@ class BootLab:
                 memory_mb=opts.memory_mb,
                 cpus=opts.cpus,
                 allow_reboot=opts.allow_reboot or opts.reboots > 0,
-                smbios=qemu.EC2_SMBIOS if self._ec2_dmi(opts) else None,
+                smbios=self._smbios(opts),
             )
             (bootdir / "qemu.argv.json").write_text(json.dumps(spec.argv(), indent=1) + "\n")
             outcome = qemu.run_vm(spec.argv(), opts.timeout, bootdir / "qemu.stderr")
@@ -391,11 +396,18 @@ class BootLab:
     @staticmethod
     def seed_given(opts: BootOptions) -> bool:
         return any(v is not None for v in (opts.nocloud_dir, opts.imds_dir, opts.cidata_dir,
-                                           opts.ovf_file, opts.config_drive_dir))
+                                           opts.ovf_file, opts.config_drive_dir,
+                                           opts.openstack_dir))
 
     @staticmethod
     def _ec2_dmi(opts: BootOptions) -> bool:
         return opts.imds_dir is not None if opts.ec2_dmi is None else opts.ec2_dmi
+
+    @classmethod
+    def _smbios(cls, opts: BootOptions) -> qemu.SmbiosSystem | None:
+        if cls._ec2_dmi(opts):
+            return qemu.EC2_SMBIOS
+        return qemu.OPENSTACK_SMBIOS if opts.openstack_dir is not None else None
 
     @contextlib.contextmanager
     def _servers(self, opts: BootOptions) -> Iterator[_Servers]:
@@ -418,11 +430,30 @@ class BootLab:
                 servers.imds.start()
                 servers.forwards.append(labnet.GuestForward(
                     labnet.IMDS_ADDR, labnet.HTTP_PORT, _port(servers.imds)))
+            if opts.openstack_dir is not None:
+                servers.imds = self._start_openstack(opts)
+                servers.forwards.append(labnet.GuestForward(
+                    labnet.IMDS_ADDR, labnet.HTTP_PORT, _port(servers.imds)))
             if opts.apt_repo is not None:
                 self._start_apt_servers(opts.apt_repo, opts.apt_keys, servers)
             yield servers
         finally:
             servers.stop()
+
+    @staticmethod
+    def _start_openstack(opts: BootOptions) -> MockServer:
+        from bootseed.image_builder.mocks.openstack import MockOpenStack
+
+        assert opts.openstack_dir is not None
+        if opts.imds_dir is not None:
+            raise LabError("--imds and an OpenStack metadata service both want "
+                           f"{labnet.IMDS_ADDR}; choose one")
+        if not opts.openstack_dir.is_dir():
+            raise LabError(f"OpenStack seed {opts.openstack_dir}: not a directory")
+        try:
+            return MockOpenStack.from_seed_dir(opts.openstack_dir).start()
+        except (OSError, ValueError) as exc:
+            raise LabError(f"OpenStack seed {opts.openstack_dir}: {exc}") from None
 
     @staticmethod
     def _start_apt_servers(repo: Path, keys: dict[str, str], servers: _Servers) -> None:

@@ -27,6 +27,7 @@ outbound traffic on the host is socat connecting to 127.0.0.1.
 guest address        what                   host side
 ===================  =====================  =====================================
 169.254.169.254:80   EC2 metadata mock      ``MockImds`` on 127.0.0.1:ephemeral
+                     (or OpenStack's)       (``MockOpenStack``, one or the other)
 169.254.100.1:80     NoCloud seed (HTTP)    ``StaticServer`` on 127.0.0.1:ephemeral
 169.254.100.2:80     phone-home sink        ``PhoneHomeSink`` on 127.0.0.1:ephemeral
 169.254.100.3:80     Debian repository      ``StaticServer`` (signed lab repo)

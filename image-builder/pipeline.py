@@ -51,6 +51,9 @@ class BuildOptions:
     agent: str = "bootseed"
     # More local .debs installed beside bootseed (the boot lab's test package).
     extra_debs: tuple[Path, ...] = ()
+    # False: the ``bootseed`` package alone, without ``bootseed-initramfs`` (no early
+    # stage in the initramfs: the late agent finds the seed by itself).
+    initramfs_part: bool = True
 
 
 class BuildError(Exception):

@@ -66,6 +66,14 @@ EC2_SMBIOS = SmbiosSystem(
     uuid="ec2e7b2c-5d1f-4f3e-9a0b-0123456789ab",
 )
 
+# What an OpenStack Nova instance's DMI says (manufacturer and product name).
+OPENSTACK_SMBIOS = SmbiosSystem(
+    manufacturer="OpenStack Foundation",
+    product="OpenStack Nova",
+    version="27.1.0",
+    uuid="5d7d1a52-3d8e-4c1e-8f7b-8f2c1a9b7e10",
+)
+
 
 @dataclass
 class VmSpec:

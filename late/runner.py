@@ -13,6 +13,14 @@ keys in place. Only when user-data pulls in URLs (``#include``) does user-data
 processing, and with it the init modules, wait for the network stage; the first of
 them, ``network_config``, still runs before READY=1 then, since the network being
 waited for is the one it configures (docs/network.md).
+
+Late network discovery: the local stage searches local sources only. When they
+(and the initramfs, if it ran) found no seed but the command line or DMI names a
+network source (a remote NoCloud URL, EC2, OpenStack), the local stage leaves the
+seed to the network stage, which searches those sources once the network is up,
+with the same budget, and then does what the local stage could not: instance,
+user-data and the init modules. Off-cloud no network source is named and nothing
+is probed.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bootseed.contract.actions import Action
 from bootseed.contract.cmdline import KernelParams
@@ -70,6 +78,9 @@ from bootseed.late.status import (
 )
 from bootseed.late.target import TargetRoot
 
+if TYPE_CHECKING:
+    from bootseed.early.discover import DiscoveryConfig
+
 DEFAULT_RUN_DIR = "/run/bootseed"
 DISABLE_FILE = "/etc/bootseed/disabled"
 CONFIG_NAME = "cloud-config.json"
@@ -95,6 +106,10 @@ class RunOptions:
     log_stream: TextIO | None = None
     verbose: bool = False
     extra_modules: tuple[ModuleSpec, ...] = ()
+    # Where the network search asks the metadata services (tests: mocks on 127.0.0.1);
+    # None: the services' real addresses.
+    ec2_endpoints: tuple[str, ...] | None = None
+    openstack_endpoints: tuple[str, ...] | None = None
 
 
 def console_writer(device: str = "/dev/console") -> Callable[[str], None]:
@@ -225,7 +240,7 @@ class Runner:
         if stage is RunStage.LOCAL:
             self._stage_local()
         else:
-            self._ensure_context()
+            self._ensure_context(stage)
             if not self.stopped:
                 if stage is RunStage.NETWORK:
                     if self.status.config_stage is None:
@@ -286,6 +301,15 @@ class Runner:
         seed = self._load_seed(discover_missing=True)
         if seed is None:
             return
+        sources = self._network_search_due(seed)
+        if sources:
+            log.info("no seed on local sources; searching %s once the network is up",
+                     ", ".join(sources))
+            return
+        self._start_instance(seed, RunStage.LOCAL)
+
+    def _start_instance(self, seed: Seed, stage: RunStage) -> None:
+        """Adopt the seed, select the instance and configure it (user-data, init modules)."""
         self._adopt_seed(seed)
         if self.stopped:
             return
@@ -303,11 +327,11 @@ class Runner:
         self._write_instance_data(build_instance_data(seed, self.info))
         from bootseed.late.userdata_flow import needs_network
 
-        if needs_network(seed):
+        if stage is RunStage.LOCAL and needs_network(seed):
             log.info("user-data includes URLs: processing it after the network is up")
             self._network_config_before_ready()
             return
-        self._configure(RunStage.LOCAL)
+        self._configure(stage)
 
     def _network_config_before_ready(self) -> None:
         """User-data waits for the network, but the network it waits for is the one the
@@ -373,12 +397,47 @@ class Runner:
         return found
 
     def _discover(self) -> Seed:
-        from bootseed.early.discover import DiscoveryConfig, discover
+        from bootseed.early.discover import discover_local
 
-        log.info("no seed cache in %s: discovering the seed", self.seed_dir)
-        seed = discover(DiscoveryConfig.from_system(self.target.root, cmdline=None))
+        log.info("no seed cache in %s: searching the local seed sources", self.seed_dir)
+        seed = discover_local(self._discovery_config())
         seed.stage = "late"
         return seed
+
+    def _discovery_config(self) -> DiscoveryConfig:
+        from bootseed.early.discover import DiscoveryConfig
+
+        config = DiscoveryConfig.from_system(self.target.root, cmdline=None)
+        if self.opts.ec2_endpoints is not None:
+            config.ec2_endpoints = list(self.opts.ec2_endpoints)
+        if self.opts.openstack_endpoints is not None:
+            config.openstack_endpoints = list(self.opts.openstack_endpoints)
+        return config
+
+    def _network_search_due(self, seed: Seed) -> tuple[str, ...]:
+        """The network sources still to search: none when there is a seed, when the
+        network stage already searched them, or when neither the command line nor DMI
+        names one (off-cloud)."""
+        from bootseed.early.discover import NETWORK_STAGE, network_sources
+
+        if seed.has_seed or seed.stage == NETWORK_STAGE:
+            return ()
+        return network_sources(self._discovery_config())
+
+    def _discover_network(self, before: Seed) -> Seed:
+        """Search the network sources; the result (seed or not) replaces the cache, with
+        the earlier search's records kept, so no later stage searches again."""
+        from bootseed.early.discover import discover_network
+
+        found = discover_network(self._discovery_config())
+        log.info("network seed search: %s", f"found {found.source} at {found.location}"
+                 if found.has_seed else "no seed")
+        found.timings = before.timings + found.timings
+        found.actions = before.actions + found.actions
+        found.problems = before.problems + found.problems
+        write_seed_cache(found, self.seed_dir)
+        prepare_run_dir(self.run_dir)
+        return found
 
     def _adopt_seed(self, seed: Seed) -> None:
         self.seed = seed
@@ -396,13 +455,20 @@ class Runner:
         self.info = instance_info(seed)
         self.status.instance_id = self.info.instance_id
 
-    def _ensure_context(self) -> None:
-        """A later stage run in its own process reloads what the local stage established."""
-        if self.seed is None:
-            seed = self._load_seed(discover_missing=False)
-            if seed is None:
+    def _ensure_context(self, stage: RunStage) -> None:
+        """A later stage run in its own process reloads what the local stage established;
+        the network stage first searches the network sources the local stage left to it."""
+        if self.seed is not None:
+            return
+        seed = self._load_seed(discover_missing=False)
+        if seed is None:
+            return
+        if stage is RunStage.NETWORK and self._network_search_due(seed):
+            seed = self._discover_network(seed)
+            if seed.has_seed:
+                self._start_instance(seed, stage)
                 return
-            self._adopt_seed(seed)
+        self._adopt_seed(seed)
 
     # -- network: user-data ----------------------------------------------------
 

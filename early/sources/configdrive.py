@@ -20,7 +20,7 @@ from bootseed.early.sources.metadata import normalise
 SOURCE = "configdrive"
 DISC_LABELS = ("config-2",)
 MAX_FILE_BYTES = 16 * 1024 * 1024
-_DATED = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+DATED_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 
 
 def version_dir(mountpoint: Path) -> Path | None:
@@ -28,7 +28,7 @@ def version_dir(mountpoint: Path) -> Path | None:
     if (base / "latest" / "meta_data.json").is_file():
         return base / "latest"
     try:
-        dated = sorted(p for p in base.iterdir() if _DATED.match(p.name)
+        dated = sorted(p for p in base.iterdir() if DATED_VERSION.match(p.name)
                        and (p / "meta_data.json").is_file())
     except OSError:
         return None
@@ -66,7 +66,7 @@ def from_mount(ctx: Context, mountpoint: Path, device: str) -> Seed | None:
     if user_data is not None:
         payloads["user-data"] = user_data
         found["user-data"] = f"{where}/user_data"
-    vendor = _vendor_data(ctx, vdir / "vendor_data.json", f"{where}/vendor_data.json")
+    vendor = _vendor_data_file(ctx, vdir / "vendor_data.json", f"{where}/vendor_data.json")
     if vendor is not None:
         payloads["vendor-data"] = vendor
         found["vendor-data"] = f"{where}/vendor_data.json"
@@ -74,18 +74,20 @@ def from_mount(ctx: Context, mountpoint: Path, device: str) -> Seed | None:
     if network is not None:
         payloads["network-config"] = network
         found["network-config"] = f"{where}/network_data.json"
-    metadata = _normalise(doc)
+    metadata = normalise_meta_data(doc)
     if network is not None:
         metadata["network-config-format"] = "openstack-network-data"
     return make_seed(SOURCE, device, metadata, payloads, found)
 
 
-def _vendor_data(ctx: Context, path: Path, where: str) -> bytes | None:
-    """vendor_data.json wraps the vendor-data: a JSON string, or an object whose
-    ``cloud-init`` member holds it."""
+def _vendor_data_file(ctx: Context, path: Path, where: str) -> bytes | None:
     data = _read(path, where)
-    if data is None:
-        return None
+    return None if data is None else vendor_data_from_json(ctx, data, where)
+
+
+def vendor_data_from_json(ctx: Context, data: bytes, where: str) -> bytes | None:
+    """``vendor_data.json`` (and the metadata service's ``vendor_data2.json``) wrap the
+    vendor-data: a JSON string, or an object whose ``cloud-init`` member holds it."""
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, too deep
@@ -101,7 +103,9 @@ def _vendor_data(ctx: Context, path: Path, where: str) -> bytes | None:
     return None
 
 
-def _normalise(doc: dict[str, Any]) -> dict[str, Any]:
+def normalise_meta_data(doc: dict[str, Any]) -> dict[str, Any]:
+    """OpenStack ``meta_data.json`` (config drive and metadata service alike) in the
+    seed's metadata keys; ``uuid`` is the instance id."""
     raw: dict[str, Any] = {
         "instance-id": doc.get("uuid"),
         "public-keys": doc.get("public_keys") or {},

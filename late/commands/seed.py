@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="DMI directory (default: /sys/class/dmi/id)")
     fetch.add_argument("--ec2-endpoint", action="append", metavar="URL",
                        help="metadata service base URL (repeatable; default: the EC2 addresses)")
+    fetch.add_argument("--openstack-endpoint", action="append", metavar="URL",
+                       help="OpenStack metadata service base URL (repeatable; default: "
+                            "http://169.254.169.254)")
     fetch.add_argument("--timeout", type=float, metavar="SECONDS",
                        help="total time budget (default: bootseed.timeout= or 20)")
     fetch.add_argument("--no-discs", action="store_true",
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         config.dmi_dir = args.dmi_dir
     if args.ec2_endpoint:
         config.ec2_endpoints = list(args.ec2_endpoint)
+    if args.openstack_endpoint:
+        config.openstack_endpoints = list(args.openstack_endpoint)
     if args.timeout is not None:
         config.total_budget = args.timeout
     seed = discover(config)

@@ -29,6 +29,7 @@ def isolated_config(tmp_path: Path, cmdline: str = "", **overrides: Any) -> Disc
         "root": str(root),
         "dmi_dir": make_dmi(tmp_path),
         "ec2_endpoints": [],
+        "openstack_endpoints": [],
         "scan_discs": False,
         "total_budget": 10.0,
     }

@@ -175,6 +175,24 @@ def test_dmi_ec2(fake: FakeRoot, files: dict[str, str], expected: bool) -> None:
     assert fake.run()[0] is expected
 
 
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"product_name": "OpenStack Nova"}, "enabled: DMI: product_name OpenStack Nova (OpenStack)"),
+    ({"sys_vendor": "OpenStack Foundation"},
+     "enabled: DMI: sys_vendor OpenStack Foundation (OpenStack)"),
+    ({"chassis_asset_tag": "SAP CCloud VM"},
+     "enabled: DMI: chassis_asset_tag SAP CCloud VM (OpenStack)"),
+    ({"product_name": "OpenStack Novax"}, None),
+    ({"sys_vendor": "QEMU", "product_name": "Standard PC (i440FX + PIIX, 1996)"}, None),
+])
+def test_dmi_openstack(fake: FakeRoot, files: dict[str, str], expected: str | None) -> None:
+    for name, value in files.items():
+        fake.file(f"sys/class/dmi/id/{name}", value + "\n")
+    enabled, verdict = fake.run()
+    assert enabled is (expected is not None)
+    if expected is not None:
+        assert verdict == expected
+
+
 def test_missing_proc_and_sys_mean_nothing_to_do(tmp_path: Path) -> None:
     root = tmp_path / "empty"
     (root / "run").mkdir(parents=True)
