@@ -21,6 +21,8 @@ by default):
 from __future__ import annotations
 
 import base64
+import gzip
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -40,10 +42,12 @@ pytestmark = pytest.mark.boot
 TIMEOUT = 900.0
 PASSWORD = "Planted-Secret-7f3c9a"  # never to be seen outside /etc/shadow (as a hash)
 USER = "alice"
+RANDOM_USER = "bob"  # chpasswd type RANDOM: its password is on the console, once
 PROBES = "/var/tmp/probes"
 PROBE_NAMES = ("tz", "locales", "chrony", "sshd", "tls-trusted", "tls-untrusted",
                "imds-root", "imds-nobody", "nft", "secret-journal", "secret-logs",
-               "secret-world-readable")
+               "secret-world-readable", "journal.gz", "bootseed-log.gz", "user-data-log.gz")
+FILE_LIMIT = 64 * 1024  # the lab report's limit per file
 REPORT_FILES = [f"{PROBES}/{name}" for name in PROBE_NAMES] + [
     "/etc/default/locale", "/etc/shadow", "/var/log/bootseed.log"]
 NTP_SERVER = "169.254.100.40"  # nothing answers there: chrony lists it, unreachable
@@ -75,6 +79,9 @@ grep -lF -- "$PW" /var/log/bootseed.log /var/log/user-data.log /var/log/user_dat
     > $P/secret-logs 2>/dev/null
 find /var/log /etc /run /var/lib -type f -perm -o=r -print0 2>/dev/null \\
     | xargs -0 grep -lF -- "$PW" > $P/secret-world-readable 2>/dev/null
+journalctl -b --no-pager -o cat | gzip -9 > $P/journal.gz
+gzip -9c /var/log/bootseed.log > $P/bootseed-log.gz
+gzip -9c /var/log/user-data.log > $P/user-data-log.gz
 true
 """
 
@@ -99,9 +106,11 @@ def _settings_config(ca: TestCA) -> dict:
         # Without Debian's ~140 default CAs update-ca-certificates takes seconds, not
         # minutes, under TCG; the untrusted server proves nothing else is trusted.
         "ca_certs": {"remove_defaults": True, "trusted": [ca.pem]},
-        "users": [{"name": USER, "shell": "/bin/bash", "lock_passwd": False}],
-        "chpasswd": {"expire": False, "users": [{"name": USER, "password": PASSWORD,
-                                                 "type": "text"}]},
+        "users": [{"name": USER, "shell": "/bin/bash", "lock_passwd": False},
+                  {"name": RANDOM_USER, "lock_passwd": False}],
+        "chpasswd": {"expire": False, "users": [
+            {"name": USER, "password": PASSWORD, "type": "text"},
+            {"name": RANDOM_USER, "type": "RANDOM"}]},
         "ssh_pwauth": True,
         # One minute: time for the lab's report before the guest goes down.
         "power_state": {"mode": "poweroff", "delay": "+1",
@@ -167,10 +176,36 @@ def _check_settings(result: BootResult, trusted: TlsServer, untrusted: TlsServer
     assert _hash_matches(entry[1], PASSWORD), entry[1]
 
 
+def _gunzipped(result: BootResult, name: str) -> bytes:
+    entry = result.report.file_entry(f"{PROBES}/{name}") if result.report else None
+    assert entry is not None and "b64" in entry and entry["size"] <= FILE_LIMIT, entry
+    return gzip.decompress(base64.b64decode(entry["b64"]))
+
+
+def _random_password(result: BootResult) -> str:
+    """The RANDOM password from the console line ``bob:<password>``, which must be there."""
+    found = re.findall(rf"^{RANDOM_USER}:([A-Za-z0-9]{{20}})\r?$", result.console_text(), re.M)
+    assert len(found) == 1, found
+    return str(found[0])
+
+
 def _check_no_leak(result: BootResult) -> None:
     report = result.report
     assert report is not None
-    assert PASSWORD not in result.console_text()
+    console = result.console_text()
+    assert PASSWORD not in console
+    # RANDOM: shown on the console exactly once, it is the account's password, and
+    # it is nowhere else: not in the journal, bootseed's log or the user-data log.
+    shown = _random_password(result)
+    assert console.count(shown) == 1
+    shadow = (report.file_bytes("/etc/shadow") or b"").decode()
+    (entry,) = [line.split(":") for line in shadow.splitlines()
+                if line.startswith(f"{RANDOM_USER}:")]
+    assert _hash_matches(entry[1], shown), entry[1]
+    for name in ("journal.gz", "bootseed-log.gz", "user-data-log.gz"):
+        text = _gunzipped(result, name)
+        assert shown.encode() not in text and PASSWORD.encode() not in text, name
+    assert b"set_passwords" in _gunzipped(result, "bootseed-log.gz")
     assert _probe(result, "secret-journal").strip() == "0"
     assert _probe(result, "secret-logs").strip() == ""
     assert _probe(result, "secret-world-readable").strip() == ""
