@@ -109,6 +109,9 @@ class BootOptions:
     # meta_data.json, user_data, vendor_data*.json and network_data.json at
     # labnet.IMDS_ADDR, with OpenStack Nova's DMI (not with imds_dir).
     openstack_dir: Path | None = None
+    # More guest address -> 127.0.0.1 relays for servers the test runs itself
+    # (e.g. HTTPS servers at labnet.TLS_TRUSTED_ADDR / TLS_UNTRUSTED_ADDR).
+    forwards: list[labnet.GuestForward] = field(default_factory=list)
 
 
 @dataclass
@@ -436,6 +439,7 @@ class BootLab:
                     labnet.IMDS_ADDR, labnet.HTTP_PORT, _port(servers.imds)))
             if opts.apt_repo is not None:
                 self._start_apt_servers(opts.apt_repo, opts.apt_keys, servers)
+            servers.forwards += opts.forwards
             yield servers
         finally:
             servers.stop()

@@ -33,6 +33,8 @@ guest address        what                   host side
 169.254.100.3:80     Debian repository      ``StaticServer`` (signed lab repo)
 169.254.100.4:11371  OpenPGP keyserver      ``HkpKeyserver`` (HKP lookups)
 169.254.100.5:3128   forward proxy          ``ForwardProxy`` (routes to the repo)
+169.254.100.20:443   HTTPS, test's CA       a test's TLS server (``BootOptions.forwards``)
+169.254.100.21:443   HTTPS, another CA      a test's TLS server (``BootOptions.forwards``)
 ===================  =====================  =====================================
 """
 
@@ -109,3 +111,10 @@ def nic_argument(forwards: Sequence[GuestForward], relay: str = "socat",
         if "," in part:
             raise ValueError(f"a comma inside the -nic value {part!r} would split it")
     return ",".join(parts)
+
+
+# HTTPS servers a test runs itself (BootOptions.forwards): one whose certificate
+# the seed's CA signed, one signed by a CA the guest does not trust.
+TLS_TRUSTED_ADDR = "169.254.100.20"
+TLS_UNTRUSTED_ADDR = "169.254.100.21"
+HTTPS_PORT = 443

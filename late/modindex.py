@@ -27,6 +27,14 @@ INDEX: dict[str, ModuleFacts] = {
         activate_keys=(),
         aliases=(),
     ),
+    "metadata_lockdown": ModuleFacts(
+        name="metadata_lockdown",
+        stage=Stage.INIT,
+        order=1,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=("disable_ec2_metadata",),
+    ),
     "seed_random": ModuleFacts(
         name="seed_random",
         stage=Stage.INIT,

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bootseed.late.target import TargetRoot
 
 NAME = "clean"
 HELP = "remove bootseed state (and optionally logs and the seed cache) to simulate a new instance"
@@ -57,6 +61,19 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CliError(f"cannot remove {path}: {exc.strerror}") from exc
         removed.append(str(path))
+    if target.is_host:
+        removed += _remove_metadata_fence(target)
     for name in removed:
         print(f"removed {name}")
     return 0
+
+
+def _remove_metadata_fence(target: TargetRoot) -> list[str]:
+    """The metadata lock-down lives in the running kernel, not in a file: undo it there."""
+    from bootseed.contract.cli import CliError
+    from bootseed.late import metadatafence
+
+    try:
+        return metadatafence.remove(target)
+    except (metadatafence.FenceError, OSError) as exc:
+        raise CliError(f"cannot remove the metadata fence: {exc}") from exc

@@ -40,7 +40,8 @@ def test_default_order_follows_cloud_init() -> None:
     assert idx("scripts_per_boot") < idx("scripts_per_instance") < idx("scripts_user")
     assert idx("scripts_user") < idx("final_message")
     # cloud-init 22.4 seeds the random pool before anything else (then bootcmd).
-    assert reg.default_order(Stage.INIT)[:3] == ["network_config", "seed_random", "bootcmd"]
+    assert reg.default_order(Stage.INIT)[:4] == ["network_config", "metadata_lockdown",
+                                                 "seed_random", "bootcmd"]
 
 
 def test_user_list_overrides_frequency_in_all_forms() -> None:

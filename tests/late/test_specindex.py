@@ -26,8 +26,8 @@ from bootseed.late.specindex import (
 # the spec orders replaced, plus the apt modules where cloud-init runs them, and
 # network_config first: cloud-init applies network configuration before any module).
 ORDER_BEFORE_SPECS = {
-    Stage.INIT: ["network_config", "seed_random", "bootcmd", "write_files", "growpart",
-                 "resizefs", "mounts",
+    Stage.INIT: ["network_config", "metadata_lockdown", "seed_random", "bootcmd",
+                 "write_files", "growpart", "resizefs", "mounts",
                  "set_hostname", "update_hostname", "update_etc_hosts", "ca_certs",
                  "users_groups", "ssh", "volumes"],
     Stage.CONFIG: ["keyboard", "locale", "set_passwords", "apt_pipelining", "apt_configure",
