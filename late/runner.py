@@ -68,7 +68,7 @@ from bootseed.late.status import (
     write_result,
     write_status,
 )
-from bootseed.late.target import TargetRoot
+from bootseed.late.target import TargetPathError, TargetRoot
 
 DEFAULT_RUN_DIR = "/run/bootseed"
 DISABLE_FILE = "/etc/bootseed/disabled"
@@ -152,8 +152,10 @@ class Runner:
 
     def run(self) -> RunStatus:
         prepare_run_dir(self.run_dir)
+        kernel = self.kernel_params()
         logs = setup_logging(self.target, self.redactor, stream=self.opts.log_stream,
-                             verbose=self.opts.verbose)
+                             verbose=self.opts.verbose,
+                             syslog=kernel.syslog if kernel is not None else None)
         try:
             with self._lock():
                 self._run_locked()
@@ -283,6 +285,7 @@ class Runner:
             self.status.problems.append(Problem("bootseed", f"disabled: {reason}", Level.NOTE))
             self.stopped = True
             return
+        self._forward_system_log()
         seed = self._load_seed(discover_missing=True)
         if seed is None:
             return
@@ -308,6 +311,23 @@ class Runner:
             self._network_config_before_ready()
             return
         self._configure(RunStage.LOCAL)
+
+    def _forward_system_log(self) -> None:
+        """Before any module: the system logger forwards to ``bootseed.syslog=`` (or stops
+        doing so when the parameter is gone)."""
+        from bootseed.late.rsyslogd import WHERE, configure_forwarding
+
+        kernel = self.kernel_params()
+        if kernel is None:
+            return
+        try:
+            problems = configure_forwarding(self.target, kernel.syslog)
+        except (OSError, TargetPathError) as exc:
+            problems = [Problem(WHERE, f"cannot write the rsyslog drop-in: {exc}",
+                                Level.WARNING)]
+        self.status.problems.extend(problems)
+        if kernel.syslog is not None:
+            log.info("log lines go to %s too", kernel.syslog.url)
 
     def _network_config_before_ready(self) -> None:
         """User-data waits for the network, but the network it waits for is the one the
