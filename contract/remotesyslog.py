@@ -20,6 +20,7 @@ import socket
 import threading
 import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_PORT = 514
 SCHEMES = ("udp", "tcp")
@@ -33,6 +34,8 @@ MAX_LINE = 2048
 CONNECT_TIMEOUT_S = 2.0
 RESOLVE_TIMEOUT_S = 2.0
 _NILVALUE = "-"
+# A socket address as getaddrinfo gives it: (host, port) or (host, port, flow, scope).
+Address = tuple[Any, ...]
 
 
 class SyslogTargetError(ValueError):
@@ -90,8 +93,8 @@ def format_line(message: str, *, app_name: str, hostname: str, procid: int | Non
                 severity: int = SEVERITY["info"], facility: int = FACILITY_USER,
                 timestamp: datetime.datetime | None = None) -> bytes:
     """One RFC 5424 message (no trailing newline), cut to :data:`MAX_LINE` octets."""
-    when = timestamp or datetime.datetime.now(datetime.timezone.utc)
-    stamp = when.astimezone(datetime.timezone.utc).isoformat(timespec="microseconds")
+    when = timestamp or datetime.datetime.now(datetime.UTC)
+    stamp = when.astimezone(datetime.UTC).isoformat(timespec="microseconds")
     stamp = stamp.replace("+00:00", "Z")
     header = (f"<{facility * 8 + severity}>1 {stamp} {_field(hostname, 255)} "
               f"{_field(app_name, 48)} {procid if procid is not None else _NILVALUE} "
@@ -120,7 +123,7 @@ class SyslogSender:
         self.sent = 0
         self.dropped = 0
         self.last_error: str | None = None
-        self._address: tuple[int, tuple[object, ...]] | None = None
+        self._address: tuple[int, Address] | None = None
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
 
@@ -166,12 +169,10 @@ class SyslogSender:
             raise
         self._sock = sock
 
-    def _resolve(self) -> tuple[int, tuple[object, ...]]:
+    def _resolve(self) -> tuple[int, Address]:
         if self._address is None:
             kind = socket.SOCK_DGRAM if self.target.protocol == "udp" else socket.SOCK_STREAM
-            infos = resolve(self.target.host, self.target.port, kind)
-            family, _, _, _, address = infos[0]
-            self._address = (int(family), tuple(address))
+            self._address = resolve(self.target.host, self.target.port, kind)
         return self._address
 
     def _close_socket(self) -> None:
@@ -183,29 +184,36 @@ class SyslogSender:
 
 
 def resolve(host: str, port: int, kind: int,
-            timeout: float = RESOLVE_TIMEOUT_S) -> list[tuple[object, ...]]:
-    """``getaddrinfo`` under a time bound (it has none of its own); raises OSError."""
+            timeout: float = RESOLVE_TIMEOUT_S) -> tuple[int, Address]:
+    """The first address ``getaddrinfo`` gives, under a time bound (it has none of its
+    own); raises OSError."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
         pass
     else:  # a literal needs no resolver
-        return [tuple(i) for i in socket.getaddrinfo(host, port, type=kind,
-                                                     flags=socket.AI_NUMERICHOST)]
-    found: list[list[tuple[object, ...]]] = []
+        return _first(socket.getaddrinfo(host, port, type=kind, flags=socket.AI_NUMERICHOST))
+    found: list[tuple[int, Address]] = []
     failed: list[OSError] = []
 
     def lookup() -> None:
         try:
-            found.append([tuple(i) for i in socket.getaddrinfo(host, port, type=kind)])
+            found.append(_first(socket.getaddrinfo(host, port, type=kind)))
         except OSError as exc:
             failed.append(exc)
 
     worker = threading.Thread(target=lookup, name="syslog-resolve", daemon=True)
     worker.start()
     worker.join(timeout)
-    if found and found[0]:
+    if found:
         return found[0]
     if failed:
         raise failed[0]
     raise TimeoutError(f"resolving {host} took longer than {timeout:g} s")
+
+
+def _first(infos: list[tuple[Any, Any, Any, Any, Any]]) -> tuple[int, Address]:
+    if not infos:
+        raise OSError(f"no address for {infos!r}")
+    family, _, _, _, address = infos[0]
+    return int(family), tuple(address)

@@ -32,7 +32,11 @@ guest address        what                   host side
 169.254.100.3:80     Debian repository      ``StaticServer`` (signed lab repo)
 169.254.100.4:11371  OpenPGP keyserver      ``HkpKeyserver`` (HKP lookups)
 169.254.100.5:3128   forward proxy          ``ForwardProxy`` (routes to the repo)
+169.254.100.6:514    syslog receiver (TCP)  ``SyslogReceiver`` (RFC 3164/5424)
 ===================  =====================  =====================================
+
+QEMU's ``guestfwd`` relays TCP only, so the guest reaches the syslog receiver over
+TCP (``bootseed.syslog=tcp://169.254.100.6:514``); the UDP path is tested on the host.
 """
 
 from __future__ import annotations
@@ -108,3 +112,12 @@ def nic_argument(forwards: Sequence[GuestForward], relay: str = "socat",
         if "," in part:
             raise ValueError(f"a comma inside the -nic value {part!r} would split it")
     return ",".join(parts)
+
+
+SYSLOG_ADDR = "169.254.100.6"
+SYSLOG_PORT = 514
+
+
+def syslog_url() -> str:
+    """The ``bootseed.syslog=`` value that reaches the lab's receiver (TCP: see above)."""
+    return f"tcp://{SYSLOG_ADDR}:{SYSLOG_PORT}"

@@ -102,6 +102,7 @@ class _TcpHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         sock: socket.socket = self.request
         sock.settimeout(1.0)
+        self.server.receiver.connections.add(sock)
         buffer = b""
         while not self.server.receiver.stopping.is_set():
             try:
@@ -138,6 +139,8 @@ class SyslogReceiver:
         self._lock = threading.Lock()
         self.messages: list[SyslogMessage] = []
         self.stopping = threading.Event()
+        # Open TCP connections, closed by stop() so a client sees the restart at once.
+        self.connections: set[socket.socket] = set()
         self.tcp = _TcpServer((host, port), _TcpHandler)
         self.port = int(self.tcp.server_address[1])
         self.udp = _UdpServer((host, self.port), _UdpHandler)
@@ -179,6 +182,11 @@ class SyslogReceiver:
         for server in (self.tcp, self.udp):
             server.shutdown()
             server.server_close()
+        for sock in list(self.connections):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         for thread in self._threads:
             thread.join(timeout=5)
 

@@ -47,7 +47,7 @@ def test_kernel_parameter_is_typed_and_a_bad_one_is_a_problem() -> None:
 
 
 def test_line_is_rfc5424_with_pri_host_and_app() -> None:
-    when = datetime.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.UTC)
     line = format_line("seed found\nsecond line", app_name="bootseed-early", hostname="vm 1",
                        procid=42, severity=3, timestamp=when)
     assert line == (b"<11>1 2026-01-02T03:04:05.678000Z vm1 bootseed-early 42 - - "
