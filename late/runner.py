@@ -53,6 +53,7 @@ from bootseed.late.instance import (
 from bootseed.late.logsetup import setup_logging
 from bootseed.late.model import Frequency, InstanceInfo, Stage
 from bootseed.late.modules.base import ModuleContext, ModuleSpec
+from bootseed.late.outputredirect import OutputRedirector
 from bootseed.late.redact import Redactor
 from bootseed.late.registry import Registry, load_registry
 from bootseed.late.schemacache import CACHE_NAME as SCHEMA_CACHE
@@ -147,6 +148,7 @@ class Runner:
         self.stopped = False
         self._ready_lock = threading.Lock()
         self._ready_sent = False
+        self.output = OutputRedirector(self.target)
 
     # -- the run ---------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class Runner:
             with self._lock():
                 self._run_locked()
         finally:
+            self.output.restore()
             logs.close()
         return self.status
 
@@ -499,6 +502,8 @@ class Runner:
 
     def _run_modules(self, stage: RunStage, module_stage: Stage) -> None:
         cfg = self._load_cfg()
+        # ``output`` comes from the config, so the init stage's applies once it is read.
+        self.status.problems += self.output.apply(cfg, str(module_stage))
         plan, problems = plan_stage(module_stage, cfg, self.registry)
         self.status.problems += problems
         for planned in plan:

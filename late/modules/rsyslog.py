@@ -207,12 +207,13 @@ def write_configs(ctx: ModuleContext, found: Settings, entries: list[Any]) -> li
 
 
 def reload(ctx: ModuleContext, command: object) -> None:
+    argv: str | list[str]
     if command == "auto":
-        argv: object = "auto"
+        argv = "auto"
     elif isinstance(command, str) and command:
         argv = ["sh", "-c", command]
     elif isinstance(command, list) and command and all(isinstance(a, str) for a in command):
-        argv = command
+        argv = [str(a) for a in command]
     else:
         ctx.problems.append(Problem("rsyslog.service_reload_command", "must be auto, a "
                                     "command string or a list of strings; rsyslog not "
