@@ -328,7 +328,7 @@ class Runner:
         except (OSError, TargetPathError) as exc:
             problems = [Problem(WHERE, f"cannot write the rsyslog drop-in: {exc}",
                                 Level.WARNING)]
-        self.status.problems.extend(problems)
+        self.status.problems.extend([*kernel.syslog_problems, *problems])
         if kernel.syslog is not None:
             log.info("log lines go to %s too", kernel.syslog.url)
 
