@@ -15,7 +15,10 @@ Every stage reads the command line through :func:`parse`, which returns one
 - ``bootseed=off`` (the late agent stays out), ``bootseed.fallback=`` (set by the GRUB
   fallback entry), ``root=``, and the boot lab's ``bootseed.lab.*``;
 - ``network-config=disabled`` (cloud-init's spelling): bootseed writes no network
-  configuration.
+  configuration;
+- ``bootseed.syslog=udp://HOST[:PORT]`` or ``tcp://...``: both stages send their log
+  lines there, and the late agent points the system logger at it
+  (:mod:`bootseed.contract.remotesyslog`).
 
 Bad values become problems naming the parameter (``kernel command line: <param>``) and
 are otherwise ignored, so one typo does not lose the rest. Each group keeps its own
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from bootseed.contract.problems import Problem
+from bootseed.contract.remotesyslog import SyslogTarget, SyslogTargetError, parse_target
 
 ON_WORDS = frozenset({"1", "on", "yes", "true", "enable", "enabled"})
 # "none" is here because ip=none and bootseed.rescue=none have always meant off.
@@ -180,10 +184,13 @@ class KernelParams:
     lab: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # ``network-config=disabled``: no network configuration is written.
     network_config_disabled: bool = False
+    # ``bootseed.syslog=``: where both stages send their log lines (the last good one).
+    syslog: SyslogTarget | None = None
+    syslog_problems: list[Problem] = field(default_factory=list)
 
     @property
     def problems(self) -> list[Problem]:
-        return [*self.seed.problems, *self.rootswitch.problems]
+        return [*self.seed.problems, *self.rootswitch.problems, *self.syslog_problems]
 
 
 def parse(text: str) -> KernelParams:
@@ -194,9 +201,17 @@ def parse(text: str) -> KernelParams:
     root: str | None = None
     lab: dict[str, str] = {}
     network_config_disabled = False
+    syslog: SyslogTarget | None = None
+    syslog_problems: list[Problem] = []
     for name, value in params:
         if name == "network-config" and value == "disabled":
             network_config_disabled = True
+        elif name == "bootseed.syslog":
+            try:
+                syslog = parse_target(value or "")
+            except SyslogTargetError as exc:
+                syslog_problems.append(_problem(f"bootseed.syslog={value or ''}",
+                                                f"{exc}; ignored"))
         elif name == "bootseed" and parse_switch(value) is False:
             disabled_by = format_param(name, value)
         elif name == "bootseed.fallback" and value is not None:
@@ -209,7 +224,8 @@ def parse(text: str) -> KernelParams:
                         early=_parse_early(params), net=_parse_net(params),
                         rootswitch=_parse_rootswitch(params), disabled_by=disabled_by,
                         fallback=fallback, root=root, lab=MappingProxyType(lab),
-                        network_config_disabled=network_config_disabled)
+                        network_config_disabled=network_config_disabled, syslog=syslog,
+                        syslog_problems=syslog_problems)
 
 
 def _parse_early(params: Iterable[Param]) -> EarlyParams:

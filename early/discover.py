@@ -78,6 +78,8 @@ class DiscoveryConfig:
     seed_dirs: tuple[str, ...] = nocloud.SEED_DIRS
     max_discs: int = 8
     stage: str = "early"
+    # Every discovery log line also goes here (see Context.sink).
+    log_sink: Callable[[str], None] | None = None
 
     @classmethod
     def from_system(cls, root: str | os.PathLike[str] = "/",
@@ -161,7 +163,7 @@ def _discover_with(config: DiscoveryConfig, search: SearchFn) -> Seed:
     total = config.total_budget if config.total_budget is not None else (
         args.timeout or DEFAULT_BUDGET)
     ctx = Context(Budget(total), request_timeout=config.request_timeout, debug=args.debug,
-                  stage=config.stage)
+                  stage=config.stage, sink=config.log_sink)
     ctx.problems.extend(replace(p, level=RECORDED_LEVEL) for p in args.problems)
     seed: Seed | None = None
     try:

@@ -14,6 +14,9 @@ timings go into ``seed.json`` (``timings`` entries named ``early.*`` and one
 Never blocks the boot: everything runs under a watchdog alarm and a top-level catch;
 a failure is written to ``seed.json`` (as a problem) and to the console, and the
 process exits 0 so the initramfs carries on with the normal root.
+
+With ``bootseed.syslog=`` on the command line the stage's lines also go to that
+syslog destination while the network is up (:mod:`bootseed.early.remotelog`).
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from bootseed.contract import __version__
 from bootseed.contract.actions import EarlyStage
-from bootseed.contract.problems import Problem
+from bootseed.contract.problems import Level, Problem
 from bootseed.contract.seedcache import DEFAULT_SEED_DIR, RECORDED_LEVEL, Seed, StepTiming
 
 if TYPE_CHECKING:
     from bootseed.contract.cmdline import NetParams
+    from bootseed.early.remotelog import EarlyRemoteLog
 
 WATCHDOG_MARGIN_S = 15.0
 DEFAULT_DISCOVERY_BUDGET_S = 60.0
@@ -125,6 +130,13 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
     if options.ec2_endpoints is not None:
         config.ec2_endpoints = list(options.ec2_endpoints)
     config.stage = "early"
+    remote: EarlyRemoteLog | None = None
+    if params.syslog is not None:
+        from bootseed.early.remotelog import EarlyRemoteLog
+
+        remote = EarlyRemoteLog(params.syslog)
+        config.log_sink = remote.line
+        remote.line(f"bootseed-early {__version__}: looking for the seed")
     report.step("setup", t)
     budget = (config.total_budget or params.seed.timeout
               or DEFAULT_DISCOVERY_BUDGET_S)
@@ -136,6 +148,7 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
     report.step("needs-network", t)
     problems: list[Problem] = []
     net_session = None
+    net_up = False
     if not need:
         report.decision = "network not needed (seed is local or absent): no network touched"
     elif params.net.off:
@@ -146,12 +159,26 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
         net_session, net_problem = _bring_up(options, params.net, report)
         if net_problem is not None:
             problems.append(net_problem)
+        # An ip= typo is a problem too, but the network came up anyway.
+        net_up = net_session is not None and (net_problem is None
+                                              or net_problem.where != "early network")
+    if remote is not None:
+        remote.line(report.decision)
+        if net_up and net_session is not None:
+            remote.start(net_session[1].address)
+        else:
+            problems.append(Problem("kernel command line: bootseed.syslog",
+                                    "the early stage had no network up; its lines were not "
+                                    "sent (the late agent's are)", Level.NOTE))
 
     try:
         t = time.monotonic()
         seed = discover(config)
         report.step("discover", t, "ok" if seed.has_seed else "no-seed")
+        if remote is not None:
+            remote.line(_summary(seed, report, discovered=True))
     finally:
+        syslog = remote.stop() if remote is not None else None
         if net_session is not None:
             t = time.monotonic()
             backend, state = net_session
@@ -164,6 +191,8 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
                 state.teardown = f"failed: {exc}"
                 report.step("network-down", t, "error")
             report.network = state.as_dict()
+            if syslog is not None:
+                report.network["syslog"] = syslog
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
@@ -234,12 +263,16 @@ def _finish(seed: Seed, report: Report, options: PremountOptions) -> None:
     _console(summary, options.kmsg)
 
 
-def _summary(seed: Seed, report: Report) -> str:
+def _summary(seed: Seed, report: Report, discovered: bool = False) -> str:
     if report.error:
         return f"bootseed-early: error: {report.error}; boot continues"
     what = f"seed from {seed.source}" if seed.has_seed else "no seed"
-    total = next((t.duration_ms for t in report.timings if t.name == "early.total"), None)
+    if seed.has_seed and seed.instance_id:
+        what += f" (instance {seed.instance_id})"
     extra = f", {len(seed.problems)} problem(s)" if seed.problems else ""
+    if discovered:  # said while the network is still up, before the total is known
+        return f"bootseed-early: {what}{extra}; the boot continues"
+    total = next((t.duration_ms for t in report.timings if t.name == "early.total"), None)
     return f"bootseed-early: {what} in {total} ms{extra}"
 
 

@@ -53,6 +53,7 @@ from bootseed.image_builder.manifest import read_manifest
 from bootseed.image_builder.mocks.httpbase import LoggedRequest, MockServer
 from bootseed.image_builder.mocks.sink import PhoneHomeSink
 from bootseed.image_builder.mocks.static import StaticServer
+from bootseed.image_builder.mocks.syslogd import SyslogMessage, SyslogReceiver
 from bootseed.image_builder.serialreport import GuestReport, ReportError, extract_reports
 
 DEFAULT_TIMEOUT = 300.0
@@ -112,6 +113,9 @@ class BootOptions:
     # More guest address -> 127.0.0.1 relays for servers the test runs itself
     # (e.g. HTTPS servers at labnet.TLS_TRUSTED_ADDR / TLS_UNTRUSTED_ADDR).
     forwards: list[labnet.GuestForward] = field(default_factory=list)
+    # A syslog receiver on the host, reached from the guest at labnet.syslog_url(); the
+    # boot's kernel command line does not name it (the test adds bootseed.syslog=).
+    syslog: bool = False
 
 
 @dataclass
@@ -131,6 +135,8 @@ class BootResult:
     imds_requests: list[LoggedRequest]
     # "repo", "keyserver", "proxy" when the boot had them.
     lab_requests: dict[str, list[LoggedRequest]] = field(default_factory=dict)
+    # What the lab's syslog receiver got (BootOptions.syslog), in arrival order.
+    syslog_messages: list[SyslogMessage] = field(default_factory=list)
 
     @property
     def report(self) -> GuestReport | None:
@@ -367,6 +373,7 @@ class BootLab:
             outcome = qemu.run_vm(spec.argv(), opts.timeout, bootdir / "qemu.stderr")
             sink, seed, imds = servers.snapshot()
             lab_requests = servers.apt_snapshot()
+            syslog_messages = servers.syslog.snapshot() if servers.syslog is not None else []
         console = spec.console_log.read_text(errors="replace") if spec.console_log.exists() \
             else ""
         report_error = ""
@@ -389,6 +396,7 @@ class BootLab:
             seed_requests=seed,
             imds_requests=imds,
             lab_requests=lab_requests,
+            syslog_messages=syslog_messages,
         )
         (bootdir / "result.json").write_text(json.dumps(
             {"ok": result.ok, "seconds": result.seconds, "timed_out": result.timed_out,
@@ -440,6 +448,10 @@ class BootLab:
             if opts.apt_repo is not None:
                 self._start_apt_servers(opts.apt_repo, opts.apt_keys, servers)
             servers.forwards += opts.forwards
+            if opts.syslog:
+                servers.syslog = SyslogReceiver().start()
+                servers.forwards.append(labnet.GuestForward(
+                    labnet.SYSLOG_ADDR, labnet.SYSLOG_PORT, servers.syslog.port))
             yield servers
         finally:
             servers.stop()
@@ -490,6 +502,7 @@ class _Servers:
     repo: MockServer | None = None
     keyserver: MockServer | None = None
     proxy: MockServer | None = None
+    syslog: SyslogReceiver | None = None
 
     def snapshot(self) -> tuple[list[LoggedRequest], list[LoggedRequest], list[LoggedRequest]]:
         def requests(server: Any) -> list[LoggedRequest]:
@@ -503,7 +516,8 @@ class _Servers:
                 if server is not None}
 
     def stop(self) -> None:
-        for server in (self.sink, self.seed, self.imds, self.repo, self.keyserver, self.proxy):
+        for server in (self.sink, self.seed, self.imds, self.repo, self.keyserver, self.proxy,
+                       self.syslog):
             if server is not None:
                 with contextlib.suppress(Exception):
                     server.stop()

@@ -33,9 +33,13 @@ guest address        what                   host side
 169.254.100.3:80     Debian repository      ``StaticServer`` (signed lab repo)
 169.254.100.4:11371  OpenPGP keyserver      ``HkpKeyserver`` (HKP lookups)
 169.254.100.5:3128   forward proxy          ``ForwardProxy`` (routes to the repo)
+169.254.100.6:514    syslog receiver (TCP)  ``SyslogReceiver`` (RFC 3164/5424)
 169.254.100.20:443   HTTPS, test's CA       a test's TLS server (``BootOptions.forwards``)
 169.254.100.21:443   HTTPS, another CA      a test's TLS server (``BootOptions.forwards``)
 ===================  =====================  =====================================
+
+QEMU's ``guestfwd`` relays TCP only, so the guest reaches the syslog receiver over
+TCP (``bootseed.syslog=tcp://169.254.100.6:514``); the UDP path is tested on the host.
 """
 
 from __future__ import annotations
@@ -118,3 +122,10 @@ def nic_argument(forwards: Sequence[GuestForward], relay: str = "socat",
 TLS_TRUSTED_ADDR = "169.254.100.20"
 TLS_UNTRUSTED_ADDR = "169.254.100.21"
 HTTPS_PORT = 443
+SYSLOG_ADDR = "169.254.100.6"
+SYSLOG_PORT = 514
+
+
+def syslog_url() -> str:
+    """The ``bootseed.syslog=`` value that reaches the lab's receiver (TCP: see above)."""
+    return f"tcp://{SYSLOG_ADDR}:{SYSLOG_PORT}"

@@ -3,21 +3,25 @@
 On the host root (``/``) a command runs directly. For any other target root it
 runs under ``chroot``, which needs a shell in the target; a target without
 ``/bin/sh`` is refused rather than letting a command touch the host. Output
-(stdout and stderr) is appended to ``/var/log/user-data.log`` (0600) in the
-target, never to the agent's own log, because scripts may print secrets.
+(stdout and stderr) is appended to ``/var/log/user_data.log`` (0600) in the
+target, never to the agent's own log, because scripts may print secrets. The name
+bootseed used before, ``/var/log/user-data.log``, is a symlink to it (made through
+:class:`TargetRoot`, so a planted link never sends the write elsewhere); an old log of
+that name that is a regular file is left as it is.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootseed.late.logsetup import USER_OUTPUT_LOG, open_private_append
-from bootseed.late.target import TargetRoot
+from bootseed.late.logsetup import USER_OUTPUT_LINK, USER_OUTPUT_LOG, open_private_append
+from bootseed.late.target import TargetPathError, TargetRoot
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -64,9 +68,7 @@ def run_in_target(
     """Run ``argv`` (paths as the target sees them) and raise unless it exits 0."""
     label = what or shlex.join(argv)
     command, full_env = _prepared(target, argv, env, label)
-    log = target.real_path(USER_OUTPUT_LOG)
-    log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    fd = open_private_append(log, 0o600)
+    fd = open_user_log(target)
     try:
         os.write(fd, f"--- bootseed: {label}\n".encode())
         try:
@@ -82,6 +84,31 @@ def run_in_target(
         raise TargetExecError(f"{label}: exited with status {proc.returncode}"
                               f" (output in {USER_OUTPUT_LOG})")
     return ExecResult(tuple(argv), proc.returncode)
+
+
+def open_user_log(target: TargetRoot) -> int:
+    """The user output log, opened for appending (0600), with its compatibility link."""
+    log = target.real_path(USER_OUTPUT_LOG)
+    log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = open_private_append(log, 0o600)
+    _link_old_name(target)
+    return fd
+
+
+def _link_old_name(target: TargetRoot) -> None:
+    link_text = os.path.basename(USER_OUTPUT_LOG)
+    try:
+        old = target.lstat(USER_OUTPUT_LINK)
+    except FileNotFoundError:
+        old = None
+    except (OSError, TargetPathError):
+        return
+    if old is not None and not stat.S_ISLNK(old.st_mode):
+        return
+    try:  # replacing a link (ours or planted) is atomic and never follows it
+        target.symlink(USER_OUTPUT_LINK, link_text)
+    except (OSError, TargetPathError):
+        pass  # only a convenience; the log itself is written
 
 
 def _prepared(

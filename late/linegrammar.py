@@ -94,3 +94,14 @@ def fstab_field(value: str, what: str) -> str:
         raise LineGrammarError(f"{what}: {shown} is not a valid fstab field (empty, "
                                "blanks, '#' first or a line break)")
     return value
+
+
+_SYSLOG_SELECTOR = re.compile(r"[A-Za-z0-9*.,;=!_-]+")
+
+
+def syslog_selector(value: str, what: str) -> str:
+    """A syslog selector (``*.*``, ``auth,authpriv.*``, ``kern.!=debug;mail.none``): one
+    word of facility/priority characters, nothing that could end the rule."""
+    if not _SYSLOG_SELECTOR.fullmatch(value):
+        raise LineGrammarError(f"{what} is not a syslog selector (like *.* or auth.info)")
+    return value

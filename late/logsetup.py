@@ -1,5 +1,7 @@
-"""Where the agent's log lines go: stderr (the journal under systemd) and
-``/var/log/bootseed.log`` (0640) in the target, both through the redactor."""
+"""Where the agent's log lines go: stderr (the journal under systemd),
+``/var/log/bootseed.log`` (0640) in the target and, with ``bootseed.syslog=`` on the
+kernel command line, that remote syslog destination (:mod:`bootseed.late.remotelog`),
+all through the redactor."""
 
 from __future__ import annotations
 
@@ -9,11 +11,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from bootseed.contract.remotesyslog import SyslogTarget
 from bootseed.late.redact import RedactingFilter, Redactor
 from bootseed.late.target import TargetRoot
 
 LOG_FILE = "/var/log/bootseed.log"
-USER_OUTPUT_LOG = "/var/log/user-data.log"
+# The name Ubuntu's cloud images gave user script output; the old bootseed name stays as a
+# link to it (bootseed.late.execute).
+USER_OUTPUT_LOG = "/var/log/user_data.log"
+USER_OUTPUT_LINK = "/var/log/user-data.log"
 LOGGER = "bootseed"
 
 # sd-daemon(3) priority prefixes, understood by journald on a stream stdout/stderr.
@@ -60,6 +66,7 @@ def setup_logging(
     *,
     stream: TextIO | None = None,
     verbose: bool = False,
+    syslog: SyslogTarget | None = None,
 ) -> LogSetup:
     logger = logging.getLogger(LOGGER)
     logger.setLevel(logging.DEBUG)
@@ -77,6 +84,13 @@ def setup_logging(
     console.addFilter(redact)
     logger.addHandler(console)
     setup.handlers.append(console)
+    if syslog is not None:
+        from bootseed.late.remotelog import RemoteSyslogHandler
+
+        remote = RemoteSyslogHandler(syslog)
+        remote.addFilter(redact)
+        logger.addHandler(remote)
+        setup.handlers.append(remote)
 
     path = target.real_path(LOG_FILE)
     try:

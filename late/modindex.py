@@ -115,6 +115,14 @@ INDEX: dict[str, ModuleFacts] = {
         activate_keys=("ca_certs", "ca-certs"),
         aliases=("ca-certs",),
     ),
+    "rsyslog": ModuleFacts(
+        name="rsyslog",
+        stage=Stage.INIT,
+        order=57,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("rsyslog",),
+        aliases=(),
+    ),
     "users_groups": ModuleFacts(
         name="users_groups",
         stage=Stage.INIT,

@@ -61,6 +61,7 @@ from bootseed.late.instance import (
 from bootseed.late.logsetup import setup_logging
 from bootseed.late.model import Frequency, InstanceInfo, Stage
 from bootseed.late.modules.base import ModuleContext, ModuleSpec
+from bootseed.late.outputredirect import OutputRedirector
 from bootseed.late.redact import Redactor
 from bootseed.late.registry import Registry, load_registry
 from bootseed.late.schemacache import CACHE_NAME as SCHEMA_CACHE
@@ -76,7 +77,7 @@ from bootseed.late.status import (
     write_result,
     write_status,
 )
-from bootseed.late.target import TargetRoot
+from bootseed.late.target import TargetPathError, TargetRoot
 
 if TYPE_CHECKING:
     from bootseed.early.discover import DiscoveryConfig
@@ -162,17 +163,21 @@ class Runner:
         self.stopped = False
         self._ready_lock = threading.Lock()
         self._ready_sent = False
+        self.output = OutputRedirector(self.target)
 
     # -- the run ---------------------------------------------------------------
 
     def run(self) -> RunStatus:
         prepare_run_dir(self.run_dir)
+        kernel = self.kernel_params()
         logs = setup_logging(self.target, self.redactor, stream=self.opts.log_stream,
-                             verbose=self.opts.verbose)
+                             verbose=self.opts.verbose,
+                             syslog=kernel.syslog if kernel is not None else None)
         try:
             with self._lock():
                 self._run_locked()
         finally:
+            self.output.restore()
             logs.close()
         return self.status
 
@@ -298,6 +303,7 @@ class Runner:
             self.status.problems.append(Problem("bootseed", f"disabled: {reason}", Level.NOTE))
             self.stopped = True
             return
+        self._forward_system_log()
         seed = self._load_seed(discover_missing=True)
         if seed is None:
             return
@@ -332,6 +338,23 @@ class Runner:
             self._network_config_before_ready()
             return
         self._configure(stage)
+
+    def _forward_system_log(self) -> None:
+        """Before any module: the system logger forwards to ``bootseed.syslog=`` (or stops
+        doing so when the parameter is gone)."""
+        from bootseed.late.rsyslogd import WHERE, configure_forwarding
+
+        kernel = self.kernel_params()
+        if kernel is None:
+            return
+        try:
+            problems = configure_forwarding(self.target, kernel.syslog)
+        except (OSError, TargetPathError) as exc:
+            problems = [Problem(WHERE, f"cannot write the rsyslog drop-in: {exc}",
+                                Level.WARNING)]
+        self.status.problems.extend([*kernel.syslog_problems, *problems])
+        if kernel.syslog is not None:
+            log.info("log lines go to %s too", kernel.syslog.url)
 
     def _network_config_before_ready(self) -> None:
         """User-data waits for the network, but the network it waits for is the one the
@@ -545,6 +568,8 @@ class Runner:
 
     def _run_modules(self, stage: RunStage, module_stage: Stage) -> None:
         cfg = self._load_cfg()
+        # ``output`` comes from the config, so the init stage's applies once it is read.
+        self.status.problems += self.output.apply(cfg, str(module_stage))
         plan, problems = plan_stage(module_stage, cfg, self.registry)
         self.status.problems += problems
         for planned in plan:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootseed.contract.problems import Level, Problem
+from bootseed.late.outputredirect import SCHEMA as OUTPUT_SCHEMA
 from bootseed.late.registry import Registry
 
 _MODULE_ENTRY: dict[str, Any] = {
@@ -48,6 +49,8 @@ RUNNER_PROPERTIES: dict[str, Any] = {
     "cloud_init_modules": {"type": "array", "items": _MODULE_ENTRY},
     "cloud_config_modules": {"type": "array", "items": _MODULE_ENTRY},
     "cloud_final_modules": {"type": "array", "items": _MODULE_ENTRY},
+    # Where the agent's stdout/stderr go per stage (bootseed.late.outputredirect).
+    "output": OUTPUT_SCHEMA,
     # Merge directives are consumed by the user-data engine; harmless if left in.
     "merge_how": {},
     "merge_type": {},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,12 +41,17 @@ class Context:
     stage: str = "early"
     problems: list[Problem] = field(default_factory=list)
     timings: list[StepTiming] = field(default_factory=list)
+    # Where every line also goes (the remote syslog while the early network is up),
+    # debug or not.
+    sink: Callable[[str], None] | None = None
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message, RECORDED_LEVEL))
         self.log(f"problem: {where}: {message}")
 
     def log(self, message: str) -> None:
+        if self.sink is not None:
+            self.sink(message)
         if self.debug:
             print(f"bootseed: {message}", file=sys.stderr, flush=True)
 

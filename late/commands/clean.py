@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=Path("/"),
                         help="target root to clean (default: /)")
     parser.add_argument("--logs", action="store_true",
-                        help="also remove /var/log/bootseed.log and /var/log/user-data.log")
+                        help="also remove /var/log/bootseed.log, /var/log/user_data.log and "
+                        "its old-name link /var/log/user-data.log")
     parser.add_argument("--seed", action="store_true",
                         help="also remove the seed cache in /run/bootseed (rediscover next run)")
 
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bootseed.contract.cli import CliError
     from bootseed.late.cloudinit_files import CLOUD_RUN_DIR, CLOUD_STATE_DIR
-    from bootseed.late.logsetup import LOG_FILE, USER_OUTPUT_LOG
+    from bootseed.late.logsetup import LOG_FILE, USER_OUTPUT_LINK, USER_OUTPUT_LOG
     from bootseed.late.runner import DEFAULT_RUN_DIR
     from bootseed.late.state import STATE_DIR
     from bootseed.late.target import TargetRoot
@@ -49,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
     targets += [cloud_state / name for name in ("instance", "instances", "data")]
     targets += [target.real_path(CLOUD_RUN_DIR)]
     if args.logs:
-        targets += [target.real_path(LOG_FILE), target.real_path(USER_OUTPUT_LOG)]
+        # The link's parent is resolved in the target; the link itself is not followed.
+        targets += [target.real_path(LOG_FILE), target.real_path(USER_OUTPUT_LOG),
+                    target.real_path(os.path.dirname(USER_OUTPUT_LINK))
+                    / os.path.basename(USER_OUTPUT_LINK)]
     for path in targets:
         try:
             if path.is_dir() and not path.is_symlink():

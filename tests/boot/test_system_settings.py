@@ -81,7 +81,7 @@ find /var/log /etc /run /var/lib -type f -perm -o=r -print0 2>/dev/null \\
     | xargs -0 grep -lF -- "$PW" > $P/secret-world-readable 2>/dev/null
 journalctl -b --no-pager -o cat | gzip -9 > $P/journal.gz
 gzip -9c /var/log/bootseed.log > $P/bootseed-log.gz
-gzip -9c /var/log/user-data.log > $P/user-data-log.gz
+gzip -9c /var/log/user_data.log > $P/user-data-log.gz
 true
 """
 

@@ -5,7 +5,9 @@ own timings and decisions, and nothing ever makes it fail the boot."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,3 +186,71 @@ def test_usage_error_is_one_line_and_nonzero() -> None:
                             timeout=60, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "--dhcp-timeout" in result.stderr
+
+
+SYSLOG_PROGRAM = r"""
+import json, sys
+from bootseed.image_builder.mocks.syslogd import SyslogReceiver
+with SyslogReceiver(host=sys.argv[1], port=int(sys.argv[2])) as receiver:
+    print("ready", flush=True)
+    sys.stdin.read()
+print(json.dumps([{"app": m.app_name, "host": m.hostname, "format": m.format,
+                   "facility": m.facility, "message": m.message, "protocol": m.protocol}
+                  for m in receiver.snapshot()]), flush=True)
+"""
+
+
+def syslog_receiver(lab: NetnsPair, port: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(["ip", "netns", "exec", lab.server, sys.executable, "-c",
+                             SYSLOG_PROGRAM, SERVER_IP, str(port)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def received(proc: subprocess.Popen[str]) -> list[dict[str, object]]:
+    out, _ = proc.communicate("", timeout=20)
+    return list(json.loads(out))
+
+
+@needs_netns
+@pytest.mark.root
+@pytest.mark.parametrize("protocol", ["udp", "tcp"])
+def test_early_lines_reach_remote_syslog_while_the_network_is_up(
+        lab: NetnsPair, tmp_path: Path, protocol: str) -> None:
+    lab.start_dhcp()
+    server = lab.serve("static", seed_dir(tmp_path, {"instance-id": "nc-syslog"}), 8000)
+    receiver = syslog_receiver(lab, 5514)
+    doc, _ = premount(lab, tmp_path, f"ds=nocloud;s=http://{SERVER_IP}:8000/ "
+                      f"bootseed.syslog={protocol}://{SERVER_IP}:5514")
+    server.stop()
+    lines = received(receiver)
+    assert doc["instance_id"] == "nc-syslog"
+    assert lines and {line["app"] for line in lines} == {"bootseed-early"}
+    assert {line["format"] for line in lines} == {"rfc5424"}
+    assert {line["protocol"] for line in lines} == {protocol}
+    assert all(line["facility"] == 1 and line["host"] for line in lines)
+    texts = [str(line["message"]) for line in lines]
+    # Lines from before the network was up are sent first, the summary last.
+    assert "looking for the seed" in texts[0]
+    assert any("network needed" in text for text in texts)
+    assert "seed from nocloud (instance nc-syslog)" in texts[-1]
+    net = early_action(doc)["network"]
+    assert isinstance(net, dict)
+    assert net["syslog"]["sent"] == len(lines) and net["syslog"]["dropped"] == 0
+
+
+@needs_netns
+@pytest.mark.root
+def test_dead_remote_syslog_does_not_hold_the_boot(lab: NetnsPair, tmp_path: Path) -> None:
+    lab.start_dhcp()
+    server = lab.serve("static", seed_dir(tmp_path, {"instance-id": "nc-dead"}), 8000)
+    started = time.monotonic()
+    doc, _ = premount(lab, tmp_path, f"ds=nocloud;s=http://{SERVER_IP}:8000/ "
+                      f"bootseed.syslog=tcp://{SERVER_IP}:5599")
+    server.stop()
+    assert doc["instance_id"] == "nc-dead"
+    assert time.monotonic() - started < 30
+    net = early_action(doc)["network"]
+    assert isinstance(net, dict)
+    assert net["syslog"]["sent"] == 0 and net["syslog"]["dropped"] > 0

@@ -97,6 +97,9 @@ def test_clean_simulates_a_fresh_instance(root: Path, capsys: pytest.CaptureFixt
     assert main(["clean", "--root", str(root), "--logs"]) == 0
     out = capsys.readouterr().out
     assert "var/lib/bootseed" in out and "bootseed.log" in out
+    assert "user_data.log" in out and "user-data.log" in out
+    assert not (root / "var/log/user_data.log").exists()
+    assert not (root / "var/log/user-data.log").is_symlink()
     assert (root / "run/bootseed/seed.json").exists()  # the seed stays without --seed
     assert _run(root) == 0
     assert (root / "runcmd-count").read_text() == "run\nrun\n"

@@ -34,11 +34,29 @@ def test_runs_inside_chroot_and_logs_output(tmp_path: Path) -> None:
     run_in_target(target, ["/bin/sh", "-c", "echo out; echo err >&2; echo made > /made"],
                   env={"INSTANCE_ID": "i-9"})
     assert target.path("/made").read_text() == "made\n"
-    log = target.path("/var/log/user-data.log")
+    log = target.path("/var/log/user_data.log")
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert "out\nerr\n" in log.read_text()
+    assert os.readlink(target.path("/var/log/user-data.log")) == "user_data.log"
     with pytest.raises(TargetExecError, match="exited with status 3"):
         run_in_target(target, ["/bin/sh", "-c", "exit 3"])
+
+
+def test_old_name_link_replaces_a_planted_link_and_spares_an_old_log(tmp_path: Path) -> None:
+    target = make_shell_root(tmp_path / "root")
+    outside = tmp_path / "outside.log"
+    outside.write_text("host file\n")
+    target.path("/var/log").mkdir(parents=True, exist_ok=True)
+    target.path("/var/log/user-data.log").symlink_to(outside)
+    run_in_target(target, ["/bin/sh", "-c", "echo one"])
+    assert os.readlink(target.path("/var/log/user-data.log")) == "user_data.log"
+    assert outside.read_text() == "host file\n"
+    other = make_shell_root(tmp_path / "other")
+    other.path("/var/log").mkdir(parents=True, exist_ok=True)
+    other.path("/var/log/user-data.log").write_text("older boots\n")
+    run_in_target(other, ["/bin/sh", "-c", "echo two"])
+    assert other.path("/var/log/user-data.log").read_text() == "older boots\n"
+    assert "two\n" in other.path("/var/log/user_data.log").read_text()
 
 
 def test_script_dir_runs_all_in_order_and_reports_failures(tmp_path: Path) -> None:

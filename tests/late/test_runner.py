@@ -80,7 +80,7 @@ def test_first_boot_runs_everything_and_writes_results(target: TargetRoot) -> No
     log = target.path("/var/log/bootseed.log")
     assert stat.S_IMODE(log.stat().st_mode) == 0o640
     assert "stage final: done" in log.read_text()
-    assert stat.S_IMODE(target.path("/var/log/user-data.log").stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.path("/var/log/user_data.log").stat().st_mode) == 0o600
 
 
 def test_same_instance_skips_per_instance_new_instance_reruns(target: TargetRoot) -> None:

@@ -28,7 +28,7 @@ from bootseed.late.specindex import (
 ORDER_BEFORE_SPECS = {
     Stage.INIT: ["network_config", "metadata_lockdown", "seed_random", "bootcmd",
                  "write_files", "growpart", "resizefs", "mounts",
-                 "set_hostname", "update_hostname", "update_etc_hosts", "ca_certs",
+                 "set_hostname", "update_hostname", "update_etc_hosts", "ca_certs", "rsyslog",
                  "users_groups", "ssh", "volumes"],
     Stage.CONFIG: ["keyboard", "locale", "set_passwords", "apt_pipelining", "apt_configure",
                    "ntp", "timezone", "resolv_conf", "runcmd"],

@@ -59,7 +59,7 @@ def test_vendor_scripts_prefix_and_disable(tmp_path: Path) -> None:
     (folder / "v").chmod(0o700)
     scripts_vendor.MODULE.handle(ctx)
     assert target.path("/v").read_text() == "vendor\n"
-    assert "+ echo vendor" in target.path("/var/log/user-data.log").read_text()
+    assert "+ echo vendor" in target.path("/var/log/user_data.log").read_text()
     target.path("/v").unlink()
     ctx.cfg = {"vendor_data": {"enabled": False}}
     scripts_vendor.MODULE.handle(ctx)
