@@ -2,7 +2,8 @@
 
 The child gets an address-space limit (``RLIMIT_AS``) and a wall-clock timeout, so
 a regression fails the test (MemoryError, killed, timed out) instead of swapping
-or hanging the suite. The child reports its own elapsed time and peak RSS growth.
+or hanging the suite. The child reports the CPU time it spent (not wall time,
+which a busy machine stretches) and its peak RSS growth.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ _PRELUDE = """
 import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
 _rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-_t0 = time.monotonic()
+_t0 = time.process_time()
 """
 
 _EPILOGUE = """
-_report = {"seconds": time.monotonic() - _t0,
+_report = {"seconds": time.process_time() - _t0,
            "rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - _rss0) / 1024,
            "result": RESULT}
 sys.stdout.write("\\n@@REPORT@@" + json.dumps(_report))
@@ -36,7 +37,7 @@ sys.stdout.write("\\n@@REPORT@@" + json.dumps(_report))
 
 @dataclass
 class Outcome:
-    seconds: float
+    seconds: float  # CPU seconds of the child's timed body
     rss_growth_mb: float
     result: object
 
