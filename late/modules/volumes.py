@@ -20,6 +20,7 @@ stage, which then records nothing; its schema lives here so the late agent accep
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import subprocess
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 from bootseed.contract.actions import VolumeAction, VolumeExec, VolumeMount
 from bootseed.contract.seedcache import DEFAULT_SEED_DIR
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
+from bootseed.late.target import TargetRoot
 
 FSTAB = "/etc/fstab"
 FSTAB_TAG = "# bootseed volume"
@@ -72,9 +74,9 @@ def handle(ctx: ModuleContext) -> None:
         what = f"{action.KIND} {action.volume.device} (UUID={action.volume.uuid})"
         try:
             if isinstance(action, VolumeMount):
-                mount_volume(ctx, action)
+                mount_volume(ctx.target, ctx.log, action)
             else:
-                exec_volume(ctx, action)
+                exec_volume(ctx.target, ctx.log, action)
         except (OSError, ValueError, RuntimeError, subprocess.SubprocessError) as exc:
             ctx.log.error("%s: %s", what, exc)
             errors.append(f"{what}: {exc}")
@@ -132,17 +134,18 @@ def update_fstab(text: str, action: VolumeMount) -> str:
     return "".join(kept) + line
 
 
-def mount_volume(ctx: ModuleContext, action: VolumeMount) -> None:
+def mount_volume(target: TargetRoot, log: logging.Logger, action: VolumeMount) -> None:
+    """The fstab line, then the mount now (also used for a hot-attached volume)."""
     mountpoint = action.mountpoint
     if not mountpoint.startswith("/"):
         raise ValueError(f"mountpoint {mountpoint!r} is not an absolute path")
-    fstab = ctx.target.read_text(FSTAB, default="")
+    fstab = target.read_text(FSTAB, default="")
     updated = update_fstab(fstab, action)
     if updated != fstab:
-        ctx.target.write(FSTAB, updated, mode=0o644)
-    host_path = ctx.target.real_path(mountpoint)
+        target.write(FSTAB, updated, mode=0o644)
+    host_path = target.real_path(mountpoint)
     if _is_mountpoint(host_path):
-        ctx.log.info("%s already mounted", mountpoint)
+        log.info("%s already mounted", mountpoint)
         return
     device = _device(action)
     host_path.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -154,7 +157,7 @@ def mount_volume(ctx: ModuleContext, action: VolumeMount) -> None:
                           check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"mount {device} on {mountpoint}: {proc.stderr.strip()}")
-    ctx.log.info("mounted %s (UUID=%s) on %s", device, action.volume.uuid, mountpoint)
+    log.info("mounted %s (UUID=%s) on %s", device, action.volume.uuid, mountpoint)
 
 
 def _is_mountpoint(path: Path) -> bool:
@@ -163,7 +166,9 @@ def _is_mountpoint(path: Path) -> bool:
     return path.is_dir() and mount_at(str(path)) is not None
 
 
-def exec_volume(ctx: ModuleContext, action: VolumeExec) -> None:
+def exec_volume(target: TargetRoot, log: logging.Logger, action: VolumeExec) -> None:
+    """The volume's script, once per volume and script content (also used for a
+    hot-attached volume)."""
     from bootseed.early import blockdev
 
     script = action.run
@@ -173,7 +178,7 @@ def exec_volume(ctx: ModuleContext, action: VolumeExec) -> None:
     uuid = action.volume.uuid
     # A scratch mount point under the runtime directory; nothing recorded is read there.
     inside = f"{DEFAULT_SEED_DIR}/volume-exec/{uuid}"
-    host_dir = ctx.target.real_path(inside)
+    host_dir = target.real_path(inside)
     host_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     volume = blockdev.BlockDevice(device, fstype=action.volume.fstype,
                                   label=action.volume.label, uuid=uuid)
@@ -181,49 +186,49 @@ def exec_volume(ctx: ModuleContext, action: VolumeExec) -> None:
     try:
         path = host_dir / script
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        semaphore = ctx.target.real_path(f"{EXEC_STATE}/exec-{uuid}-{digest}")
+        semaphore = target.real_path(f"{EXEC_STATE}/exec-{uuid}-{digest}")
         if semaphore.exists():
-            ctx.log.info("%s on UUID=%s already ran (%s)", script, uuid, semaphore)
+            log.info("%s on UUID=%s already ran (%s)", script, uuid, semaphore)
             return
-        status, output = _run_script(ctx, f"{inside}/{script}", inside, action,
+        status, output = _run_script(target, log, f"{inside}/{script}", inside, action,
                                      os.access(path, os.X_OK))
-        _log_output(ctx, action, script, status, output)
+        _log_output(target, log, action, script, status, output)
         if status != 0:
             raise RuntimeError(f"{script} exited with status {status} (output in {EXEC_LOG})")
-        ctx.target.write(f"{EXEC_STATE}/exec-{uuid}-{digest}",
-                         f"{time.time():.0f} {script}\n", mode=0o600, dir_mode=0o700)
+        target.write(f"{EXEC_STATE}/exec-{uuid}-{digest}",
+                     f"{time.time():.0f} {script}\n", mode=0o600, dir_mode=0o700)
     finally:
         blockdev.umount(str(host_dir))
         host_dir.rmdir()
 
 
-def _run_script(ctx: ModuleContext, script: str, volume_dir: str, action: VolumeExec,
-                executable: bool) -> tuple[int, bytes]:
+def _run_script(target: TargetRoot, log: logging.Logger, script: str, volume_dir: str,
+                action: VolumeExec, executable: bool) -> tuple[int, bytes]:
     from bootseed.late.execute import DEFAULT_PATH
 
     argv = [script] if executable else ["/bin/sh", script]
-    if not ctx.target.is_host:
-        argv = ["chroot", str(ctx.target.root), *argv]
+    if not target.is_host:
+        argv = ["chroot", str(target.root), *argv]
     env = {"PATH": DEFAULT_PATH, "HOME": "/root", "LANG": "C.UTF-8",
            "BOOTSEED_VOLUME_DIR": volume_dir, "BOOTSEED_VOLUME_UUID": str(action.volume.uuid),
            "BOOTSEED_VOLUME_DEVICE": action.volume.device}
-    ctx.log.info("running %s from volume UUID=%s", script, action.volume.uuid)
+    log.info("running %s from volume UUID=%s", script, action.volume.uuid)
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, env=env, timeout=EXEC_TIMEOUT_S,
-                              cwd=str(ctx.target.real_path(volume_dir)), check=False)
+                              cwd=str(target.real_path(volume_dir)), check=False)
     except subprocess.TimeoutExpired as exc:
         return -1, (exc.output or b"") + b"\n[killed after the time limit]\n"
     return proc.returncode, proc.stdout
 
 
-def _log_output(ctx: ModuleContext, action: VolumeExec, script: str, status: int,
-                output: bytes) -> None:
+def _log_output(target: TargetRoot, log: logging.Logger, action: VolumeExec, script: str,
+                status: int, output: bytes) -> None:
     from bootseed.late.logsetup import open_private_append
 
-    log = ctx.target.real_path(EXEC_LOG)
-    log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    fd = open_private_append(log, 0o600)
+    log_file = target.real_path(EXEC_LOG)
+    log_file.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = open_private_append(log_file, 0o600)
     try:
         os.write(fd, f"--- bootseed volume UUID={action.volume.uuid} {script} "
                      f"(exit {status})\n".encode() + output)
@@ -232,7 +237,7 @@ def _log_output(ctx: ModuleContext, action: VolumeExec, script: str, status: int
     finally:
         os.close(fd)
     for line in output.decode("utf-8", "replace").splitlines()[-20:]:
-        ctx.log.info("%s: %s", script, line)
+        log.info("%s: %s", script, line)
 
 
 MODULE = ModuleSpec(
