@@ -58,6 +58,8 @@ from bootseed.contract import cmdline as kernel_cmdline
 BEGIN_MARKER = "==== BOOTSEED-REPORT BEGIN ===="
 END_MARKER = "==== BOOTSEED-REPORT END ===="
 WAIT_MARKER = "==== BOOTSEED-LAB WAITING ===="
+REPORT_UNIT = "bootseed-lab-report.service"
+JOB_SETTLE_S = 30.0
 REPORT_FORMAT = 1
 FILE_LIMIT = 64 * 1024
 GENERATOR_VERDICT = "/run/bootseed-generator"
@@ -258,8 +260,23 @@ def wait_for_paths(paths: list[str], timeout: float,
         if len(seen) == len(paths) or time.monotonic() - started > timeout:
             break
         time.sleep(0.5)
+    # What made the paths appear may still be finishing (a unit started by udev): let
+    # systemd's job queue drain, this report's own job aside.
+    pending = settle_jobs(min(JOB_SETTLE_S, max(1.0, timeout - (time.monotonic() - started))))
     return {"paths": paths, "seen": seen, "missing": [p for p in paths if p not in seen],
-            "seconds": round(time.monotonic() - started, 1)}
+            "seconds": round(time.monotonic() - started, 1), "jobs_pending": pending}
+
+
+def settle_jobs(timeout: float) -> list[str]:
+    """Wait until systemd has no queued job but this unit's; the ones left after that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, out, _ = _run(["systemctl", "list-jobs", "--no-legend"])
+        pending = [line.split()[1] for line in out.splitlines()
+                   if len(line.split()) > 1 and REPORT_UNIT not in line]
+        if not pending or time.monotonic() > deadline:
+            return pending
+        time.sleep(0.5)
 
 
 def disk_probes() -> dict[str, Any]:
