@@ -77,21 +77,29 @@ def not_ready(target: TargetRoot, cmdline: str) -> str:
     return ""
 
 
-def fstab_entries_for(fstab: str, volume: BlockDevice) -> list[tuple[str, str]]:
-    """(device, mount point) of the ``mounts`` module's fstab lines naming ``volume``."""
+@dataclass(frozen=True)
+class FstabEntry:
+    device: str
+    mountpoint: str
+    fstype: str
+    options: str
+
+
+def fstab_entries_for(fstab: str, volume: BlockDevice) -> list[FstabEntry]:
+    """The ``mounts`` module's fstab lines (``# bootseed``) that name ``volume``."""
     from bootseed.early.blockdev import matches
     from bootseed.late.modules.mounts import is_ours
 
     found = []
     for line in fstab.splitlines():
         fields = line.split()
-        if len(fields) < 3 or fields[0].startswith("#") or not is_ours(line):
+        if len(fields) < 4 or fields[0].startswith("#") or not is_ours(line):
             continue
-        device, mountpoint, fstype = fields[:3]
-        if fstype == "swap" or not mountpoint.startswith("/"):
+        entry = FstabEntry(*fields[:4])
+        if entry.fstype == "swap" or not entry.mountpoint.startswith("/"):
             continue
-        if matches(volume, device):
-            found.append((device, mountpoint))
+        if matches(volume, entry.device):
+            found.append(entry)
     return found
 
 
@@ -154,35 +162,52 @@ def _volume_file(report: AttachReport, volume: BlockDevice, target: TargetRoot,
                 mount_volume(target, log, action)
                 report.done.append(f"volume-mount on {action.mountpoint}")
             elif isinstance(action, VolumeExec):
-                exec_volume(target, log, action)
-                report.done.append(f"volume-exec {action.run}")
+                if exec_volume(target, log, action):
+                    report.done.append(f"volume-exec {action.run}")
+                else:
+                    report.problems.append(Problem("volume-exec", f"{action.run} ran on this "
+                                                   "volume before; not run again",
+                                                   Level.NOTE))
         except (OSError, ValueError, RuntimeError, subprocess.SubprocessError) as exc:
             report.problems.append(Problem(f"{action.KIND}", str(exc), Level.ERROR))
 
 
 def _fstab_entries(report: AttachReport, volume: BlockDevice, target: TargetRoot,
                    log: logging.Logger) -> None:
+    import subprocess
+
     from bootseed.early.blockdev import mount_at
-    from bootseed.late.execute import run_captured
     from bootseed.late.modules.mounts import FSTAB
 
-    for name, mountpoint in fstab_entries_for(target.read_text(FSTAB, default=""), volume):
-        where = f"mounts: {name}"
-        if mount_at(str(target.real_path(mountpoint))) is not None:
-            report.problems.append(Problem(where, f"{mountpoint} has something mounted "
+    for entry in fstab_entries_for(target.read_text(FSTAB, default=""), volume):
+        where = f"mounts: {entry.device}"
+        host_path = target.real_path(entry.mountpoint)
+        if mount_at(str(host_path)) is not None:
+            report.problems.append(Problem(where, f"{entry.mountpoint} has something mounted "
                                                   "already; left alone", Level.WARNING))
             continue
-        with target.open_dir(mountpoint, create=True):
+        with target.open_dir(entry.mountpoint, create=True):
             pass
-        run = run_captured(target, ["mount", mountpoint], timeout=MOUNT_TIMEOUT_S, keep=2048)
-        if run.returncode != 0:
-            report.problems.append(Problem(where, f"mount {mountpoint} exited with status "
-                                                  f"{run.returncode}: "
-                                                  f"{' '.join(run.output.split())[-200:]}",
+        # The probed device and the line's own type and options: the same mount as
+        # `mount MOUNTPOINT`, without resolving LABEL=/UUID= a second time.
+        argv = ["mount", "-o", entry.options, volume.path, str(host_path)]
+        if entry.fstype != "auto":
+            argv[1:1] = ["-t", entry.fstype]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False,
+                                  timeout=MOUNT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            report.problems.append(Problem(where, f"mount {entry.mountpoint} timed out",
                                            Level.ERROR))
             continue
-        log.info("mounted %s (%s) on %s", volume.path, name, mountpoint)
-        report.done.append(f"mounts entry {name} on {mountpoint}")
+        if proc.returncode != 0:
+            report.problems.append(Problem(where, f"mount {entry.mountpoint} exited with "
+                                                  f"status {proc.returncode}: "
+                                                  f"{' '.join(proc.stderr.split())[-200:]}",
+                                           Level.ERROR))
+            continue
+        log.info("mounted %s (%s) on %s", volume.path, entry.device, entry.mountpoint)
+        report.done.append(f"mounts entry {entry.device} on {entry.mountpoint}")
 
 
 @contextmanager

@@ -166,9 +166,9 @@ def _is_mountpoint(path: Path) -> bool:
     return path.is_dir() and mount_at(str(path)) is not None
 
 
-def exec_volume(target: TargetRoot, log: logging.Logger, action: VolumeExec) -> None:
+def exec_volume(target: TargetRoot, log: logging.Logger, action: VolumeExec) -> bool:
     """The volume's script, once per volume and script content (also used for a
-    hot-attached volume)."""
+    hot-attached volume); False when it had run already."""
     from bootseed.early import blockdev
 
     script = action.run
@@ -189,7 +189,7 @@ def exec_volume(target: TargetRoot, log: logging.Logger, action: VolumeExec) -> 
         semaphore = target.real_path(f"{EXEC_STATE}/exec-{uuid}-{digest}")
         if semaphore.exists():
             log.info("%s on UUID=%s already ran (%s)", script, uuid, semaphore)
-            return
+            return False
         status, output = _run_script(target, log, f"{inside}/{script}", inside, action,
                                      os.access(path, os.X_OK))
         _log_output(target, log, action, script, status, output)
@@ -197,6 +197,7 @@ def exec_volume(target: TargetRoot, log: logging.Logger, action: VolumeExec) -> 
             raise RuntimeError(f"{script} exited with status {status} (output in {EXEC_LOG})")
         target.write(f"{EXEC_STATE}/exec-{uuid}-{digest}",
                      f"{time.time():.0f} {script}\n", mode=0o600, dir_mode=0o700)
+        return True
     finally:
         blockdev.umount(str(host_dir))
         host_dir.rmdir()
