@@ -88,7 +88,7 @@ class FstabEntry:
 def fstab_entries_for(fstab: str, volume: BlockDevice) -> list[FstabEntry]:
     """The ``mounts`` module's fstab lines (``# bootseed``) that name ``volume``."""
     from bootseed.early.blockdev import matches
-    from bootseed.late.modules.mounts import is_ours
+    from bootseed.late.fstabmark import is_ours
 
     found = []
     for line in fstab.splitlines():
@@ -137,7 +137,7 @@ def _volume_file(report: AttachReport, volume: BlockDevice, target: TargetRoot,
     from bootseed.early.budget import Budget
     from bootseed.early.rootswitch import Report, read_image_config
     from bootseed.early.volumes import scan_volume_files
-    from bootseed.late.modules.volumes import exec_volume, mount_volume
+    from bootseed.late.volumeactions import exec_volume, mount_volume
 
     config_report = Report()
     config = read_image_config(target.root, config_report)
@@ -177,7 +177,7 @@ def _fstab_entries(report: AttachReport, volume: BlockDevice, target: TargetRoot
     import subprocess
 
     from bootseed.early.blockdev import mount_at
-    from bootseed.late.modules.mounts import FSTAB
+    from bootseed.late.fstabmark import FSTAB
 
     for entry in fstab_entries_for(target.read_text(FSTAB, default=""), volume):
         where = f"mounts: {entry.device}"
