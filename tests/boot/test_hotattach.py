@@ -104,7 +104,9 @@ def test_grown_root_and_hot_attached_volumes(lab: BootLab, tmp_path: Path) -> No
     root_part = blocks[Path(root["source"]).name]
     built_root = manifest.root_size
     assert root_part["size"] >= built_root + GROWN_BY - 64 * 1024 ** 2, (root_part, built_root)
-    assert root["fstype"] == "ext4" and root["size"] > built_root + GROWN_BY * 0.9, root
+    # df's size leaves out the filesystem's own metadata (~4 % for ext4 here): an ungrown
+    # root shows less than its partition, the grown one most of the 2 GiB more.
+    assert root["fstype"] == "ext4" and root["size"] > built_root + GROWN_BY * 0.8, root
     modules = {m["name"]: m for m in report.modules}
     assert modules["growpart"]["status"] == "ok" and modules["resizefs"]["status"] == "ok"
     problems = [f"{p['where']}: {p['message']}" for p in report.problems]
