@@ -42,18 +42,24 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
+import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bootseed.image_builder import labnet, overlay, qemu
+from bootseed.image_builder.guest.report import WAIT_MARKER
 from bootseed.image_builder.manifest import read_manifest
 from bootseed.image_builder.mocks.httpbase import LoggedRequest, MockServer
 from bootseed.image_builder.mocks.sink import PhoneHomeSink
 from bootseed.image_builder.mocks.static import StaticServer
 from bootseed.image_builder.mocks.syslogd import SyslogMessage, SyslogReceiver
+from bootseed.image_builder.procrun import run as run_tool
+from bootseed.image_builder.qmp import QmpClient
 from bootseed.image_builder.serialreport import GuestReport, ReportError, extract_reports
 
 DEFAULT_TIMEOUT = 300.0
@@ -76,6 +82,27 @@ class ExtraDisk:
             raise LabError(f"--disk {text!r}: expected LABEL:SIZE, e.g. data:1G "
                            "(label: up to 16 of A-Z a-z 0-9 _ . -)")
         return cls(label=label, size=size)
+
+
+@dataclass(frozen=True)
+class ConsoleHook:
+    """Something to do to the running guest once ``marker`` shows on its serial console:
+    ``action`` gets a QMP client connected to the guest's QEMU (e.g. to hot-plug a disk
+    with :func:`bootseed.image_builder.qmp.hot_add_disk`). ``GUEST_WAITING`` is the marker
+    the report unit prints once bootseed's status is final, when ``wait_files`` is set."""
+
+    marker: str
+    action: Callable[[QmpClient], None]
+
+
+GUEST_WAITING = WAIT_MARKER
+
+
+@dataclass
+class HookOutcome:
+    marker: str
+    fired_at: float | None = None  # seconds since QEMU started
+    error: str = ""
 
 
 @dataclass
@@ -116,6 +143,15 @@ class BootOptions:
     # A syslog receiver on the host, reached from the guest at labnet.syslog_url(); the
     # boot's kernel command line does not name it (the test adds bootseed.syslog=).
     syslog: bool = False
+    # Grow the boot disk before the boot (``qemu-img resize`` of this boot's overlay, e.g.
+    # "+3G"): the image on a bigger disk than it was built for, as a cloud gives it.
+    grow_disk: str | None = None
+    # Hooks run while the guest is up, each with a QMP client (QEMU then gets a QMP
+    # socket); ``wait_files``: the report unit, once bootseed is done, prints
+    # GUEST_WAITING and waits up to ``wait_timeout`` seconds for these guest paths.
+    console_hooks: list[ConsoleHook] = field(default_factory=list)
+    wait_files: list[str] = field(default_factory=list)
+    wait_timeout: int = 120
 
 
 @dataclass
@@ -137,6 +173,8 @@ class BootResult:
     lab_requests: dict[str, list[LoggedRequest]] = field(default_factory=dict)
     # What the lab's syslog receiver got (BootOptions.syslog), in arrival order.
     syslog_messages: list[SyslogMessage] = field(default_factory=list)
+    # One per BootOptions.console_hooks entry, in order.
+    hooks: list[HookOutcome] = field(default_factory=list)
 
     @property
     def report(self) -> GuestReport | None:
@@ -175,6 +213,10 @@ class BootResult:
             found.append(f"bootseed ended in state {report.state!r}")
         if self.seed_given and report.no_seed:
             found.append("the lab gave the guest a seed but bootseed found none")
+        for hook in self.hooks:
+            if hook.error or hook.fired_at is None:
+                found.append(f"console hook {hook.marker!r}: "
+                             f"{hook.error or 'marker never seen'}")
         for module in report.module_errors:
             found.append(f"module {module.get('name')}: {module.get('error') or 'failed'}")
         for problem in report.problems:
@@ -234,6 +276,65 @@ class BootResult:
         lines.append("  problems: " + ("none" if not problems else ""))
         lines += [f"    - {p}" for p in problems]
         return "\n".join(lines)
+
+
+def _check_paths(what: str, paths: list[str]) -> None:
+    bad = [f for f in paths if "," in f or " " in f or not f.startswith("/")]
+    if bad:
+        raise LabError(f"{what} paths must be absolute, without commas or spaces: {bad}")
+
+
+@contextlib.contextmanager
+def _monitor_dir(wanted: bool) -> Iterator[Path | None]:
+    """A short private directory for the QMP socket (a unix socket path has at most 107
+    bytes; boot directories under pytest's tmp can be longer)."""
+    if not wanted:
+        yield None
+        return
+    path = Path(tempfile.mkdtemp(prefix="bootseed-qmp-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _hook_runner(hooks: list[ConsoleHook], outcomes: list[HookOutcome], console: Path,
+                 socket_path: Path | None) -> Iterator[None]:
+    """Watch the console log while QEMU runs; run each hook, in order, once its marker
+    shows (after the previous hook's marker)."""
+    if not hooks or socket_path is None:
+        yield
+        return
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def watch() -> None:
+        position = 0
+        for hook, outcome in zip(hooks, outcomes, strict=True):
+            while not stop.is_set():
+                text = console.read_text(errors="replace") if console.exists() else ""
+                found = text.find(hook.marker, position)
+                if found >= 0:
+                    position = found + len(hook.marker)
+                    break
+                stop.wait(0.5)
+            if stop.is_set():
+                return
+            outcome.fired_at = round(time.monotonic() - started, 1)
+            try:
+                with QmpClient(socket_path) as client:
+                    hook.action(client)
+            except Exception as exc:  # a test's own code: whatever it raises is reported
+                outcome.error = f"{type(exc).__name__}: {exc}"
+
+    thread = threading.Thread(target=watch, name="lab-console-hooks", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=60)
 
 
 def _one_line(value: Any) -> str:
@@ -332,12 +433,12 @@ class BootLab:
             args.append("systemd.mask=serial-getty@ttyS0.service")
             args.append(f"bootseed.lab.status_timeout={opts.status_timeout}")
             if opts.report_files:
-                bad = [f for f in opts.report_files if "," in f or " " in f or not
-                       f.startswith("/")]
-                if bad:
-                    raise LabError(f"report file paths must be absolute, without commas or "
-                                   f"spaces: {bad}")
+                _check_paths("report file", opts.report_files)
                 args.append("bootseed.lab.files=" + ",".join(opts.report_files))
+            if opts.wait_files:
+                _check_paths("wait files", opts.wait_files)
+                args.append("bootseed.lab.wait=" + ",".join(opts.wait_files))
+                args.append(f"bootseed.lab.wait_timeout={opts.wait_timeout}")
             if opts.reboots:
                 args.append(f"bootseed.lab.reboots={opts.reboots}")
             elif opts.allow_reboot:
@@ -351,6 +452,10 @@ class BootLab:
         bootdir = self._next_dir()
         disk = bootdir / "disk.qcow2"
         overlay.create_overlay(self.image, self.image_format, disk)
+        if opts.grow_disk:
+            if not re.fullmatch(r"\+[0-9]+[KMGT]?", opts.grow_disk):
+                raise LabError(f"grow_disk {opts.grow_disk!r}: expected +SIZE, e.g. +3G")
+            run_tool(["qemu-img", "resize", "-q", "-f", "qcow2", str(disk), opts.grow_disk])
         args = self.kernel_args(opts)
         overlay.set_kernel_args(disk, self.grubenv_offset, args, bootdir / "grubenv.block")
         drives = [qemu.Drive(disk, fmt="qcow2")]
@@ -359,7 +464,8 @@ class BootLab:
             overlay.make_data_disk(path, extra.label, extra.size)
             drives.append(qemu.Drive(path, fmt="raw"))
         drives += self._attach_seed_discs(opts, bootdir)
-        with self._servers(opts) as servers:
+        hooks = [HookOutcome(hook.marker) for hook in opts.console_hooks]
+        with self._servers(opts) as servers, _monitor_dir(bool(hooks)) as monitor:
             spec = qemu.VmSpec(
                 drives=drives,
                 nic=labnet.nic_argument(servers.forwards, relay=labnet.relay_program()),
@@ -369,8 +475,12 @@ class BootLab:
                 allow_reboot=opts.allow_reboot or opts.reboots > 0,
                 smbios=self._smbios(opts),
             )
+            socket_path = monitor / "qmp.sock" if monitor else None
+            if socket_path is not None:
+                spec.extra += ["-qmp", f"unix:{socket_path},server=on,wait=off"]
             (bootdir / "qemu.argv.json").write_text(json.dumps(spec.argv(), indent=1) + "\n")
-            outcome = qemu.run_vm(spec.argv(), opts.timeout, bootdir / "qemu.stderr")
+            with _hook_runner(opts.console_hooks, hooks, spec.console_log, socket_path):
+                outcome = qemu.run_vm(spec.argv(), opts.timeout, bootdir / "qemu.stderr")
             sink, seed, imds = servers.snapshot()
             lab_requests = servers.apt_snapshot()
             syslog_messages = servers.syslog.snapshot() if servers.syslog is not None else []
@@ -397,6 +507,7 @@ class BootLab:
             imds_requests=imds,
             lab_requests=lab_requests,
             syslog_messages=syslog_messages,
+            hooks=hooks,
         )
         (bootdir / "result.json").write_text(json.dumps(
             {"ok": result.ok, "seconds": result.seconds, "timed_out": result.timed_out,

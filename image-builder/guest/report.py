@@ -15,6 +15,10 @@ Kernel command line knobs (all set by the lab):
 * ``bootseed.lab.reboots=N`` - reboot after each of the first N reports, power
   off after the next one (boot number kept in :data:`BOOT_COUNTER`)
 * ``bootseed.lab.poweroff=0`` - stay up after reporting
+* ``bootseed.lab.wait=/a,/b`` - once bootseed's status is final, print
+  :data:`WAIT_MARKER` on the console (the lab's cue for hot-plugging through QMP) and
+  wait until these paths exist, at most ``bootseed.lab.wait_timeout=S`` seconds
+  (default 120); the report's ``waited`` says what appeared and when
 * ``bootseed.lab.agent=cloud-init`` - the image runs Debian's cloud-init
   instead of bootseed (also assumed when there is no ``bootseed`` command but
   a ``cloud-init`` one): wait for ``/var/lib/cloud/instance/boot-finished``
@@ -53,6 +57,9 @@ from bootseed.contract import cmdline as kernel_cmdline
 
 BEGIN_MARKER = "==== BOOTSEED-REPORT BEGIN ===="
 END_MARKER = "==== BOOTSEED-REPORT END ===="
+WAIT_MARKER = "==== BOOTSEED-LAB WAITING ===="
+REPORT_UNIT = "bootseed-lab-report.service"
+JOB_SETTLE_S = 30.0
 REPORT_FORMAT = 1
 FILE_LIMIT = 64 * 1024
 GENERATOR_VERDICT = "/run/bootseed-generator"
@@ -238,6 +245,58 @@ def cloud_init_status(timeout: float) -> dict[str, Any]:
     }
 
 
+def wait_for_paths(paths: list[str], timeout: float,
+                   console: str = "/dev/ttyS0") -> dict[str, Any]:
+    """Say :data:`WAIT_MARKER` on the console, then wait for ``paths`` to exist; which
+    did, and the uptime each was first seen at."""
+    with contextlib.suppress(OSError):
+        _write_console(f"\n{WAIT_MARKER} {','.join(paths)}\n", console)
+    started = time.monotonic()
+    seen: dict[str, float] = {}
+    while True:
+        for path in paths:
+            if path not in seen and os.path.exists(path):
+                seen[path] = round(time.clock_gettime(time.CLOCK_BOOTTIME), 1)
+        if len(seen) == len(paths) or time.monotonic() - started > timeout:
+            break
+        time.sleep(0.5)
+    # What made the paths appear may still be finishing (a unit started by udev): let
+    # systemd's job queue drain, this report's own job aside.
+    pending = settle_jobs(min(JOB_SETTLE_S, max(1.0, timeout - (time.monotonic() - started))))
+    return {"paths": paths, "seen": seen, "missing": [p for p in paths if p not in seen],
+            "seconds": round(time.monotonic() - started, 1), "jobs_pending": pending}
+
+
+def settle_jobs(timeout: float) -> list[str]:
+    """Wait until systemd has no queued job but this unit's; the ones left after that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, out, _ = _run(["systemctl", "list-jobs", "--no-legend"])
+        pending = [line.split()[1] for line in out.splitlines()
+                   if len(line.split()) > 1 and REPORT_UNIT not in line]
+        if not pending or time.monotonic() > deadline:
+            return pending
+        time.sleep(0.5)
+
+
+def disk_probes() -> dict[str, Any]:
+    """The root filesystem's size (``df -B1 /``) and the block devices (``lsblk -b -J``)."""
+    _, df_out, df_err = _run(["df", "-B1", "--output=source,fstype,size,used,avail,target",
+                              "/"])
+    _, lsblk_out, _ = _run(["lsblk", "-b", "-J", "-o",
+                            "NAME,KNAME,SIZE,TYPE,FSTYPE,LABEL,UUID,MOUNTPOINT,PKNAME"])
+    root: dict[str, Any] = {"error": df_err.strip()}
+    lines = df_out.splitlines()
+    if len(lines) >= 2:
+        fields = lines[1].split()
+        if len(fields) == 6:
+            root = dict(zip(("source", "fstype", "size", "used", "avail", "target"), fields,
+                            strict=True))
+            for key in ("size", "used", "avail"):
+                root[key] = int(root[key]) if root[key].isdigit() else None
+    return {"df_root": root, "lsblk": _json_or_none(lsblk_out)}
+
+
 def generator_verdict(path: str = GENERATOR_VERDICT) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -261,6 +320,9 @@ def collect(options: dict[str, str]) -> dict[str, Any]:
         status = {"rc": None, "json": None, "stderr": "", "error": "", "skipped": True}
     else:
         status = bootseed_status(timeout)
+    waits = [p for p in (options.get("wait") or "").split(",") if p]
+    waited = wait_for_paths(waits, float(options.get("wait_timeout") or 120)) if waits \
+        else None
     files = [p for p in (options.get("files") or "").split(",") if p]
     _, state, _ = _run(["systemctl", "is-system-running"])
     _, failed, _ = _run(["systemctl", "list-units", "--failed", "--plain", "--no-legend"])
@@ -292,13 +354,19 @@ def collect(options: dict[str, str]) -> dict[str, Any]:
         "routes": routes,
         "networkd_journal": networkd,
         "bootseed_journal": journal,
+        "waited": waited,
+        "disks": disk_probes(),
     }
 
 
 def emit(report: dict[str, Any], device: str = "/dev/ttyS0") -> None:
     text = f"\n{BEGIN_MARKER}\n{json.dumps(report, sort_keys=True)}\n{END_MARKER}\n"
-    data = text.encode()
     print(text, flush=True)
+    _write_console(text, device)
+
+
+def _write_console(text: str, device: str) -> None:
+    data = text.encode()
     fd = os.open(device, os.O_WRONLY | os.O_NOCTTY)
     try:
         view = memoryview(data)

@@ -1,7 +1,8 @@
 """``growpart``: grow the partitions under ``/`` (or other paths) to fill their disks.
 
-cloud-init 22.4's key and meaning: ``growpart: {mode: auto|growpart|off, devices: [..],
-ignore_growroot_disabled: bool}``; ``mode: false`` is ``off``; ``devices`` defaults to
+cloud-init 22.4's key and meaning: ``growpart: {mode: auto|growpart|gpart|off, devices: [..],
+ignore_growroot_disabled: bool}``; ``mode: false`` is ``off``; ``gpart`` (FreeBSD) is an
+error on Linux, as cloud-init fails a named mode whose tool is missing; ``devices`` defaults to
 ``["/"]`` and takes mount points or device nodes. The file ``/etc/growroot-disabled``
 in the target turns the module off unless ``ignore_growroot_disabled`` is true.
 
@@ -32,7 +33,8 @@ SCHEMA: dict[str, Any] = {
         "growpart": {
             "type": "object",
             "properties": {
-                "mode": {"oneOf": [{"enum": ["auto", "growpart", "off"]}, {"const": False}]},
+                "mode": {"oneOf": [{"enum": ["auto", "growpart", "gpart", "off"]},
+                                   {"const": False}]},
                 "devices": {"type": "array", "items": {"type": "string", "minLength": 1}},
                 "ignore_growroot_disabled": {"type": "boolean"},
             },
@@ -120,6 +122,11 @@ def handle(ctx: ModuleContext) -> None:
     if ctx.target.exists(DISABLED_FLAG) and not cfg.get("ignore_growroot_disabled", False):
         ctx.log.info("growpart: %s exists; nothing grown", DISABLED_FLAG)
         return
+    if mode == "gpart":
+        # cloud-init's resizer for FreeBSD's gpart; a mode other than auto without its
+        # tool is an error there too.
+        raise RuntimeError("growpart: mode gpart is FreeBSD's partition tool; use auto or "
+                           "growpart on Linux")
     tool = find_tool(ctx.target, "growpart")
     if tool is None:
         if mode == "growpart":

@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.contract.problems import Level, Problem
+from bootseed.late.fstabmark import FSTAB, MARK, is_ours
 from bootseed.late.linegrammar import LineGrammarError, fstab_field
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
 from bootseed.late.target import TargetRoot
 
-FSTAB = "/etc/fstab"
-MARK = "# bootseed"
 SERVICE = "bootseed.service"
 # cloud-init writes x-systemd.requires=cloud-init.service: bootseed orders the mounts
 # after its unit without pulling it into boots where it is disabled.
@@ -91,10 +90,6 @@ class Entry:
     def line(self) -> str:
         return (f"{self.device} {self.mountpoint} {self.fstype} {self.options} {self.dump} "
                 f"{self.passno} {MARK}\n")
-
-
-def is_ours(line: str) -> bool:
-    return line.split()[-2:] == MARK.split()
 
 
 def is_meta_name(name: str) -> bool:

@@ -73,6 +73,8 @@ def test_agent_package_contents(built: dict[str, Deb]) -> None:
                  "lib/systemd/system/bootseed.service",
                  "lib/systemd/system/bootseed-final.service",
                  "lib/systemd/system-generators/bootseed-generator",
+                 "lib/systemd/system/bootseed-volume@.service",
+                 "lib/udev/rules.d/90-bootseed-volume.rules",
                  "usr/share/man/man1/bootseed.1.gz", "usr/share/man/man1/bootseed-run.1.gz",
                  "usr/share/man/man1/bootseed-status.1.gz",
                  "usr/share/man/man8/bootseed-generator.8.gz",

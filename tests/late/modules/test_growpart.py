@@ -195,3 +195,15 @@ def test_a_target_directory_never_resolves_to_the_host_disk(tmp_path: Path) -> N
     assert "not on a filesystem of the target's own" in result.detail
     with pytest.raises(resizefs.ResizeSkipped):
         resizefs.prepared(target, "/")
+
+
+def test_gpart_mode_is_an_error_on_linux_unless_turned_off_first(tmp_path: Path) -> None:
+    import jsonschema
+
+    schema = {"type": "object", **growpart.MODULE.schema}
+    jsonschema.validate({"growpart": {"mode": "gpart"}}, schema)
+    target = TargetRoot(tmp_path)
+    with pytest.raises(RuntimeError, match="mode gpart is FreeBSD's"):
+        growpart.handle(make_ctx(target, {"growpart": {"mode": "gpart"}}))
+    target.write(growpart.DISABLED_FLAG, "", mode=0o644)
+    growpart.handle(make_ctx(target, {"growpart": {"mode": "gpart"}}))  # the flag wins

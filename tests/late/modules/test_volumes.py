@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from bootseed.contract.actions import EarlyStage, VolumeExec, VolumeMount, VolumeRef
 from bootseed.contract.seedcache import Seed, SideRecord, write_seed_cache, write_side_record
-from bootseed.late.modules.volumes import MODULE, fstab_line, update_fstab, volume_actions
+from bootseed.late.modules.volumes import MODULE, volume_actions
 from bootseed.late.runner import Runner, RunOptions
 from bootseed.late.target import TargetRoot
+from bootseed.late.volumeactions import fstab_line, update_fstab
 
 from tests.early.test_volumes_support import Lab, lab, needs_root
 from testsupport.targetfs import make_ctx
