@@ -96,6 +96,20 @@ def _modules(args: argparse.Namespace) -> int:
     return bootseed("run", "--stage", MODE_STAGES[args.mode], "--root", str(args.root))
 
 
+def _single_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", "-n", required=True, metavar="MODULE",
+                        help="the module to run (cc_ prefix, hyphens and .py are accepted)")
+    parser.add_argument("--frequency", choices=("always", "instance", "once"), default=None,
+                        help="override the module's frequency; 'always' runs it even if it "
+                             "ran before")
+    add_root(parser)
+
+
+def _single(args: argparse.Namespace) -> int:
+    extra = ["--frequency", args.frequency] if args.frequency else []
+    return bootseed("single", "--name", args.name, "--root", str(args.root), *extra)
+
+
 VERBS = (
     Verb("clean", "remove the agent's state (bootseed clean)", _clean_arguments, _clean),
     Verb("analyze", "where the boot's time went (bootseed analyze)", _analyze_arguments,
@@ -105,4 +119,5 @@ VERBS = (
          _init),
     Verb("modules", "run a stage's modules (bootseed run --stage)", _modules_arguments,
          _modules),
+    Verb("single", "run one module now (bootseed single)", _single_arguments, _single),
 )
