@@ -12,7 +12,13 @@ NAME = "analyze"
 HELP = "per-stage and per-module wall time of the last run, slowest first"
 
 
+ACTIONS = ("show", "blame", "dump")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=ACTIONS, default="show",
+                        help="show and blame (the default): the table, slowest first; "
+                             "dump: the same as JSON (as --json)")
     parser.add_argument("--root", type=Path, default=Path("/"),
                         help="target root whose /run/bootseed to read (default: /)")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -44,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if doc is None:
         raise CliError(f"no status in {run_dir}: bootseed has not run")
     table = timings(doc)
-    if args.json:
+    if args.json or args.action == "dump":
         print(jsonout.dumps(table, indent=2))
         return 0
     total = sum(s["duration"] for s in table["stages"])

@@ -8,6 +8,9 @@ from pathlib import Path
 
 NAME = "clean"
 HELP = "remove bootseed state (and optionally logs and the seed cache) to simulate a new instance"
+MACHINE_ID = "/etc/machine-id"
+# systemd makes a new machine-id on the next boot when it finds this in the file.
+MACHINE_ID_UNSET = "uninitialized\n"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also remove /var/log/bootseed.log and /var/log/user-data.log")
     parser.add_argument("--seed", action="store_true",
                         help="also remove the seed cache in /run/bootseed (rediscover next run)")
+    parser.add_argument("--machine-id", action="store_true",
+                        help=f"set {MACHINE_ID} to 'uninitialized' (a new one next boot)")
+    parser.add_argument("--reboot", action="store_true",
+                        help="reboot the running system afterwards (not with --root)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from bootseed.late.target import TargetRoot
 
     target = TargetRoot(args.root)
+    if args.reboot and not target.is_host:
+        raise CliError("--reboot only applies to the running system, not --root")
     removed: list[str] = []
     run_dir = target.real_path(DEFAULT_RUN_DIR)
     targets = [target.real_path(STATE_DIR)]
@@ -59,4 +68,11 @@ def run(args: argparse.Namespace) -> int:
         removed.append(str(path))
     for name in removed:
         print(f"removed {name}")
+    if args.machine_id:
+        target.write(MACHINE_ID, MACHINE_ID_UNSET, mode=0o444)
+        print(f"reset {target.path(MACHINE_ID)}")
+    if args.reboot:
+        import subprocess
+
+        return subprocess.run(["shutdown", "-r", "now"], check=False).returncode
     return 0
