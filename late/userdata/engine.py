@@ -157,6 +157,14 @@ class _Run:
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
+        # A problem somewhere no part was met (an include URL, an archive item, a
+        # broken MIME entity, a template's rendering) is a part that failed: it keeps
+        # its place in the list of every part.
+        if not self._known(where):
+            self.seen[where] = (None, None, None)
+
+    def _known(self, where: str) -> bool:
+        return any(where == w or where.startswith(f"{w} line ") for w in self.seen)
 
     def note(self, where: str, message: str) -> None:
         self.notes.append(Problem(where, message, Level.NOTE))
@@ -631,7 +639,7 @@ class _Run:
 
     def records(self, used: set[str], skipped: set[str]) -> list[PartRecord]:
         """What became of every part met; a part that failed before it could be read
-        (a broken MIME entity) is known by its problem alone."""
+        (a broken MIME entity, an include URL not fetched) is known by its problem alone."""
 
         def about(where: str, items: list[Problem]) -> str | None:
             for item in items:
@@ -654,12 +662,6 @@ class _Run:
             else:
                 status, reason = "ignored", None
             found.append(PartRecord(where, content_type, filename, size, status, reason))
-        for problem in self.problems:
-            known = any(problem.where == w or problem.where.startswith(f"{w} line ")
-                        for w in self.seen)
-            if not known and problem.message.endswith("; part ignored"):
-                found.append(PartRecord(problem.where, None, None, None, "failed",
-                                        problem.message))
         return found
 
     def finish(self) -> UserDataResult:
