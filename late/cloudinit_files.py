@@ -4,8 +4,9 @@ Tools written for cloud-init (configuration management waiting for the first
 boot, health checks, ``cloud-init status`` itself) look for::
 
     /run/cloud-init/status.json        v1: datasource, stage, and per stage
-                                        (init-local, init, modules-config,
-                                        modules-final) start, finished, errors
+                                        (init-local, init, modules-init,
+                                        modules-config, modules-final) start,
+                                        finished, errors
     /run/cloud-init/result.json        v1: datasource, errors (written at the end)
     /run/cloud-init/instance-data.json            redacted instance data (0644)
     /run/cloud-init/instance-data-sensitive.json  full instance data (0600)
@@ -43,6 +44,9 @@ STAGE_NAMES: dict[str, str] = {
     "config": "modules-config",
     "final": "modules-final",
 }
+# cloud-init's stage for ``cloud-init modules --mode init``, which no boot runs; its
+# status.json lists it all the same, never started (as cloud-init 22.4's does).
+UNUSED_STAGE = "modules-init"
 
 
 def _dump(doc: dict[str, Any]) -> str:
@@ -63,6 +67,7 @@ def status_document(status: RunStatus) -> dict[str, Any]:
                       "errors": errors}
         if timing is not None:
             last_started = theirs
+    v1[UNUSED_STAGE] = {"start": None, "finished": None, "errors": []}
     if status.errors:
         # The run's own errors belong to the stage that was going when they happened.
         where = last_started or STAGE_NAMES["local"]

@@ -88,6 +88,10 @@ def test_stage_names_the_running_stage_and_errors_land_in_their_stage() -> None:
     assert v1["stage"] is None
     assert v1["modules-config"]["errors"] == ["seed cache unusable"]
     assert set(STAGE_NAMES.values()) <= set(v1)
+    # cloud-init lists the stage no boot runs, never started.
+    assert v1["modules-init"] == {"start": None, "finished": None, "errors": []}
+    assert set(v1) == {"datasource", "stage", "init-local", "init", "modules-init",
+                       "modules-config", "modules-final"}
 
 
 def test_a_new_instance_moves_the_link(target: TargetRoot) -> None:
