@@ -33,8 +33,9 @@ def _clean(args: argparse.Namespace) -> int:
 
 
 def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("show", "blame", "dump"),
-                        help="show and blame: the time table, slowest first; dump: as JSON")
+    parser.add_argument("action", choices=("show", "blame", "dump", "boot"),
+                        help="show and blame: the time table, slowest first; dump: as JSON; "
+                             "boot: kernel and agent start times")
     add_root(parser)
 
 

@@ -142,3 +142,35 @@ def test_collect_logs(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert any("a script echoed" in t for t in texts)
     assert main(["collect-logs", "--root", str(root), "--tarfile",
                  str(tmp_path / "missing-dir" / "x.tar.gz")]) == 1
+
+
+def test_analyze_boot(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bootseed.late.bootrecord import boot_time, record
+    from bootseed.late.compat.cli import main as cloud_init
+
+    made = record(1_796_000_000.0, 2.5, 4.0, 1_796_000_005.25)
+    assert made.kernel_ended == 1_796_000_002.5 and made.agent_activated == 1_796_000_004.0
+    assert made.lines() == [
+        "-- Most Recent Boot Record --",
+        "    Kernel Started at: 2026-11-30 00:53:20.000000 UTC",
+        "    Kernel ended boot at: 2026-11-30 00:53:22.500000 UTC",
+        "    Kernel time to boot (seconds): 2.500000",
+        "    bootseed activated by systemd at: 2026-11-30 00:53:24.000000 UTC",
+        "    Time between Kernel end boot and bootseed activation (seconds): 1.500000",
+        "    bootseed start: 2026-11-30 00:53:25.250000 UTC"]
+    unknown = record(1_796_000_000.0, None, None, None).lines()
+    assert unknown[2].endswith("unknown") and unknown[3].endswith("unknown")
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "stat").write_text("cpu 1 2 3\nbtime 1796000000\nprocesses 9\n")
+    assert boot_time(proc) == 1_796_000_000.0
+    (proc / "stat").write_text("cpu 1 2 3\n")
+    with pytest.raises(ValueError):
+        boot_time(proc)
+    # The running system (this host): the kernel's start is always known.
+    assert main(["analyze", "boot"]) == 0
+    assert "Kernel Started at: 20" in _out(capsys)
+    # A target root has no kernel or systemd of its own to ask.
+    for command in (main, cloud_init):
+        assert command(["analyze", "boot", "--root", str(root)]) == 1
+        assert "not with --root" in capsys.readouterr().err
