@@ -12,6 +12,7 @@ boot, health checks, ``cloud-init status`` itself) look for::
     /run/cloud-init/instance-data-sensitive.json  full instance data (0600)
     /var/lib/cloud/data/instance-id    the current instance's id
     /var/lib/cloud/instance -> instances/<id>     with boot-finished in it at the end
+    /var/log/cloud-init-output.log -> user-data.log  what scripts and commands print
 
 bootseed's own files in ``/run/bootseed`` and ``/var/lib/bootseed`` stay the
 source of truth; this module derives the cloud-init view from the same
@@ -21,6 +22,7 @@ goes through :class:`TargetRoot`.
 
 from __future__ import annotations
 
+import stat
 from typing import Any
 
 from bootseed.late import jsonout
@@ -36,6 +38,10 @@ INSTANCE_DATA_FILE = f"{CLOUD_RUN_DIR}/instance-data.json"
 INSTANCE_DATA_SENSITIVE_FILE = f"{CLOUD_RUN_DIR}/instance-data-sensitive.json"
 INSTANCE_LINK = f"{CLOUD_STATE_DIR}/instance"
 INSTANCE_ID_FILE = f"{CLOUD_STATE_DIR}/data/instance-id"
+# What user scripts and commands print: bootseed's user-data.log (a relative link
+# in /var/log), where cloud-init's users tail cloud-init-output.log.
+OUTPUT_LOG_LINK = "/var/log/cloud-init-output.log"
+OUTPUT_LOG_TARGET = "user-data.log"
 
 # bootseed's run stages by the names cloud-init gives the same points of the boot.
 STAGE_NAMES: dict[str, str] = {
@@ -102,6 +108,18 @@ def select_instance(target: TargetRoot, instance_id: str, dir_name: str) -> None
         pass
     target.write(INSTANCE_ID_FILE, instance_id + "\n", mode=0o644)
     target.symlink(INSTANCE_LINK, f"instances/{dir_name}")
+    link_output_log(target)
+
+
+def link_output_log(target: TargetRoot) -> None:
+    """``cloud-init-output.log`` names bootseed's ``user-data.log``; a real file of that
+    name (an image that ran cloud-init before) is left alone."""
+    try:
+        existing = target.lstat(OUTPUT_LOG_LINK)
+    except FileNotFoundError:
+        existing = None
+    if existing is None or stat.S_ISLNK(existing.st_mode):
+        target.symlink(OUTPUT_LOG_LINK, OUTPUT_LOG_TARGET)
 
 
 def write_boot_finished(target: TargetRoot, dir_name: str, text: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 NAME = "clean"
 HELP = "remove bootseed state (and optionally logs and the seed cache) to simulate a new instance"
@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=Path("/"),
                         help="target root to clean (default: /)")
     parser.add_argument("--logs", action="store_true",
-                        help="also remove /var/log/bootseed.log and /var/log/user-data.log")
+                        help="also remove /var/log/bootseed.log, /var/log/user-data.log "
+                             "and its cloud-init-output.log link")
     parser.add_argument("--seed", action="store_true",
                         help="also remove the seed cache in /run/bootseed (rediscover next run)")
     parser.add_argument("--machine-id", action="store_true",
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bootseed.contract.cli import CliError
-    from bootseed.late.cloudinit_files import CLOUD_RUN_DIR, CLOUD_STATE_DIR
+    from bootseed.late.cloudinit_files import CLOUD_RUN_DIR, CLOUD_STATE_DIR, OUTPUT_LOG_LINK
     from bootseed.late.logsetup import LOG_FILE, USER_OUTPUT_LOG
     from bootseed.late.runner import DEFAULT_RUN_DIR
     from bootseed.late.state import STATE_DIR
@@ -55,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     targets += [target.real_path(CLOUD_RUN_DIR)]
     if args.logs:
         targets += [target.real_path(LOG_FILE), target.real_path(USER_OUTPUT_LOG)]
+        # cloud-init's name for the user output log: the link itself, not what it names.
+        link = PurePosixPath(OUTPUT_LOG_LINK)
+        targets.append(target.real_path(str(link.parent)) / link.name)
     for path in targets:
         try:
             if path.is_dir() and not path.is_symlink():

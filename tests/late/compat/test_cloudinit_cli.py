@@ -157,6 +157,7 @@ def test_clean_maps_onto_bootseed_clean(root: Path, capsys: pytest.CaptureFixtur
     assert not os.path.lexists(root / "var/lib/cloud/instance")
     assert not (root / "run/cloud-init").exists()
     assert not (root / "var/log/bootseed.log").exists()
+    assert not os.path.lexists(root / "var/log/cloud-init-output.log")
     assert (root / "etc/machine-id").read_text() == "uninitialized\n"
     assert (root / "run/bootseed/seed.json").exists()
     assert main(["clean", "--root", str(root), "--seed"]) == 0
