@@ -65,7 +65,7 @@ DOCUMENTED_MISSING_QUERY_KEYS = frozenset({
     "distro", "distro_release", "distro_version", "instance-id", "local-hostname",
     "sys_info", "system_platform", "userdata", "variant", "vendordata",
 })
-DOCUMENTED_EXTRA_QUERY_KEYS = frozenset({"bootseed_version"})
+DOCUMENTED_EXTRA_QUERY_KEYS = frozenset({"bootseed_version", "launch_index"})
 
 
 def _seed(tmp_path: Path, name: str, runcmd: list[str]) -> Path:
