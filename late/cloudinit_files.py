@@ -4,13 +4,15 @@ Tools written for cloud-init (configuration management waiting for the first
 boot, health checks, ``cloud-init status`` itself) look for::
 
     /run/cloud-init/status.json        v1: datasource, stage, and per stage
-                                        (init-local, init, modules-config,
-                                        modules-final) start, finished, errors
+                                        (init-local, init, modules-init,
+                                        modules-config, modules-final) start,
+                                        finished, errors
     /run/cloud-init/result.json        v1: datasource, errors (written at the end)
     /run/cloud-init/instance-data.json            redacted instance data (0644)
     /run/cloud-init/instance-data-sensitive.json  full instance data (0600)
     /var/lib/cloud/data/instance-id    the current instance's id
     /var/lib/cloud/instance -> instances/<id>     with boot-finished in it at the end
+    /var/log/cloud-init-output.log -> user_data.log  what scripts and commands print
 
 bootseed's own files in ``/run/bootseed`` and ``/var/lib/bootseed`` stay the
 source of truth; this module derives the cloud-init view from the same
@@ -20,6 +22,7 @@ goes through :class:`TargetRoot`.
 
 from __future__ import annotations
 
+import stat
 from typing import Any
 
 from bootseed.late import jsonout
@@ -35,6 +38,10 @@ INSTANCE_DATA_FILE = f"{CLOUD_RUN_DIR}/instance-data.json"
 INSTANCE_DATA_SENSITIVE_FILE = f"{CLOUD_RUN_DIR}/instance-data-sensitive.json"
 INSTANCE_LINK = f"{CLOUD_STATE_DIR}/instance"
 INSTANCE_ID_FILE = f"{CLOUD_STATE_DIR}/data/instance-id"
+# What user scripts and commands print: bootseed's user_data.log (a relative link
+# in /var/log), where cloud-init's users tail cloud-init-output.log.
+OUTPUT_LOG_LINK = "/var/log/cloud-init-output.log"
+OUTPUT_LOG_TARGET = "user_data.log"
 
 # bootseed's run stages by the names cloud-init gives the same points of the boot.
 STAGE_NAMES: dict[str, str] = {
@@ -43,6 +50,9 @@ STAGE_NAMES: dict[str, str] = {
     "config": "modules-config",
     "final": "modules-final",
 }
+# cloud-init's stage for ``cloud-init modules --mode init``, which no boot runs; its
+# status.json lists it all the same, never started (as cloud-init 22.4's does).
+UNUSED_STAGE = "modules-init"
 
 
 def _dump(doc: dict[str, Any]) -> str:
@@ -63,6 +73,7 @@ def status_document(status: RunStatus) -> dict[str, Any]:
                       "errors": errors}
         if timing is not None:
             last_started = theirs
+    v1[UNUSED_STAGE] = {"start": None, "finished": None, "errors": []}
     if status.errors:
         # The run's own errors belong to the stage that was going when they happened.
         where = last_started or STAGE_NAMES["local"]
@@ -97,6 +108,18 @@ def select_instance(target: TargetRoot, instance_id: str, dir_name: str) -> None
         pass
     target.write(INSTANCE_ID_FILE, instance_id + "\n", mode=0o644)
     target.symlink(INSTANCE_LINK, f"instances/{dir_name}")
+    link_output_log(target)
+
+
+def link_output_log(target: TargetRoot) -> None:
+    """``cloud-init-output.log`` names bootseed's ``user_data.log``; a real file of that
+    name (an image that ran cloud-init before) is left alone."""
+    try:
+        existing = target.lstat(OUTPUT_LOG_LINK)
+    except FileNotFoundError:
+        existing = None
+    if existing is None or stat.S_ISLNK(existing.st_mode):
+        target.symlink(OUTPUT_LOG_LINK, OUTPUT_LOG_TARGET)
 
 
 def write_boot_finished(target: TargetRoot, dir_name: str, text: str) -> None:

@@ -148,6 +148,14 @@ INDEX: dict[str, ModuleFacts] = {
         aliases=(),
     ),
     # config stage, in default order
+    "ssh_import_id": ModuleFacts(
+        name="ssh_import_id",
+        stage=Stage.CONFIG,
+        order=3,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=("users", "user", "ssh_import_id"),
+        aliases=(),
+    ),
     "keyboard": ModuleFacts(
         name="keyboard",
         stage=Stage.CONFIG,

@@ -113,6 +113,16 @@ class RunOptions:
     openstack_endpoints: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class OneModule:
+    """What ``bootseed single`` did: the module's result, or why nothing ran."""
+
+    name: str
+    result: ModuleResult | None = None
+    problems: tuple[Problem, ...] = ()
+    error: str | None = None
+
+
 def console_writer(device: str = "/dev/console") -> Callable[[str], None]:
     """Lines for the operator: ``device`` when we may write it, else stderr."""
 
@@ -180,6 +190,45 @@ class Runner:
             self.output.restore()
             logs.close()
         return self.status
+
+    def run_one(self, name: str, frequency: Frequency | None = None) -> OneModule:
+        """One module now, outside the stages (``bootseed single``), on the config the
+        last run processed. Its frequency (the module's own unless given) is honoured
+        as in a stage: per-boot (cloud-init's ``always``) runs whatever ran before,
+        per-instance and per-once skip a module their semaphore says ran. The status
+        document is left as the last run wrote it."""
+        prepare_run_dir(self.run_dir)
+        logs = setup_logging(self.target, self.redactor, stream=self.opts.log_stream,
+                             verbose=self.opts.verbose)
+        try:
+            with self._lock():
+                return self._run_one_locked(name, frequency)
+        finally:
+            logs.close()
+
+    def _run_one_locked(self, name: str, frequency: Frequency | None) -> OneModule:
+        canonical = self.registry.resolve(name)
+        if canonical is None:
+            return OneModule(name, error=f"unknown module {name!r} "
+                                         "('bootseed schema --dump' lists the modules)")
+        self._ensure_context()
+        if self.seed is None or self.info is None:
+            why = "; ".join(self.status.errors) or "no seed was found: nothing to configure"
+            return OneModule(canonical, error=why)
+        config = self.state.instance_dir(self.info.instance_id) / CONFIG_NAME
+        if not config.is_file():
+            return OneModule(canonical, error=f"instance {self.info.instance_id}: user-data "
+                                              "not processed yet (run 'bootseed run' first)")
+        meta = self.registry.meta(canonical)
+        planned = PlannedModule(canonical, meta, frequency or meta.frequency, "single")
+        stage = next(run for run, module in MODULE_STAGE.items() if module is meta.stage)
+        log.info("single: %s (%s)", canonical, planned.frequency)
+        result = self._run_module(planned, stage, self._load_cfg())
+        self._report_load_problems()
+        if result is None:
+            why = "; ".join(p.message for p in self.status.problems) or "its code did not load"
+            return OneModule(canonical, problems=tuple(self.status.problems), error=why)
+        return OneModule(canonical, result, tuple(self.status.problems))
 
     def _run_locked(self) -> None:
         boot_id = read_boot_id(self.opts.proc)

@@ -25,6 +25,12 @@ Kernel command line knobs (all set by the lab):
   and ``/run/cloud-init/result.json`` instead of bootseed's status, and report
   cloud-init's own records (see :func:`cloud_init_status`)
 
+Probes: once the agent is done, every executable in :data:`PROBE_DIR` (a seed
+puts them there with ``write_files``, which both agents have) runs in name
+order; each one's exit status, standard output and error go in the report
+under ``probes`` by file name. So a boot test can look at what a command says
+after the run (``cloud-init status --wait``) on either agent's image.
+
 Either way the report has ``agent`` and ``agent_units``: each agent unit's
 CPU time and start/finish times from systemd (``CPUUsageNSec``,
 ``ExecMain*TimestampMonotonic``), for benchmarks.
@@ -73,6 +79,8 @@ AGENT_UNITS = {
     "cloud-init": ("cloud-init-local.service", "cloud-init.service", "cloud-config.service",
                    "cloud-final.service"),
 }
+PROBE_DIR = "/var/lib/bootseed-lab/probes"
+PROBE_TIMEOUT = 300
 UNIT_PROPERTIES = ("CPUUsageNSec", "ExecMainStartTimestampMonotonic",
                    "ExecMainExitTimestampMonotonic", "ActiveEnterTimestampMonotonic",
                    "InactiveExitTimestampMonotonic", "Result")
@@ -295,6 +303,20 @@ def disk_probes() -> dict[str, Any]:
             for key in ("size", "used", "avail"):
                 root[key] = int(root[key]) if root[key].isdigit() else None
     return {"df_root": root, "lsblk": _json_or_none(lsblk_out)}
+def run_probes(directory: str = PROBE_DIR) -> dict[str, Any]:
+    """Each executable in ``directory``: ``{"rc", "stdout", "stderr"}`` by its name."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return {}
+    found: dict[str, Any] = {}
+    for name in names:
+        path = os.path.join(directory, name)
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            continue
+        rc, out, err = _run([path], timeout=PROBE_TIMEOUT)
+        found[name] = {"rc": rc, "stdout": out, "stderr": err}
+    return found
 
 
 def generator_verdict(path: str = GENERATOR_VERDICT) -> str | None:
@@ -323,6 +345,7 @@ def collect(options: dict[str, str]) -> dict[str, Any]:
     waits = [p for p in (options.get("wait") or "").split(",") if p]
     waited = wait_for_paths(waits, float(options.get("wait_timeout") or 120)) if waits \
         else None
+    probes = run_probes()
     files = [p for p in (options.get("files") or "").split(",") if p]
     _, state, _ = _run(["systemctl", "is-system-running"])
     _, failed, _ = _run(["systemctl", "list-units", "--failed", "--plain", "--no-legend"])
@@ -350,6 +373,7 @@ def collect(options: dict[str, str]) -> dict[str, Any]:
         "bootseed_service_active": _monotonic_since("bootseed.service"),
         "users": users(),
         "files": file_contents(files),
+        "probes": probes,
         "addresses": addresses,
         "routes": routes,
         "networkd_journal": networkd,

@@ -1,4 +1,9 @@
-"""``bootseed query``: read instance data (root sees everything, others the redacted view)."""
+"""``bootseed query``: read instance data (root sees everything, others the redacted view).
+
+All of it (no KEY, or ``--all``), one dotted KEY, the keys of a mapping
+(``--list-keys``) or a Jinja template rendered over it in Jinja's sandbox
+(``--format '{{ v1.region }}'``). ``cloud-init query`` shares these answers.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="target root whose /run/bootseed to read (default: /)")
     parser.add_argument("--redacted", action="store_true",
                         help="show the redacted view even to root")
+    add_query_options(parser)
+
+
+def add_query_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``bootseed query`` and ``cloud-init query`` share."""
+    parser.add_argument("--all", "-a", action="store_true",
+                        help="all instance data (the same as no KEY)")
+    parser.add_argument("--list-keys", "-k", action="store_true",
+                        help="the keys at the top, or under KEY")
+    parser.add_argument("--format", "-f", metavar="TEMPLATE",
+                        help="a Jinja template to render, e.g. '{{ v1.region }}'")
 
 
 def lookup(data: dict[str, Any], key: str) -> Any:
@@ -37,6 +53,40 @@ def lookup(data: dict[str, Any], key: str) -> Any:
     return node
 
 
+def render(template: str, data: dict[str, Any]) -> str:
+    """``--format``: the template over the data, in Jinja's sandbox."""
+    from bootseed.contract.cli import CliError
+    from jinja2 import TemplateError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        return SandboxedEnvironment().from_string(template).render(**data)
+    except TemplateError as exc:
+        raise CliError(f"--format: {exc}") from exc
+
+
+def answer(data: dict[str, Any], key: str | None, list_keys: bool, template: str | None,
+           missing: str = "no key {key!r} in instance data", indent: int = 2) -> str:
+    """What ``query`` prints for these options."""
+    from bootseed.contract.cli import CliError
+
+    if template:
+        return render(template, data)
+    value: Any = data
+    if key:
+        try:
+            value = lookup(data, key)
+        except KeyError as exc:
+            raise CliError(missing.format(key=exc.args[0])) from exc
+    if list_keys:
+        if not isinstance(value, dict):
+            raise CliError(f"--list-keys: {key} is not a mapping")
+        return "\n".join(sorted(value))
+    if isinstance(value, str):
+        return value
+    return jsonout.dumps(value, indent=indent, sort_keys=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from bootseed.contract.cli import CliError
     from bootseed.late.instance import read_instance_data
@@ -48,14 +98,5 @@ def run(args: argparse.Namespace) -> int:
         data = read_instance_data(run_dir, sensitive=False if args.redacted else None)
     except FileNotFoundError as exc:
         raise CliError(f"{exc}: bootseed has not run") from exc
-    value: Any = data
-    if args.key:
-        try:
-            value = lookup(data, args.key)
-        except KeyError as exc:
-            raise CliError(f"no key {exc.args[0]!r} in instance data") from exc
-    if isinstance(value, str):
-        print(value)
-    else:
-        print(jsonout.dumps(value, indent=2, sort_keys=True))
+    print(answer(data, args.key, args.list_keys, args.format))
     return 0

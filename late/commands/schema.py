@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=Path("/"),
                         help="target root for --system (default: /)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--annotate", action="store_true",
+                        help="with --config-file: print the file, each problem's line marked "
+                             "(E1, W2, N3) and the marks explained after it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,8 +60,13 @@ def run(args: argparse.Namespace) -> int:
                "problems": problems_to_json(problems)}
         print(jsonout.dumps(doc, indent=2))
         return 1 if errors else 0
-    for p in problems:
-        print(f"{p.level}: {p.where}: {p.message}")
+    if args.annotate and args.config_file is not None:
+        from bootseed.late.schemaannotate import annotate
+
+        print(annotate(args.config_file.read_text(encoding="utf-8"), problems), end="")
+    else:
+        for p in problems:
+            print(f"{p.level}: {p.where}: {p.message}")
     if errors:
         raise CliError(f"invalid: {len(errors)} error(s)")
     print("valid")

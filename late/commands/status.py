@@ -7,6 +7,7 @@ not proceed), 2 still running, or done with problems (degraded).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                         help="longest --wait (default: 300)")
     parser.add_argument("--long", action="store_true", help="stages, failures and problems")
-    parser.add_argument("--json", action="store_true", help="print the status JSON")
+    parser.add_argument("--format", choices=("json", "yaml", "tabular"), default="tabular",
+                        help="the whole status document as JSON or YAML, or the lines "
+                             "(default: tabular)")
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
     parser.add_argument("--root", type=Path, default=Path("/"),
                         help="target root whose /run/bootseed to read (default: /)")
 
@@ -92,8 +96,14 @@ def run(args: argparse.Namespace) -> int:
     entry = _boot_entry(args.root)
     if entry is not None:
         doc = {**doc, "boot_entry": entry}
-    if args.json:
+    if args.json or args.format == "json":
         print(jsonout.dumps(doc, indent=2, sort_keys=True))
+    elif args.format == "yaml":
+        import yaml
+
+        # Through JSON first: the document is the JSON one, whatever types it holds.
+        print(yaml.safe_dump(json.loads(jsonout.dumps(doc)), default_flow_style=False,
+                             sort_keys=True), end="")
     elif args.long:
         print(_long(doc))
     else:

@@ -20,8 +20,6 @@ from bootseed.late.compat.mapped import VERBS as MAPPED_VERBS
 PROG = "cloud-init"
 # cloud-init 22.4 verbs bootseed has no equivalent for, with what to use instead.
 UNSUPPORTED: dict[str, str] = {
-    "single": "bootseed runs modules by stage, not one at a time: "
-              "use 'bootseed run --stage config|final'",
     "features": "bootseed has no feature flags",
     "dhclient-hook": "bootseed does not hook into dhclient",
     "hotplug-hook": "bootseed does not handle hotplug events",

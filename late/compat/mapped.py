@@ -7,16 +7,12 @@ output and exit status are bootseed's own.
 from __future__ import annotations
 
 import argparse
-import subprocess
 
-from bootseed.contract.cli import CliError, Verb
+from bootseed.contract.cli import Verb
 from bootseed.late.compat.common import add_root, bootseed
 
 # cloud-init's ``modules --mode`` and ``init [--local]`` by bootseed's run stages.
 MODE_STAGES = {"init": "network", "config": "config", "final": "final"}
-MACHINE_ID = "/etc/machine-id"
-# systemd makes a new machine-id on the next boot when it finds this in the file.
-MACHINE_ID_UNSET = "uninitialized\n"
 
 
 def _clean_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,40 +20,27 @@ def _clean_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", "-s", action="store_true",
                         help="also remove the seed cache (the seed is found again next boot)")
     parser.add_argument("--machine-id", action="store_true",
-                        help=f"set {MACHINE_ID} to 'uninitialized' (a new one next boot)")
+                        help="set /etc/machine-id to 'uninitialized' (a new one next boot)")
     parser.add_argument("--reboot", "-r", action="store_true",
                         help="reboot the running system afterwards")
     add_root(parser)
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from bootseed.late.target import TargetRoot
-
-    target = TargetRoot(args.root)
-    if args.reboot and not target.is_host:
-        raise CliError("--reboot only applies to the running system, not --root")
-    argv = ["clean", "--root", str(args.root)]
-    argv += ["--logs"] * args.logs + ["--seed"] * args.seed
-    code = bootseed(*argv)
-    if code != 0:
-        return code
-    if args.machine_id:
-        target.write(MACHINE_ID, MACHINE_ID_UNSET, mode=0o444)
-        print(f"reset {target.path(MACHINE_ID)}")
-    if args.reboot:
-        return subprocess.run(["shutdown", "-r", "now"], check=False).returncode
-    return 0
+    flags = {"--logs": args.logs, "--seed": args.seed, "--machine-id": args.machine_id,
+             "--reboot": args.reboot}
+    return bootseed("clean", "--root", str(args.root), *(f for f, on in flags.items() if on))
 
 
 def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("show", "blame", "dump"),
-                        help="show and blame: the time table, slowest first; dump: as JSON")
+    parser.add_argument("action", choices=("show", "blame", "dump", "boot"),
+                        help="show and blame: the time table, slowest first; dump: as JSON; "
+                             "boot: kernel and agent start times")
     add_root(parser)
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    extra = ["--json"] if args.action == "dump" else []
-    return bootseed("analyze", "--root", str(args.root), *extra)
+    return bootseed("analyze", args.action, "--root", str(args.root))
 
 
 def _schema_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,14 +48,15 @@ def _schema_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--config-file", "-c", metavar="FILE", help="a cloud-config YAML file")
     what.add_argument("--system", action="store_true", help="this system's user-data")
     parser.add_argument("--annotate", action="store_true",
-                        help="accepted; problems are always reported with their line")
+                        help="print the config file with each problem marked on its line")
     add_root(parser)
 
 
 def _schema(args: argparse.Namespace) -> int:
+    annotate = ["--annotate"] if args.annotate else []
     if args.config_file is not None:
-        return bootseed("schema", "--config-file", args.config_file)
-    return bootseed("schema", "--system", "--root", str(args.root))
+        return bootseed("schema", "--config-file", args.config_file, *annotate)
+    return bootseed("schema", "--system", "--root", str(args.root), *annotate)
 
 
 def _init_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +80,20 @@ def _modules(args: argparse.Namespace) -> int:
     return bootseed("run", "--stage", MODE_STAGES[args.mode], "--root", str(args.root))
 
 
+def _single_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", "-n", required=True, metavar="MODULE",
+                        help="the module to run (cc_ prefix, hyphens and .py are accepted)")
+    parser.add_argument("--frequency", choices=("always", "instance", "once"), default=None,
+                        help="override the module's frequency; 'always' runs it even if it "
+                             "ran before")
+    add_root(parser)
+
+
+def _single(args: argparse.Namespace) -> int:
+    extra = ["--frequency", args.frequency] if args.frequency else []
+    return bootseed("single", "--name", args.name, "--root", str(args.root), *extra)
+
+
 VERBS = (
     Verb("clean", "remove the agent's state (bootseed clean)", _clean_arguments, _clean),
     Verb("analyze", "where the boot's time went (bootseed analyze)", _analyze_arguments,
@@ -105,4 +103,5 @@ VERBS = (
          _init),
     Verb("modules", "run a stage's modules (bootseed run --stage)", _modules_arguments,
          _modules),
+    Verb("single", "run one module now (bootseed single)", _single_arguments, _single),
 )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bootseed.late import jsonout
 from bootseed.late.compat.common import add_root
 
 NAME = "query"
@@ -19,13 +18,11 @@ HELP = "print instance data: all of it, one KEY, its keys, or a template over it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bootseed.late.commands.query import add_query_options
+
     parser.add_argument("varname", nargs="?", metavar="KEY",
                         help="dotted path (v1.instance_id, ds.meta_data.x); v1 keys also bare")
-    parser.add_argument("--all", "-a", action="store_true", help="all instance data")
-    parser.add_argument("--list-keys", "-k", action="store_true",
-                        help="the keys at the top, or under KEY")
-    parser.add_argument("--format", "-f", metavar="TEMPLATE",
-                        help="a Jinja template to render, e.g. '{{ v1.region }}'")
+    add_query_options(parser)
     add_root(parser)
 
 
@@ -36,21 +33,10 @@ def _with_v1_aliases(data: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in v1.items() if k not in data}, **data}
 
 
-def _render(template: str, data: dict[str, Any]) -> str:
-    from bootseed.contract.cli import CliError
-    from jinja2 import TemplateError
-    from jinja2.sandbox import SandboxedEnvironment
-
-    try:
-        return SandboxedEnvironment().from_string(template).render(**data)
-    except TemplateError as exc:
-        raise CliError(f"--format: {exc}") from exc
-
-
 def run(args: argparse.Namespace) -> int:
     from bootseed.contract.cli import CliError
     from bootseed.late.cloudinit_files import CLOUD_RUN_DIR
-    from bootseed.late.commands.query import lookup
+    from bootseed.late.commands.query import answer
     from bootseed.late.instance import read_instance_data
     from bootseed.late.target import TargetRoot
 
@@ -60,21 +46,6 @@ def run(args: argparse.Namespace) -> int:
         data = _with_v1_aliases(read_instance_data(TargetRoot(args.root).path(CLOUD_RUN_DIR)))
     except FileNotFoundError as exc:
         raise CliError(f"{exc}: the agent has not run") from exc
-    if args.format:
-        print(_render(args.format, data))
-        return 0
-    value: Any = data
-    if args.varname:
-        try:
-            value = lookup(data, args.varname)
-        except KeyError as exc:
-            raise CliError(f"undefined key {exc.args[0]!r} in instance data") from exc
-    if args.list_keys:
-        if not isinstance(value, dict):
-            raise CliError(f"--list-keys: {args.varname} is not a mapping")
-        print("\n".join(sorted(value)))
-    elif isinstance(value, str):
-        print(value)
-    else:
-        print(jsonout.dumps(value, indent=1, sort_keys=True))
+    print(answer(data, args.varname, args.list_keys, args.format,
+                 missing="undefined key {key!r} in instance data", indent=1))
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ HELP = "report the run's status (exit 0 not failed, 1 error)"
 POLL_SECONDS = 0.25
 EXIT_OK = 0
 EXIT_ERROR = 1
+# ``--format json|yaml`` carries the fields again under ``schemas``, by this version.
+SCHEMA_VERSION = "1"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,16 +60,23 @@ def report(root: Path, doc: dict[str, Any] | None) -> dict[str, Any]:
         if isinstance(doc.get("finished"), int | float):
             stamps.append(doc["finished"])
         if stamps:
-            last_update = formatdate(max(stamps))
+            last_update = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(max(stamps)))
     source = doc.get("source") if doc else None
+    # As cloud-init: the first error when there is one, else what the source is.
+    detail = errors[0] if errors else (f"bootseed seed source {source}" if source else "")
     return {
         "status": state,
         "boot_status_code": _boot_status_code(root, doc),
         "datasource": source or "",
-        "detail": f"bootseed seed source {source}" if source else "",
+        "detail": detail,
         "errors": errors,
         "last_update": last_update or "",
     }
+
+
+def structured(fields: dict[str, Any]) -> dict[str, Any]:
+    """What ``--format json|yaml`` prints: the fields, and again under ``schemas``."""
+    return {**fields, "_schema_version": SCHEMA_VERSION, "schemas": {SCHEMA_VERSION: fields}}
 
 
 def _tabular(fields: dict[str, Any], long: bool) -> str:
@@ -106,11 +114,12 @@ def run(args: argparse.Namespace) -> int:
         doc = read_status(run_dir)
     fields = report(args.root, doc)
     if args.format == "json":
-        print(jsonout.dumps(fields, indent=2, sort_keys=True))
+        print(jsonout.dumps(structured(fields), indent=2, sort_keys=True))
     elif args.format == "yaml":
         import yaml
 
-        print(yaml.safe_dump(fields, default_flow_style=False, sort_keys=True), end="")
+        print(yaml.safe_dump(structured(fields), default_flow_style=False, sort_keys=True),
+              end="")
     else:
         print(_tabular(fields, args.long))
     return EXIT_ERROR if fields["status"] == "error" else EXIT_OK

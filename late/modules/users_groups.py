@@ -37,7 +37,6 @@ _SUDO_HEADER += "# replaced on the next run that configures that user.\n"
 _BLOCK_RE = re.compile(r"^# User rules for (\S+)$")
 _UNSUPPORTED = (
     "snapuser",
-    "ssh_import_id",
     "selinux_user",
     "doas",
     "ssh_redirect_user",
@@ -62,8 +61,11 @@ _USER_SCHEMA: dict[str, Any] = {
         "sudo": {
             "oneOf": [
                 {"type": "string"},
-                # A list of rules is in cloud-init's schema too: no note for it.
-                {"type": "array", "items": {"type": "string"}},
+                # cloud-init 22.4's schema wants a string (a list came in 24.2); its
+                # runtime writes each rule of a list.
+                {"type": "array", "items": {"type": "string"},
+                 "x-note": "sudo as a list: cloud-init's runtime accepts it, its schema "
+                           "(22.4) wants a string"},
                 {"type": "boolean", "const": False},
                 {"type": "null"},
             ]
@@ -76,12 +78,15 @@ _USER_SCHEMA: dict[str, Any] = {
         "system": {"type": "boolean"},
         "no_create_home": {"type": "boolean"},
         "no_user_group": {"type": "boolean"},
+        # bootseed writes the account files itself and makes no lastlog or faillog
+        # entries: what no_log_init asks for is what always happens.
+        "no_log_init": {"type": "boolean"},
         "uid": {
             "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+$"}]
         },
         "create_groups": {"type": "boolean"},
         "expiredate": {"type": "string"},
-        # Keys cloud-init knows that bootseed reports as not supported when used.
+        # Imported by the ssh_import_id module (config stage), as in cloud-init.
         "ssh_import_id": {
             "oneOf": [
                 {"type": "array", "items": {"type": "string"}},
@@ -90,6 +95,7 @@ _USER_SCHEMA: dict[str, Any] = {
                            "schema (22.4) wants a list"},
             ]
         },
+        # Keys cloud-init knows that bootseed reports as not supported when used.
         "snapuser": {"type": "string"},
         "selinux_user": {"type": "string"},
         "doas": {"type": "array"},
@@ -99,6 +105,14 @@ _USER_SCHEMA: dict[str, Any] = {
     "required": ["name"],
     # A misspelt key would be silently ignored: say so, as cloud-init 22.4's schema does.
     "x-unknown-keys": "warn",
+}
+# The distribution's default user (bootseed's own system config) is not user-data that
+# cloud-init's schema would check: its list of sudo rules needs no note.
+_DEFAULT_USER_SCHEMA: dict[str, Any] = {
+    **_USER_SCHEMA,
+    "properties": {**_USER_SCHEMA["properties"], "sudo": {"oneOf": [
+        alternative for alternative in _USER_SCHEMA["properties"]["sudo"]["oneOf"]
+        if "x-note" not in alternative] + [{"type": "array", "items": {"type": "string"}}]}},
 }
 SCHEMA: dict[str, Any] = {
     "properties": {
@@ -123,7 +137,8 @@ SCHEMA: dict[str, Any] = {
         # System config; read here for system_info.default_user.
         "system_info": {
             "type": "object",
-            "properties": {"default_user": {"oneOf": [_USER_SCHEMA, {"type": "null"}]}},
+            "properties": {"default_user": {"oneOf": [_DEFAULT_USER_SCHEMA,
+                                                      {"type": "null"}]}},
         },
     }
 }

@@ -157,6 +157,14 @@ class _Run:
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
+        # A problem somewhere no part was met (an include URL, an archive item, a
+        # broken MIME entity, a template's rendering) is a part that failed: it keeps
+        # its place in the list of every part.
+        if not self._known(where):
+            self.seen[where] = (None, None, None)
+
+    def _known(self, where: str) -> bool:
+        return any(key in self.seen for key in _part_keys(where))
 
     def note(self, where: str, message: str) -> None:
         self.notes.append(Problem(where, message, Level.NOTE))
@@ -631,35 +639,33 @@ class _Run:
 
     def records(self, used: set[str], skipped: set[str]) -> list[PartRecord]:
         """What became of every part met; a part that failed before it could be read
-        (a broken MIME entity) is known by its problem alone."""
+        (a broken MIME entity, an include URL not fetched) is known by its problem alone."""
 
-        def about(where: str, items: list[Problem]) -> str | None:
+        # The first message about each part (at it, or at a line in it), found in one pass
+        # over the problems: thousands of failed parts must stay linear.
+        def first_by_part(items: list[Problem]) -> dict[str, str]:
+            found: dict[str, str] = {}
             for item in items:
-                if item.where == where or item.where.startswith(f"{where} line "):
-                    return item.message
-            return None
+                for key in _part_keys(item.where):
+                    found.setdefault(key, item.message)
+            return found
 
+        failures, notes = first_by_part(self.problems), first_by_part(self.notes)
         found: list[PartRecord] = []
         for where, (content_type, filename, size) in self.seen.items():
             if where in used:
                 status, reason = "used", None
             elif where in skipped:
-                status, reason = "skipped", about(where, self.notes)
-            elif (failure := about(where, self.problems)) is not None:
+                status, reason = "skipped", notes.get(where)
+            elif (failure := failures.get(where)) is not None:
                 status, reason = "failed", failure
-            elif (note := about(where, self.notes)) is not None:
+            elif (note := notes.get(where)) is not None:
                 status, reason = "ignored", note
             elif content_type in _CONTAINER_TYPES:
                 status, reason = "unpacked", None
             else:
                 status, reason = "ignored", None
             found.append(PartRecord(where, content_type, filename, size, status, reason))
-        for problem in self.problems:
-            known = any(problem.where == w or problem.where.startswith(f"{w} line ")
-                        for w in self.seen)
-            if not known and problem.message.endswith("; part ignored"):
-                found.append(PartRecord(problem.where, None, None, None, "failed",
-                                        problem.message))
         return found
 
     def finish(self) -> UserDataResult:
@@ -829,3 +835,14 @@ def _clean_filename(name: str | None) -> str | None:
     if clean in ("", ".", ".."):
         return None
     return clean
+
+
+def _part_keys(where: str) -> list[str]:
+    """The part a problem's place names: the place itself, and each prefix that a
+    ``line N`` (or ``line N column M``) follows (``user-data part 2 (x.yaml) line 3``)."""
+    keys = [where]
+    head = where
+    while " line " in head:
+        head = head.rsplit(" line ", 1)[0]
+        keys.append(head)
+    return keys

@@ -40,3 +40,17 @@ def test_cloud_init_status_reads_its_records(tmp_path, monkeypatch: pytest.Monke
     assert block["result"]["v1"]["errors"] == []
     assert block["status"] is None
     assert block["version"] == "22.4.2"
+
+
+def test_run_probes_runs_each_executable_in_name_order(tmp_path) -> None:
+    order = tmp_path / "order.txt"
+    (tmp_path / "b-second").write_text(f"#!/bin/sh\necho b >> {order}\necho oops >&2\nexit 3\n")
+    (tmp_path / "a-first").write_text(f"#!/bin/sh\necho a >> {order}\necho hello\n")
+    (tmp_path / "not-executable").write_text("#!/bin/sh\nexit 9\n")
+    (tmp_path / "b-second").chmod(0o755)
+    (tmp_path / "a-first").chmod(0o755)
+    found = report.run_probes(str(tmp_path))
+    assert found == {"a-first": {"rc": 0, "stdout": "hello\n", "stderr": ""},
+                     "b-second": {"rc": 3, "stdout": "", "stderr": "oops\n"}}
+    assert order.read_text() == "a\nb\n"
+    assert report.run_probes(str(tmp_path / "missing")) == {}

@@ -55,6 +55,10 @@ def test_a_finished_run_leaves_cloud_inits_files(target: TargetRoot) -> None:
     assert os.readlink(link) == "instances/i-0001"
     assert (link / "boot-finished").read_text().endswith(f"v. {run.status.version}\n")
     assert target.path("/var/lib/cloud/data/instance-id").read_text() == "i-0001\n"
+    # What scripts printed, under cloud-init's name too.
+    output = target.path("/var/log/cloud-init-output.log")
+    assert os.readlink(output) == "user_data.log"
+    assert output.read_text() == target.path("/var/log/user_data.log").read_text()
 
     public = target.path("/run/cloud-init/instance-data.json")
     sensitive = target.path("/run/cloud-init/instance-data-sensitive.json")
@@ -88,6 +92,10 @@ def test_stage_names_the_running_stage_and_errors_land_in_their_stage() -> None:
     assert v1["stage"] is None
     assert v1["modules-config"]["errors"] == ["seed cache unusable"]
     assert set(STAGE_NAMES.values()) <= set(v1)
+    # cloud-init lists the stage no boot runs, never started.
+    assert v1["modules-init"] == {"start": None, "finished": None, "errors": []}
+    assert set(v1) == {"datasource", "stage", "init-local", "init", "modules-init",
+                       "modules-config", "modules-final"}
 
 
 def test_a_new_instance_moves_the_link(target: TargetRoot) -> None:
@@ -110,3 +118,17 @@ def test_a_symlinked_cloud_dir_is_not_followed_out_of_the_target(
     run = Agent(target.root).run()
     assert not list(outside.iterdir())
     assert run.status.state != "running"
+
+
+def test_a_real_cloud_init_output_log_is_left_alone(target: TargetRoot) -> None:
+    from bootseed.late.cloudinit_files import link_output_log
+
+    real = target.path("/var/log/cloud-init-output.log")
+    real.parent.mkdir(parents=True, exist_ok=True)
+    real.write_text("from cloud-init, before bootseed\n")
+    link_output_log(target)
+    assert not real.is_symlink() and real.read_text() == "from cloud-init, before bootseed\n"
+    real.unlink()
+    real.symlink_to("/etc/shadow")  # a stale or hostile link is replaced, never followed
+    link_output_log(target)
+    assert os.readlink(real) == "user-data.log"

@@ -64,8 +64,8 @@ def test_default_plan_without_list() -> None:
     assert problems == []
     names = [p.name for p in plan]
     # The stage's built-in modules in their spec order (other built-ins slot in between).
-    builtin = ["keyboard", "locale", "set_passwords", "apt_pipelining", "apt_configure", "ntp",
-               "timezone", "resolv_conf", "runcmd"]
+    builtin = ["ssh_import_id", "keyboard", "locale", "set_passwords", "apt_pipelining",
+               "apt_configure", "ntp", "timezone", "resolv_conf", "runcmd"]
     assert [n for n in names if n in builtin] == builtin and "disk_report" in names
     assert all(p.origin == "default" for p in plan)
 

@@ -84,8 +84,9 @@ def test_agent_package_contents(built: dict[str, Deb]) -> None:
     assert deb.files["lib/systemd/system-generators/bootseed-generator"].mode & 0o111
     # The image builder and boot lab are development tools, not part of an installed system.
     assert not [p for p in deb.files if "image_builder" in p or p.endswith("bootseed-image")]
-    # A man page for every verb the CLI has.
-    verbs = sorted(p.stem for p in (SOURCE / "late" / "commands").glob("[a-z]*.py"))
+    # A man page for every verb the CLI has (a module collect_logs is verb collect-logs).
+    verbs = sorted(p.stem.replace("_", "-")
+                   for p in (SOURCE / "late" / "commands").glob("[a-z]*.py"))
     for verb in verbs:
         assert f"usr/share/man/man1/bootseed-{verb}.1.gz" in deb.files, verb
     entry = deb.text("usr/bin/bootseed")

@@ -66,9 +66,14 @@ def test_status_before_during_and_after_the_run(root: Path,
     assert long[2].startswith("last_update: ") and long[3] == "detail:"
     assert main(["status", "--root", str(root), "--format", "json"]) == 0
     doc = json.loads(_out(capsys))
-    assert set(doc) == {"status", "boot_status_code", "datasource", "detail", "errors",
-                        "last_update"}
+    # cloud-init 22.4.2's fields, as the boot comparison (tests/boot) saw them: the
+    # fields, and again under "schemas" by "_schema_version".
+    fields = {"status", "boot_status_code", "datasource", "detail", "errors", "last_update"}
+    assert set(doc) == fields | {"_schema_version", "schemas"}
+    assert doc["_schema_version"] == "1" and doc["schemas"] == {"1": {
+        k: doc[k] for k in fields}}
     assert doc["status"] == "done" and doc["datasource"] == "nocloud" and doc["errors"] == []
+    assert doc["last_update"].endswith(" +0000") and doc["detail"] == "bootseed seed source nocloud"
     assert main(["status", "--root", str(root), "--format", "yaml"]) == 0
     assert yaml.safe_load(_out(capsys)) == doc
 
@@ -81,6 +86,7 @@ def test_status_exits_1_on_error_and_disabled_is_0(root: Path,
     assert main(["status", "--root", str(root), "--format", "json"]) == 1
     doc = json.loads(_out(capsys))
     assert doc["status"] == "error" and doc["errors"] == ["seed cache unusable: damaged"]
+    assert doc["detail"] == "seed cache unusable: damaged"  # the first error, as cloud-init
     write_status(run_dir, RunStatus(state="disabled"), Redactor())
     (root / "etc/bootseed").mkdir(parents=True, exist_ok=True)
     (root / "etc/bootseed/disabled").write_text("")
@@ -151,6 +157,7 @@ def test_clean_maps_onto_bootseed_clean(root: Path, capsys: pytest.CaptureFixtur
     assert not os.path.lexists(root / "var/lib/cloud/instance")
     assert not (root / "run/cloud-init").exists()
     assert not (root / "var/log/bootseed.log").exists()
+    assert not os.path.lexists(root / "var/log/cloud-init-output.log")
     assert (root / "etc/machine-id").read_text() == "uninitialized\n"
     assert (root / "run/bootseed/seed.json").exists()
     assert main(["clean", "--root", str(root), "--seed"]) == 0

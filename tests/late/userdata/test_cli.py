@@ -164,14 +164,17 @@ def test_every_part_is_listed_with_what_became_of_it(
     # "parts" keeps its shape: only the parts that are used.
     assert [p["filename"] for p in doc["parts"]] == ["good.yaml"]
     records = doc["all_parts"]
+    # The include's URL that could not be fetched is a failed part of its own (issue 20).
     assert [r["status"] for r in records] == ["used", "failed", "ignored", "skipped",
-                                              "unpacked"]
+                                              "unpacked", "failed"]
     assert set(records[0]) == {"where", "content_type", "filename", "size", "status", "reason"}
     assert records[1]["filename"] == "bad.yaml" and "invalid YAML" in records[1]["reason"]
     assert "not handled" in records[2]["reason"]
     assert "launch index 7" in records[3]["reason"]
-    assert all(r["size"] for r in records)
+    assert all(r["size"] for r in records[:5])
+    assert records[5]["where"].endswith("include http://127.0.0.1:9/x")
+    assert "include not fetched" in records[5]["reason"]
 
     code, out, _ = _run(capsys, str(ud), "--launch-index", "0", "--include-timeout", "0.5")
-    assert "every part met (5):" in out
+    assert "every part met (6):" in out
     assert "failed" in out and "skipped" in out
