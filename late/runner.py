@@ -211,7 +211,8 @@ class Runner:
         if canonical is None:
             return OneModule(name, error=f"unknown module {name!r} "
                                          "('bootseed schema --dump' lists the modules)")
-        self._ensure_context()
+        # Not the network stage: a single module never starts a seed search.
+        self._ensure_context(RunStage.CONFIG)
         if self.seed is None or self.info is None:
             why = "; ".join(self.status.errors) or "no seed was found: nothing to configure"
             return OneModule(canonical, error=why)

@@ -124,7 +124,7 @@ def test_clean_machine_id_and_reboot(root: Path, capsys: pytest.CaptureFixture[s
 
 def test_collect_logs(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _boot(root)
-    with open(root / "var/log/user-data.log", "a") as log:
+    with open(root / "var/log/user_data.log", "a") as log:
         log.write(f"a script echoed {PASSWORD}\n")
     tarball = tmp_path / "logs.tar.gz"
     assert main(["collect-logs", "--root", str(root), "--tarfile", str(tarball)]) == 0
@@ -136,7 +136,7 @@ def test_collect_logs(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
             extracted = tar.extractfile(member)
             assert extracted is not None
             texts.append(extracted.read().decode())
-    assert {"bootseed-logs/var/log/bootseed.log", "bootseed-logs/var/log/user-data.log",
+    assert {"bootseed-logs/var/log/bootseed.log", "bootseed-logs/var/log/user_data.log",
             "bootseed-logs/run/cloud-init/status.json"} <= set(names)
     assert not [t for t in texts if PASSWORD in t]
     assert any("a script echoed" in t for t in texts)

@@ -131,4 +131,4 @@ def test_a_real_cloud_init_output_log_is_left_alone(target: TargetRoot) -> None:
     real.unlink()
     real.symlink_to("/etc/shadow")  # a stale or hostile link is replaced, never followed
     link_output_log(target)
-    assert os.readlink(real) == "user-data.log"
+    assert os.readlink(real) == "user_data.log"
