@@ -5,9 +5,11 @@ kernel, first-boot hygiene, GRUB files and disk layout are the ones
 :func:`bootseed.image_builder.build.build_image` makes (both run
 :mod:`bootseed.image_builder.pipeline`), but instead of
 bootseed (its .deb packages, fallback kernel entry) the
-tree gets Debian's ``cloud-init`` package, installed with apt in a chroot
-(``--no-install-recommends``, so the package list differs from the bootseed
-image only by cloud-init and what it depends on). The initramfs is the
+tree gets Debian's ``cloud-init`` package. It is part of the base tree's
+package list (:func:`cloud_init_base`), so mmdebstrap installs it once
+(without recommends, as for every base package) and the cache keeps that
+tree: the package list differs from the bootseed image only by cloud-init and
+what it depends on, and a rebuild needs no network. The initramfs is the
 distribution's, untouched.
 
 cloud-init is set up for the lab, not tuned:
@@ -32,12 +34,13 @@ the script sees no ``bootseed`` command and waits for cloud-init instead.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, TextIO
 
 from bootseed.image_builder import rootfs
 from bootseed.image_builder.aptchroot import APT_ENV, apt_chroot
-from bootseed.image_builder.basetree import installed_packages
+from bootseed.image_builder.basetree import BaseTreeSpec, installed_packages
 from bootseed.image_builder.manifest import ImageManifest
 from bootseed.image_builder.pipeline import (
     ROOT_LABEL,
@@ -64,14 +67,18 @@ locale: C.UTF-8
 """
 
 
+def cloud_init_base(spec: BaseTreeSpec) -> BaseTreeSpec:
+    """``spec`` with cloud-init in its package list (a base tree of its own, cached)."""
+    if CLOUD_INIT_PACKAGE in spec.packages:
+        return spec
+    return replace(spec, packages=(*spec.packages, CLOUD_INIT_PACKAGE))
+
+
 def install_cloud_init(tree: Path, log: IO[str] | None = None) -> str:
-    """apt-get install cloud-init in the tree; return its installed version."""
-    with apt_chroot(tree, resolv=True):
-        run(["chroot", str(tree), "apt-get", "update", "-q"], log=log, timeout=900,
-            env=APT_ENV)
-        run(["chroot", str(tree), "apt-get", "install", "-y", "-q", "--no-install-recommends",
-             CLOUD_INIT_PACKAGE], log=log, timeout=1800, env=APT_ENV)
-        run(["chroot", str(tree), "apt-get", "clean"], log=log, env=APT_ENV)
+    """Set cloud-init up for the lab in the tree, installing it with apt when the base
+    tree did not bring it; return its installed version."""
+    if CLOUD_INIT_PACKAGE not in installed_packages(tree):
+        _apt_install_cloud_init(tree, log)
     cfg = tree / "etc/cloud/cloud.cfg.d/90-bootseed-lab.cfg"
     cfg.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text(LAB_CLOUD_CFG)
@@ -81,13 +88,22 @@ def install_cloud_init(tree: Path, log: IO[str] | None = None) -> str:
     return installed_packages(tree).get(CLOUD_INIT_PACKAGE, "?")
 
 
+def _apt_install_cloud_init(tree: Path, log: IO[str] | None) -> None:
+    with apt_chroot(tree, resolv=True):
+        run(["chroot", str(tree), "apt-get", "update", "-q"], log=log, timeout=900,
+            env=APT_ENV)
+        run(["chroot", str(tree), "apt-get", "install", "-y", "-q", "--no-install-recommends",
+             CLOUD_INIT_PACKAGE], log=log, timeout=1800, env=APT_ENV)
+        run(["chroot", str(tree), "apt-get", "clean"], log=log, env=APT_ENV)
+
+
 def build_cloud_init_image(options: BuildOptions, stream: TextIO | None = None,
                            quiet: bool = False) -> ImageManifest:
     """What ``build_image`` does for ``agent="cloud-init"``."""
     if tuple(options.formats) != ("raw",):
         raise BuildError("--agent cloud-init builds raw images only")
     progress = Progress(total=7, stream=stream, quiet=quiet)
-    job = ImageJob.start(options, progress)
+    job = ImageJob.start(replace(options, base=cloud_init_base(options.base)), progress)
     with job.logged_steps() as log:
         base = job.base_tree(log)
         job.image_tree(base, log)
