@@ -276,7 +276,8 @@ def setup_disk(ctx: ModuleContext, names: DiskNames, key: str, cfg: Any) -> None
         done = partition_disk(ctx.target, resolved.device, table, parts,
                               cfg.get("overwrite") is True)
     except (SetupError, blockprobe.ProbeError) as exc:
-        ctx.problems.append(Problem(f"{where} ({resolved.shown})", str(exc), Level.WARNING))
+        ctx.problems.append(Problem(f"disk_setup: {resolved.shown}", str(exc),
+                                    Level.WARNING))
         return
     ctx.log.info("%s: %s", resolved.shown, done)
 
