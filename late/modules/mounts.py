@@ -193,8 +193,11 @@ def plan(cfg: dict[str, Any], fstab: str, devices: Devices, swap_file: str | Non
         spec = str(raw[0])
         device = devices.resolve(spec)
         if device is None:
-            problems.append(Problem(where, f"{spec}: no such device in this instance's "
-                                           "block-device-mapping; skipped", Level.NOTE))
+            mapped = devices.mapping.get("ephemeral0" if spec == "ephemeral" else spec)
+            problems.append(Problem(where, f"{spec} ({mapped}): the block-device-mapping "
+                                           "names it but no such disk is here; skipped"
+                                    if mapped else f"{spec}: not in this instance's "
+                                    "block-device-mapping; skipped", Level.NOTE))
             continue
         fields = _fields([device, *raw[1:]], defaults)
         if len(raw) > 1 and raw[1] is None:
