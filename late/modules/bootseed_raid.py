@@ -263,7 +263,7 @@ class Raid:
     def __init__(self, ctx: ModuleContext, spec: RaidSpec) -> None:
         self.ctx = ctx
         self.spec = spec
-        self.where = f"bootseed_raid: {spec.name}"
+        self.where = spec.name  # the runner puts the module name in front
 
     @property
     def target(self) -> TargetRoot:

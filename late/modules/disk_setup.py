@@ -254,7 +254,7 @@ def partition_disk(target: TargetRoot, device: str, table: str,
 
 
 def setup_disk(ctx: ModuleContext, names: DiskNames, key: str, cfg: Any) -> None:
-    where = f"disk_setup: {key}"
+    where = f"disk_setup[{key}]"
     if not isinstance(cfg, Mapping):
         ctx.problems.append(Problem(where, "expected a mapping", Level.ERROR))
         return
@@ -276,7 +276,7 @@ def setup_disk(ctx: ModuleContext, names: DiskNames, key: str, cfg: Any) -> None
         done = partition_disk(ctx.target, resolved.device, table, parts,
                               cfg.get("overwrite") is True)
     except (SetupError, blockprobe.ProbeError) as exc:
-        ctx.problems.append(Problem(f"disk_setup: {resolved.shown}", str(exc),
+        ctx.problems.append(Problem(f"disk_setup[{resolved.shown}]", str(exc),
                                     Level.WARNING))
         return
     ctx.log.info("%s: %s", resolved.shown, done)

@@ -223,7 +223,7 @@ def test_blank_loop_members_probe_as_blank_and_data_stops_everything(
     mapping = {"ephemeral0": Path(first).name, "ephemeral1": Path(second).name}
     run = host_ctx(tmp_path, RAID_CFG, mapping)
     bootseed_raid.handle(run)
-    assert [(p.where, p.level) for p in run.problems] == [("bootseed_raid: data", Level.ERROR)]
+    assert [(p.where, p.level) for p in run.problems] == [("data", Level.ERROR)]
     assert "holds a ext4 filesystem labelled 'precious'; left alone" in run.problems[0].message
     assert blkid(second, "UUID") == uuid and blkid(first, "TYPE") is None
 
@@ -234,7 +234,7 @@ def test_a_missing_ephemeral_disk_is_named(tmp_path: Path, loops: list[str]) -> 
     ctx = host_ctx(tmp_path, RAID_CFG, mapping)
     bootseed_raid.handle(ctx)
     assert [(p.where, p.level, p.message) for p in ctx.problems] == [
-        ("bootseed_raid: data", Level.ERROR,
+        ("data", Level.ERROR,
          "member(s) ephemeral1 (sdq) missing; a new array is not created degraded")]
     assert blkid(loops[0], "TYPE") is None
 
@@ -245,7 +245,7 @@ def test_bad_entries_are_errors_and_the_rest_goes_on(tmp_path: Path, loops: list
     ctx = host_ctx(tmp_path, {"bootseed_raid": [{"name": "x", "level": 9, "devices": "a"},
                                                 RAID_CFG["bootseed_raid"][0]]}, mapping)
     bootseed_raid.handle(ctx)
-    assert [p.where for p in ctx.problems] == ["bootseed_raid[0]", "bootseed_raid: data"]
+    assert [p.where for p in ctx.problems] == ["bootseed_raid[0]", "data"]
 
 
 @needs_loop

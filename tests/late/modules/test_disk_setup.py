@@ -160,9 +160,9 @@ def test_a_missing_disk_is_named_and_bad_entries_are_errors(tmp_path: Path) -> N
     }, instance=InstanceInfo(instance_id="i-1", metadata={
         "block-device-mapping": {"ephemeral1": "sdq"}}))
     disk_setup.handle(ctx)
-    assert Problem("disk_setup: ephemeral1", "ephemeral1 (sdq): no such disk here; skipped",
+    assert Problem("disk_setup[ephemeral1]", "ephemeral1 (sdq): no such disk here; skipped",
                    Level.WARNING) in ctx.problems
-    assert any(p.where == "disk_setup: /dev/vdq" and p.level is Level.ERROR
+    assert any(p.where == "disk_setup[/dev/vdq]" and p.level is Level.ERROR
                for p in ctx.problems)
     assert Problem("fs_setup[0]", "ephemeral1 (sdq): no such device here; skipped",
                    Level.WARNING) in ctx.problems
@@ -254,7 +254,7 @@ def test_a_disk_holding_a_filesystem_is_left_alone_without_overwrite(
     ctx = host_ctx(tmp_path, cfg)
     disk_setup.handle(ctx)
     assert warnings(ctx) == [
-        f"disk_setup: {loop}: holds a ext4 filesystem labelled 'precious'; left alone "
+        f"disk_setup[{loop}]: holds a ext4 filesystem labelled 'precious'; left alone "
         "(overwrite: true replaces it)",
         f"fs_setup[0] ({loop}): {loop} holds a ext4 filesystem labelled 'precious'; left "
         "alone (overwrite: true or replace_fs replaces it)"]
@@ -277,7 +277,7 @@ def test_another_partition_table_is_left_alone(tmp_path: Path, loops: list[str])
                                             "filesystem": "ext4", "overwrite": False}]})
     disk_setup.handle(ctx)
     assert warnings(ctx) == [
-        f"disk_setup: {loop}: holds a dos partition table; left alone (overwrite: true "
+        f"disk_setup[{loop}]: holds a dos partition table; left alone (overwrite: true "
         "replaces it)",
         f"fs_setup[0] ({loop}): {loop} holds a dos partition table; left alone (overwrite: "
         "true or replace_fs replaces it)"]
@@ -350,7 +350,7 @@ def test_a_mounted_disk_is_never_written_even_with_overwrite(tmp_path: Path,
             "fs_setup": [{"device": loop, "partition": "none", "filesystem": "ext2",
                           "overwrite": True}]})
         disk_setup.handle(ctx)
-        assert warnings(ctx) == [f"disk_setup: {loop}: in use ({mnt}); never written",
+        assert warnings(ctx) == [f"disk_setup[{loop}]: in use ({mnt}); never written",
                                  f"fs_setup[0] ({loop}): in use ({mnt}); never written"]
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
