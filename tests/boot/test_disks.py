@@ -150,8 +150,9 @@ def test_raid_swap_fs_setup_survive_reboot_and_a_missing_disk(lab: BootLab,
     assert _mounted(last, RAID_MOUNT) is None
     assert _text(last, LOGS_FILE) == "on the logs disk\n"
     assert _uuid_at(last, LOGS_MOUNT) == logs_uuid
-    raid_problems = [p for p in last.problems if "bootseed_raid" in json.dumps(p)]
-    assert any("ephemeral1 (sdd)" in json.dumps(p) for p in raid_problems), last.problems
+    assert any(p.get("where") == "bootseed_raid: data" and p.get("level") == "error"
+               and "ephemeral1 (sdd) missing" in str(p.get("message"))
+               for p in last.problems), last.problems
     assert raid_line in _text(last, "/etc/fstab")  # kept, with nofail
     print(f"disk boots took {time.monotonic() - started:.0f}s "
           f"({first.seconds:.0f}s with the reboot, {gone.seconds:.0f}s)")
