@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from bootseed.image_builder import labnet, overlay, qemu
+from bootseed.image_builder.disk import parse_size
 from bootseed.image_builder.guest.report import WAIT_MARKER
 from bootseed.image_builder.manifest import read_manifest
 from bootseed.image_builder.mocks.httpbase import LoggedRequest, MockServer
@@ -74,6 +75,9 @@ class LabError(Exception):
 class ExtraDisk:
     label: str
     size: str
+    # A blank disk (all zeros, sparse: what a cloud's fresh ephemeral disk looks like)
+    # instead of one holding an ext4 filesystem labelled ``label``.
+    blank: bool = False
 
     @classmethod
     def parse(cls, text: str) -> ExtraDisk:
@@ -152,6 +156,10 @@ class BootOptions:
     console_hooks: list[ConsoleHook] = field(default_factory=list)
     wait_files: list[str] = field(default_factory=list)
     wait_timeout: int = 120
+    # Boot the same instance again: the root overlay of that earlier boot's directory
+    # (``BootResult.workdir``) is booted on, and each of ``disks`` whose file that boot
+    # had is attached as it was left (a disk left out of ``disks`` is gone).
+    resume_from: Path | None = None
 
 
 @dataclass
@@ -450,8 +458,13 @@ class BootLab:
 
     def boot(self, opts: BootOptions) -> BootResult:
         bootdir = self._next_dir()
-        disk = bootdir / "disk.qcow2"
-        overlay.create_overlay(self.image, self.image_format, disk)
+        if opts.resume_from is not None:
+            disk = opts.resume_from / "disk.qcow2"
+            if not disk.is_file():
+                raise LabError(f"resume_from {opts.resume_from}: no disk.qcow2 there")
+        else:
+            disk = bootdir / "disk.qcow2"
+            overlay.create_overlay(self.image, self.image_format, disk)
         if opts.grow_disk:
             if not re.fullmatch(r"\+[0-9]+[KMGT]?", opts.grow_disk):
                 raise LabError(f"grow_disk {opts.grow_disk!r}: expected +SIZE, e.g. +3G")
@@ -460,8 +473,17 @@ class BootLab:
         overlay.set_kernel_args(disk, self.grubenv_offset, args, bootdir / "grubenv.block")
         drives = [qemu.Drive(disk, fmt="qcow2")]
         for extra in opts.disks:
-            path = bootdir / f"disk-{extra.label}.raw"
-            overlay.make_data_disk(path, extra.label, extra.size)
+            name = f"disk-{extra.label}.raw"
+            earlier = opts.resume_from / name if opts.resume_from is not None else None
+            if earlier is not None and earlier.is_file():
+                path = earlier
+            elif extra.blank:
+                path = bootdir / name
+                with open(path, "wb") as handle:
+                    handle.truncate(parse_size(extra.size))
+            else:
+                path = bootdir / name
+                overlay.make_data_disk(path, extra.label, extra.size)
             drives.append(qemu.Drive(path, fmt="raw"))
         drives += self._attach_seed_discs(opts, bootdir)
         hooks = [HookOutcome(hook.marker) for hook in opts.console_hooks]

@@ -141,16 +141,18 @@ def run_captured(
     env: Mapping[str, str] | None = None,
     timeout: float,
     keep: int = 64 * 1024,
+    stdin: bytes | None = None,
 ) -> CapturedRun:
     """Run a system tool (not user code) in the target and keep its output's tail.
 
     For tools whose output the status must quote (apt-get): never raises on a
-    non-zero exit; a run past ``timeout`` seconds is killed and says so."""
+    non-zero exit; a run past ``timeout`` seconds is killed and says so. ``stdin``
+    is the tool's whole input (a script for sfdisk); without it the input is empty."""
     label = shlex.join(argv)
     command, full_env = _prepared(target, argv, env, label)
     try:
         proc = subprocess.run(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            command, input=stdin if stdin is not None else b"", stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=full_env,
             cwd="/" if target.is_host else str(target.root), timeout=timeout, check=False,
         )

@@ -70,10 +70,26 @@ INDEX: dict[str, ModuleFacts] = {
     "resizefs": ModuleFacts(
         name="resizefs",
         stage=Stage.INIT,
-        order=25,
+        order=24,
         frequency=Frequency.PER_BOOT,
         activate_keys=(),
         aliases=("resize_rootfs",),
+    ),
+    "disk_setup": ModuleFacts(
+        name="disk_setup",
+        stage=Stage.INIT,
+        order=25,
+        frequency=Frequency.PER_INSTANCE,
+        activate_keys=(),
+        aliases=(),
+    ),
+    "bootseed_raid": ModuleFacts(
+        name="bootseed_raid",
+        stage=Stage.INIT,
+        order=26,
+        frequency=Frequency.PER_BOOT,
+        activate_keys=(),
+        aliases=(),
     ),
     "mounts": ModuleFacts(
         name="mounts",

@@ -23,19 +23,17 @@ gets the file and the mount point directories.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bootseed.contract.problems import Level, Problem
+from bootseed.late.disknames import Devices
 from bootseed.late.fstabmark import FSTAB, MARK, is_ours
 from bootseed.late.linegrammar import LineGrammarError, fstab_field
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
-from bootseed.late.target import TargetRoot
 
 SERVICE = "bootseed.service"
 # cloud-init writes x-systemd.requires=cloud-init.service: bootseed orders the mounts
@@ -44,11 +42,6 @@ DEFAULT_OPTIONS = f"defaults,nofail,x-systemd.after={SERVICE}"
 DEFAULT_FIELDS: tuple[str | None, ...] = (None, None, "auto", DEFAULT_OPTIONS, "0", "2")
 DEFAULT_SWAP_FILE = "/swap.img"
 COMMAND_TIMEOUT_S = 120.0
-
-_SHORT_NAME = re.compile(r"(xvd|sd|hd|vd)[a-z]+[0-9]*")
-_META_NAMED = ("ami", "root", "swap")
-_META_NUMBERED = re.compile(r"(ephemeral|ebs)[0-9]+")
-_DISK_PREFIXES = ("sd", "xvd", "vd", "hd")
 
 _FIELD = {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]}
 SCHEMA: dict[str, Any] = {
@@ -92,62 +85,6 @@ class Entry:
                 f"{self.passno} {MARK}\n")
 
 
-def is_meta_name(name: str) -> bool:
-    return name in _META_NAMED or _META_NUMBERED.fullmatch(name) is not None
-
-
-class Devices:
-    """Device names of the configuration as the guest knows them."""
-
-    def __init__(self, target: TargetRoot, block_device_mapping: Mapping[str, Any]) -> None:
-        self.target = target
-        self.mapping = {str(k): str(v) for k, v in block_device_mapping.items()
-                        if isinstance(v, str | int)}
-
-    def exists(self, name: str) -> bool:
-        return (self.target.exists(f"/sys/class/block/{name}")
-                or self.target.exists(f"/dev/{name}"))
-
-    def guest_name(self, name: str) -> str | None:
-        """``name`` (``sdb``) as the guest calls it (``sdb``, ``xvdb``, ``vdb`` or
-        ``hdb``, the first present); ``None`` when none is present."""
-        if self.exists(name):
-            return name
-        for prefix in _DISK_PREFIXES:
-            if name.startswith(prefix):
-                rest = name[len(prefix):]
-                for other in _DISK_PREFIXES:
-                    if other != prefix and self.exists(other + rest):
-                        return other + rest
-        return None
-
-    def resolve(self, spec: str) -> str | None:
-        """The fstab device for ``spec``; ``None`` for an EC2 name with no present device."""
-        if spec == "ephemeral":
-            spec = "ephemeral0"
-        if is_meta_name(spec):
-            mapped = self.mapping.get(spec)
-            if not mapped:
-                return None
-            found = self.guest_name(mapped.removeprefix("/dev/"))
-            return f"/dev/{found}" if found else None
-        if _SHORT_NAME.fullmatch(spec):
-            return f"/dev/{self.guest_name(spec) or spec}"
-        return spec
-
-    def present(self, device: str) -> bool | None:
-        """Whether a device exists now; ``None`` when that cannot be known (network)."""
-        if device.startswith("/dev/"):
-            return self.target.exists(device)
-        for tag, folder in (("LABEL=", "by-label"), ("UUID=", "by-uuid")):
-            if device.startswith(tag):
-                value = device[len(tag):]
-                if "/" in value or value in ("", ".", ".."):
-                    return False
-                return self.target.exists(f"/dev/disk/{folder}/{value}")
-        if device.startswith("/"):
-            return self.target.exists(device)  # a swap file
-        return None
 
 
 @dataclass
@@ -188,8 +125,11 @@ def plan(cfg: dict[str, Any], fstab: str, devices: Devices, swap_file: str | Non
         spec = str(raw[0])
         device = devices.resolve(spec)
         if device is None:
-            problems.append(Problem(where, f"{spec}: no such device in this instance's "
-                                           "block-device-mapping; skipped", Level.NOTE))
+            mapped = devices.mapping.get("ephemeral0" if spec == "ephemeral" else spec)
+            problems.append(Problem(where, f"{spec} ({mapped}): the block-device-mapping "
+                                           "names it but no such disk is here; skipped"
+                                    if mapped else f"{spec}: not in this instance's "
+                                    "block-device-mapping; skipped", Level.NOTE))
             continue
         fields = _fields([device, *raw[1:]], defaults)
         if len(raw) > 1 and raw[1] is None:

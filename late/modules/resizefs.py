@@ -112,7 +112,7 @@ def handle(ctx: ModuleContext) -> None:
 MODULE = ModuleSpec(
     name="resizefs",
     stage=Stage.INIT,
-    order=25,
+    order=24,
     frequency=Frequency.PER_BOOT,
     schema=SCHEMA,
     handle=handle,

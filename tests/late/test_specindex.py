@@ -27,7 +27,7 @@ from bootseed.late.specindex import (
 # network_config first: cloud-init applies network configuration before any module).
 ORDER_BEFORE_SPECS = {
     Stage.INIT: ["network_config", "metadata_lockdown", "seed_random", "bootcmd",
-                 "write_files", "growpart", "resizefs", "mounts",
+                 "write_files", "growpart", "resizefs", "disk_setup", "bootseed_raid", "mounts",
                  "set_hostname", "update_hostname", "update_etc_hosts", "ca_certs", "rsyslog",
                  "users_groups", "ssh", "volumes"],
     Stage.CONFIG: ["ssh_import_id", "keyboard", "locale", "set_passwords", "apt_pipelining",

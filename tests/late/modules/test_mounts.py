@@ -107,6 +107,11 @@ def test_ephemeral_swap_and_ebs_names(tmp_path: Path) -> None:
     # a mapped name whose device is absent, and an unmapped one, are skipped with a note
     assert {(p.where, p.level) for p in ctx.problems} == {
         ("mounts[2]", Level.NOTE), ("mounts[3]", Level.NOTE)}
+    # and the note names the disk the mapping expected
+    assert [p.message for p in ctx.problems] == [
+        "ephemeral1 (sdz): the block-device-mapping names it but no such disk is here; "
+        "skipped",
+        "ephemeral9: not in this instance's block-device-mapping; skipped"]
 
 
 def test_null_mount_point_drops_the_line_written_before(tmp_path: Path) -> None:
