@@ -17,6 +17,7 @@ waited for is the one it configures (docs/network.md).
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import logging
@@ -69,6 +70,7 @@ from bootseed.late.status import (
     write_status,
 )
 from bootseed.late.target import TargetRoot
+from bootseed.late.validationjob import ValidationJob
 
 DEFAULT_RUN_DIR = "/run/bootseed"
 DISABLE_FILE = "/etc/bootseed/disabled"
@@ -147,6 +149,10 @@ class Runner:
         self.stopped = False
         self._ready_lock = threading.Lock()
         self._ready_sent = False
+        # Schema validation waits for READY=1 (or the local stage's end) and runs beside
+        # the later stages; its problems go in at this index of the status.
+        self._validation: tuple[ValidationJob, int] | None = None
+        self._past_ready = False
 
     # -- the run ---------------------------------------------------------------
 
@@ -179,6 +185,8 @@ class Runner:
                     break
                 if stage is RunStage.NETWORK and self.opts.notify and not notified:
                     notified = self._notify_ready()
+                if stage is RunStage.NETWORK:
+                    self._start_validation()
                 if stage is RunStage.NETWORK and RunStage.LOCAL in stages:
                     self._wait_for_network()
                 self._run_stage(stage)
@@ -193,6 +201,7 @@ class Runner:
                 overdue.cancel()
             if self.opts.notify and not notified:
                 self._notify_ready()
+            self._join_validation()
             self._finish(stages)
 
     def _stages_to_run(self, boot_id: str) -> list[RunStage]:
@@ -412,11 +421,20 @@ class Runner:
 
         idir = self.state.instance_dir(self.info.instance_id)
         instance_data = build_instance_data(self.seed, self.info)
+        from bootseed.late.userdata_flow import validate_built
+
         built = build_config(self.seed, self.info, self.target, idir, instance_data,
-                             self.registry, schema_cache=idir / SCHEMA_CACHE,
-                             extra_modules=self.opts.extra_modules)
+                             self.registry, extra_modules=self.opts.extra_modules,
+                             validate=False)
         self._report_load_problems()
         self.status.problems += built.problems
+        # The validator gets its own copy: modules may change the config they are given.
+        checked = replace(built, config=copy.deepcopy(built.config), problems=[])
+        registry, extra = self.registry, self.opts.extra_modules
+        job = ValidationJob(lambda: validate_built(checked, registry, idir / SCHEMA_CACHE, extra))
+        self._validation = (job, len(self.status.problems))
+        if self._past_ready:
+            job.start()
         self.cfg = built.config
         self.redactor.learn_from_config(self.cfg)
         self.state.write_private(
@@ -424,8 +442,6 @@ class Runner:
         self.state.write_private(
             self.info.instance_id, "user-data.parts.json",
             jsonout.dumps(built.parts_summary, indent=2))
-        if built.schema_checked:
-            log.info("cloud-config validated: %d problem(s)", len(built.problems))
         self._write_instance_data(build_instance_data(self.seed, self.info, self.cfg))
         from bootseed.late.parts import install_parts
 
@@ -433,6 +449,21 @@ class Runner:
             self.status.problems += install_parts(parts, target=self.target, instance_dir=idir,
                                                   instance_id=self.info.instance_id,
                                                   vendor=vendor, log=log)
+
+    def _start_validation(self) -> None:
+        self._past_ready = True
+        if self._validation is not None:
+            self._validation[0].start()
+
+    def _join_validation(self) -> None:
+        if self._validation is None:
+            return
+        job, index = self._validation
+        self._validation = None
+        found = job.join()
+        self._report_load_problems()
+        self.status.problems[index:index] = found
+        log.info("cloud-config validated: %d problem(s)", len(found))
 
     def _load_cfg(self) -> dict[str, Any]:
         if self.cfg is None:

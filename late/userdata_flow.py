@@ -111,9 +111,12 @@ def build_config(
     registry: Registry,
     schema_cache: Path | None = None,
     extra_modules: tuple[ModuleSpec, ...] = (),
+    validate: bool = True,
 ) -> BuiltConfig:
     """``schema_cache``: a file to keep the validation verdict in between runs
-    (``schemacache``); ``extra_modules``: the registry's extra specs, for its key."""
+    (``schemacache``); ``extra_modules``: the registry's extra specs, for its key.
+    ``validate=False`` leaves validation to the caller (``validate_built``), which the
+    runner does after READY=1."""
     from bootseed.late.userdata.engine import process
     from bootseed.late.userdata.merge import merge_config
 
@@ -148,23 +151,36 @@ def build_config(
         built.parts_summary[name] = result.to_json()["parts"]
     built.user_parts = list(user.parts) if user is not None else []
     built.vendor_parts = list(vendor.parts) if vendor is not None else []
-    if built.config:
-        from bootseed.late.schema import SchemaConflictError, validate
-
-        try:
-            if schema_cache is not None:
-                from bootseed.late.schemacache import validate_cached
-
-                found_problems = validate_cached(built.config, registry, built.origins,
-                                                 schema_cache, extra_modules)
-            else:
-                found_problems = validate(built.config, registry, built.origins)
-        except SchemaConflictError as exc:  # a module's mistake must not stop the boot
-            built.problems.append(Problem("schema", f"cloud-config not validated: {exc}"))
-            return built
-        built.problems += found_problems
-        built.schema_checked = True
+    if validate and built.config:
+        built.problems += validate_built(built, registry, schema_cache, extra_modules)
     return built
+
+
+def validate_built(
+    built: BuiltConfig,
+    registry: Registry,
+    schema_cache: Path | None = None,
+    extra_modules: tuple[ModuleSpec, ...] = (),
+) -> list[Problem]:
+    """The schema's problems with ``built.config`` (advisory: no module waits for them),
+    or the one problem saying why it could not be validated. Sets ``schema_checked``."""
+    from bootseed.late.schema import SchemaConflictError
+    from bootseed.late.schema import validate as validate_schema
+
+    if not built.config:
+        return []
+    try:
+        if schema_cache is not None:
+            from bootseed.late.schemacache import validate_cached
+
+            found = validate_cached(built.config, registry, built.origins,
+                                    schema_cache, extra_modules)
+        else:
+            found = validate_schema(built.config, registry, built.origins)
+    except SchemaConflictError as exc:  # a module's mistake must not stop the boot
+        return [Problem("schema", f"cloud-config not validated: {exc}")]
+    built.schema_checked = True
+    return found
 
 
 def _prefixed(origin: str, where: str) -> str:
