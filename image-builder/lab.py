@@ -104,6 +104,8 @@ class BootOptions:
     # proxy (labnet.PROXY_ADDR:3128) in front of it.
     apt_repo: Path | None = None
     apt_keys: dict[str, str] = field(default_factory=dict)  # fingerprint -> armoured key
+    # Host 127.0.0.1:PORT forwarded to the guest's sshd (port 22), for probes from the host.
+    ssh_forward_port: int | None = None
 
 
 @dataclass
@@ -348,7 +350,8 @@ class BootLab:
         with self._servers(opts) as servers:
             spec = qemu.VmSpec(
                 drives=drives,
-                nic=labnet.nic_argument(servers.forwards, relay=labnet.relay_program()),
+                nic=labnet.nic_argument(servers.forwards, relay=labnet.relay_program(),
+                                        ssh_forward_port=opts.ssh_forward_port),
                 console_log=bootdir / "console.log",
                 memory_mb=opts.memory_mb,
                 cpus=opts.cpus,
