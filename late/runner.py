@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bootseed.contract.actions import Action
 from bootseed.contract.cmdline import KernelParams
@@ -56,7 +56,6 @@ from bootseed.late.model import Frequency, InstanceInfo, Stage
 from bootseed.late.modules.base import ModuleContext, ModuleSpec
 from bootseed.late.redact import Redactor
 from bootseed.late.registry import Registry, load_registry
-from bootseed.late.schemacache import CACHE_NAME as SCHEMA_CACHE
 from bootseed.late.stages import MODULE_STAGE, ORDER, PlannedModule, RunStage, plan_stage
 from bootseed.late.state import StateStore
 from bootseed.late.status import (
@@ -71,6 +70,9 @@ from bootseed.late.status import (
 )
 from bootseed.late.target import TargetRoot
 from bootseed.late.validationjob import ValidationJob
+
+if TYPE_CHECKING:
+    from bootseed.late.userdata_flow import BuiltConfig
 
 DEFAULT_RUN_DIR = "/run/bootseed"
 DISABLE_FILE = "/etc/bootseed/disabled"
@@ -421,8 +423,6 @@ class Runner:
 
         idir = self.state.instance_dir(self.info.instance_id)
         instance_data = build_instance_data(self.seed, self.info)
-        from bootseed.late.userdata_flow import validate_built
-
         built = build_config(self.seed, self.info, self.target, idir, instance_data,
                              self.registry, extra_modules=self.opts.extra_modules,
                              validate=False)
@@ -431,7 +431,7 @@ class Runner:
         # The validator gets its own copy: modules may change the config they are given.
         checked = replace(built, config=copy.deepcopy(built.config), problems=[])
         registry, extra = self.registry, self.opts.extra_modules
-        job = ValidationJob(lambda: validate_built(checked, registry, idir / SCHEMA_CACHE, extra))
+        job = ValidationJob(lambda: _validate_cached(checked, registry, idir, extra))
         self._validation = (job, len(self.status.problems))
         if self._past_ready:
             job.start()
@@ -667,6 +667,16 @@ class Runner:
             yield
         finally:
             os.close(fd)
+
+
+def _validate_cached(built: BuiltConfig, registry: Registry, instance_dir: Path,
+                     extra: tuple[ModuleSpec, ...]) -> list[Problem]:
+    """Validation with the per-instance verdict cache; its modules (and jsonschema) are
+    imported only here, after READY=1."""
+    from bootseed.late.schemacache import CACHE_NAME
+    from bootseed.late.userdata_flow import validate_built
+
+    return validate_built(built, registry, instance_dir / CACHE_NAME, extra)
 
 
 def run(options: RunOptions) -> RunStatus:

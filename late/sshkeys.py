@@ -11,7 +11,6 @@ import binascii
 import hashlib
 import struct
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -97,6 +96,8 @@ def generate_host_keys(keytypes: Sequence[str], comment: str) -> list[HostKey | 
 
     if len(keytypes) <= 1:
         return [make(keytype) for keytype in keytypes]
+    from concurrent.futures import ThreadPoolExecutor  # only when there are keys to make
+
     with ThreadPoolExecutor(max_workers=len(keytypes), thread_name_prefix="hostkey") as pool:
         return list(pool.map(make, keytypes))
 

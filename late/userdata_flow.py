@@ -20,7 +20,7 @@ from bootseed.late.model import InstanceInfo
 from bootseed.late.modules.base import ModuleSpec
 from bootseed.late.registry import Registry
 from bootseed.late.target import TargetRoot
-from bootseed.late.userdata.types import Limits, Part
+from bootseed.late.userdata.types import Limits, Part, UserDataResult
 
 _INCLUDE = re.compile(rb"(?mi)^#include|x-include-(?:once-)?url")
 _SCAN_LIMIT = 16 * 1024 * 1024
@@ -78,20 +78,47 @@ def load_system_config(target: TargetRoot) -> BuiltConfig:
 def needs_network(seed: Seed) -> bool:
     """Whether user- or vendor-data pulls in URLs, so processing it must wait for the
     network. Errs towards yes: a false alarm only moves work after READY=1."""
+    return any(_pulls_urls(seed.payloads.get(name) or b"")
+               for name in ("user-data", "vendor-data"))
+
+
+def _pulls_urls(raw: bytes) -> bool:
     from bootseed.late.userdata.budget import Budget, BudgetExceeded
     from bootseed.late.userdata.detect import is_gzip
     from bootseed.late.userdata.gunzip import GunzipError, gunzip
 
-    for name in ("user-data", "vendor-data"):
-        raw = seed.payloads.get(name) or b""
-        if is_gzip(raw):
-            try:
-                raw = gunzip(raw, Budget(_SCAN_LIMIT))
-            except (GunzipError, BudgetExceeded):
-                continue  # the engine will report it; nothing to fetch from it
-        if _INCLUDE.search(raw):
-            return True
-    return False
+    if is_gzip(raw):
+        try:
+            raw = gunzip(raw, Budget(_SCAN_LIMIT))
+        except (GunzipError, BudgetExceeded):
+            return False  # the engine will report it; nothing to fetch from it
+    return _INCLUDE.search(raw) is not None
+
+
+def _processed(raw: bytes, name: str, info: InstanceInfo, instance_data: dict[str, Any],
+               instance_dir: Path) -> UserDataResult:
+    """The engine's result for one payload, from the per-instance cache when the same
+    input was processed before (``userdatacache``); payloads with URLs are never cached."""
+    if _pulls_urls(raw):
+        from bootseed.late.userdata.engine import process
+
+        return process(raw, origin=name, launch_index=info.launch_index,
+                       instance_data=instance_data, limits=Limits(),
+                       include_cache_dir=instance_dir / "include-cache")
+    from bootseed.late import userdatacache
+
+    key = userdatacache.cache_key(raw, info.launch_index, instance_data)
+    path = userdatacache.path_for(instance_dir, name)
+    cached = userdatacache.load(path, key)
+    if cached is not None:
+        return cached
+    from bootseed.late.userdata.engine import process
+
+    result = process(raw, origin=name, launch_index=info.launch_index,
+                     instance_data=instance_data, limits=Limits(),
+                     include_cache_dir=instance_dir / "include-cache")
+    userdatacache.store(path, key, result)
+    return result
 
 
 def _vendor_enabled(user_cfg: dict[str, Any]) -> bool:
@@ -117,7 +144,6 @@ def build_config(
     (``schemacache``); ``extra_modules``: the registry's extra specs, for its key.
     ``validate=False`` leaves validation to the caller (``validate_built``), which the
     runner does after READY=1."""
-    from bootseed.late.userdata.engine import process
     from bootseed.late.userdata.merge import merge_config
 
     built = load_system_config(target)
@@ -127,11 +153,7 @@ def build_config(
         if raw is None or not raw.strip():
             continue
         try:
-            results[name] = process(
-                raw, origin=name, launch_index=info.launch_index,
-                instance_data=instance_data, limits=Limits(),
-                include_cache_dir=instance_dir / "include-cache",
-            )
+            results[name] = _processed(raw, name, info, instance_data, instance_dir)
         except Exception as exc:  # the engine's own failure must not stop the boot
             built.problems.append(Problem(name, f"processing failed: {type(exc).__name__}: {exc}"))
     user = results.get("user-data")
