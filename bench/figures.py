@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,10 @@ class AgentRun:
     unit_cpu: dict[str, float] = field(default_factory=dict)  # systemd: CPUUsageNSec, seconds
     slowest_modules: dict[str, float] = field(default_factory=dict)  # bootseed: top 5, seconds
     problems: list[str] = field(default_factory=list)
+    # Time to SSH (bench/sshprobe.py): guest uptime at the first accepted login, and the
+    # host's wall seconds from QEMU's start to it; None when not probed or never accepted.
+    ssh_uptime: float | None = None
+    ssh_host_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -218,6 +222,140 @@ def pair_ratios(pairs: Sequence[Pair], attribute: str) -> list[float | None]:
         values.append(ratio(getattr(pair.cloud_init, attribute),
                             getattr(pair.bootseed, attribute)))
     return values
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median, lowest and highest of the values present, and how many there were."""
+
+    median: float | None
+    low: float | None
+    high: float | None
+    n: int
+
+    def text(self, digits: int = 2) -> str:
+        if self.median is None or self.low is None or self.high is None:
+            return "-"
+        if self.n == 1:
+            return f"{self.median:.{digits}f} (n=1)"
+        low, high = f"{self.low:.{digits}f}", f"{self.high:.{digits}f}"
+        return f"{self.median:.{digits}f} ({low}-{high}, n={self.n})"
+
+
+def spread(values: Sequence[float | None]) -> Spread:
+    present = [v for v in values if v is not None]
+    if not present:
+        return Spread(None, None, None, 0)
+    return Spread(median(present), round(min(present), 3), round(max(present), 3), len(present))
+
+
+def overhead(value: float | None, floor: float | None) -> float | None:
+    """What a boot figure adds over its own floor (the same image with its agent off)."""
+    if value is None or floor is None:
+        return None
+    return round(value - floor, 3)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One figure for both images over the pairs: each side's spread and the spread of
+    the per-pair ratio cloud-init / bootseed (a pair missing either side gives none)."""
+
+    figure: str
+    bootseed: Spread
+    cloud_init: Spread
+    ratio: Spread
+
+
+def compare(figure: str, pairs: Sequence[tuple[float | None, float | None]]) -> Comparison:
+    """``pairs``: (bootseed, cloud-init) values of one figure, one tuple per pair."""
+    return Comparison(figure, spread([bs for bs, _ in pairs]), spread([ci for _, ci in pairs]),
+                      spread([ratio(ci, bs) for bs, ci in pairs]))
+
+
+# The floor and time-to-SSH figures (issue 24), in report order: id -> label.
+FLOOR_FIGURES = {
+    "floor_multi_user": "floor: multi-user with the agent off (guest uptime, s)",
+    "multi_user": "multi-user, typical seed (guest uptime, s)",
+    "multi_user_overhead": "multi-user overhead over the floor (s)",
+    "configured_overhead": "configured overhead over the floor (s)",
+    "ssh_uptime": "time to SSH (guest uptime at the first accepted login, s)",
+    "ssh_overhead": "time to SSH overhead over the floor (s)",
+    "ssh_host": "time to SSH (host wall from QEMU's start, s)",
+    "hostkeys_wall": "host keys given (ssh_keys): agent wall (units, s)",
+    "hostkeys_cpu": "host keys given (ssh_keys): agent CPU (units, s)",
+}
+SIDES = ("bootseed", "cloud_init")
+
+
+def _side(block: Any, side: str, key: str) -> float | None:
+    entry = block.get(side) if isinstance(block, Mapping) else None
+    return _number(entry.get(key)) if isinstance(entry, Mapping) else None
+
+
+def _floor(row: Mapping[str, Any], side: str) -> float | None:
+    block = row.get("floor")
+    entry = block.get(side) if isinstance(block, Mapping) else None
+    if not isinstance(entry, Mapping) or entry.get("problems"):
+        return None
+    return _number(entry.get("multi_user_uptime"))
+
+
+def floor_comparisons(rows: Sequence[Mapping[str, Any]]) -> list[Comparison]:
+    """The floor, overhead, time-to-SSH and given-host-keys figures of
+    ``boot_vs_cloudinit.run_pairs``'s rows: a typical boot counts when its pair is
+    valid, an overhead when the same pair's floor boot of that image reached
+    multi-user, the host-key figures when that variant's pair is valid.
+    Comparisons with no value on either side are left out (a variant not run)."""
+    values: dict[str, list[tuple[float | None, float | None]]] = {k: [] for k in FLOOR_FIGURES}
+    for row in rows:
+        typical = row if row.get("ok") else {}
+        hostkeys = row.get("hostkeys") if isinstance(row.get("hostkeys"), Mapping) else None
+        given = hostkeys if hostkeys is not None and hostkeys.get("ok") else {}
+        per_side: dict[str, dict[str, float | None]] = {}
+        for side in SIDES:
+            floor = _floor(row, side)
+            multi_user = _side(typical, side, "multi_user_uptime")
+            ssh = _side(typical, side, "ssh_uptime")
+            per_side[side] = {
+                "floor_multi_user": floor,
+                "multi_user": multi_user,
+                "multi_user_overhead": overhead(multi_user, floor),
+                "configured_overhead": overhead(_side(typical, side, "configured_uptime"),
+                                                floor),
+                "ssh_uptime": ssh,
+                "ssh_overhead": overhead(ssh, floor),
+                "ssh_host": _side(typical, side, "ssh_host_seconds"),
+                "hostkeys_wall": _side(given, side, "wall_total"),
+                "hostkeys_cpu": _side(given, side, "cpu_total"),
+            }
+        for key in FLOOR_FIGURES:
+            values[key].append((per_side["bootseed"][key], per_side["cloud_init"][key]))
+    found = [compare(key, pairs) for key, pairs in values.items()]
+    return [c for c in found if c.bootseed.n or c.cloud_init.n]
+
+
+def render_comparisons(comparisons: Sequence[Mapping[str, Any]]) -> str:
+    """A Markdown table of ``asdict(Comparison)`` entries: median (lowest-highest, n)."""
+
+    def cell(block: Mapping[str, Any]) -> str:
+        return Spread(**block).text()
+
+    lines = ["| figure | bootseed | cloud-init | cloud-init / bootseed |",
+             "|---|---:|---:|---:|"]
+    for entry in comparisons:
+        label = FLOOR_FIGURES.get(str(entry["figure"]), str(entry["figure"]))
+        lines.append(f"| {label} | {cell(entry['bootseed'])} | {cell(entry['cloud_init'])} "
+                     f"| {cell(entry['ratio'])} |")
+    return "\n".join(lines)
+
+
+def comparison_ratio(comparisons: Sequence[Mapping[str, Any]], figure: str) -> float | None:
+    """The median per-pair ratio of one figure, None when it was not measured."""
+    for entry in comparisons:
+        if entry.get("figure") == figure:
+            return _number((entry.get("ratio") or {}).get("median"))
+    return None
 
 
 def target_verdict(measured: float | None, target: float, higher_is_better: bool,

@@ -8,7 +8,7 @@
 * :func:`install_debs` copies them into the image tree and runs ``apt-get install`` in a
   chroot. Their dependencies are in the base tree already, so apt needs no package index
   and no network. The package's trigger rebuilds the initramfs; the listing is checked
-  for the early stage.
+  for the early stage, and so is the package's bytecode (:func:`ensure_bytecode`).
 * :func:`remove_bootseed` is ``apt-get remove bootseed`` in the tree (the packaging tests'
   "removal leaves nothing" image).
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,9 @@ def install_debs(tree: Path, debs: DebSet, kernel_version: str,
                  *(f"{GUEST_DEB_DIR}/{deb.name}" for deb in every)],
                 log=log, env=APT_ENV, timeout=1200)
             listing = _initramfs_listing(tree, kernel_version)
+            compiled = ensure_bytecode(tree, log)
+            if compiled and log is not None:
+                log.write(f"bytecode: compiled {compiled} file(s) py3compile left out\n")
     finally:
         shutil.rmtree(guest_dir, ignore_errors=True)
     with_hook = "bootseed-initramfs" in packages
@@ -182,6 +186,57 @@ def install_debs(tree: Path, debs: DebSet, kernel_version: str,
     if unwanted:
         raise DebInstallError(f"{', '.join(unwanted)} got installed although not asked for")
     return versions
+
+
+def stale_bytecode(package: Path, cache_tag: str) -> list[Path]:
+    """The ``.py`` files under ``package`` without a ``__pycache__/<name>.<cache_tag>.pyc``
+    that the interpreter would use: a timestamp-checked header (flags 0) whose source
+    mtime and size match the file. Under TCG a missing or stale ``.pyc`` costs the first
+    boot's interpreter seconds of compiling."""
+    stale: list[Path] = []
+    for source in sorted(package.rglob("*.py")):
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{cache_tag}.pyc"
+        try:
+            header = compiled.read_bytes()[:16]
+            info = source.stat()
+        except OSError:
+            stale.append(source)
+            continue
+        if len(header) < 16:
+            stale.append(source)
+            continue
+        flags, mtime, size = struct.unpack("<III", header[4:16])
+        if flags != 0 or mtime != int(info.st_mtime) & 0xFFFFFFFF \
+                or size != info.st_size & 0xFFFFFFFF:
+            stale.append(source)
+    return stale
+
+
+def ensure_bytecode(tree: Path, log: IO[str] | None = None) -> int:
+    """Compile the installed package's bytecode in the tree where the package's own
+    ``py3compile`` left any out; how many files it compiled. Raises when some still
+    have none."""
+    tag = subprocess.run(["chroot", str(tree), "python3", "-c",
+                          "import sys; print(sys.implementation.cache_tag)"],
+                         capture_output=True, text=True, check=True, timeout=120).stdout.strip()
+    packages = sorted(tree.glob("usr/lib/python3*/dist-packages/bootseed"))
+    if not packages:
+        raise DebInstallError("no bootseed package under /usr/lib/python3*/dist-packages")
+    compiled = 0
+    for package in packages:
+        stale = stale_bytecode(package, tag)
+        if not stale:
+            continue
+        inside = "/" + str(package.relative_to(tree))
+        run(["chroot", str(tree), "python3", "-m", "compileall", "-q",
+             "--invalidation-mode", "timestamp", inside], log=log,
+            timeout=600)
+        compiled += len(stale)
+        still = stale_bytecode(package, tag)
+        if still:
+            raise DebInstallError(f"{len(still)} file(s) of {inside} have no usable bytecode "
+                                  f"for {tag}, e.g. {still[0].relative_to(tree)}")
+    return compiled
 
 
 def remove_bootseed(tree: Path, kernel_version: str, log: IO[str] | None = None) -> None:

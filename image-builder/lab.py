@@ -160,6 +160,8 @@ class BootOptions:
     # (``BootResult.workdir``) is booted on, and each of ``disks`` whose file that boot
     # had is attached as it was left (a disk left out of ``disks`` is gone).
     resume_from: Path | None = None
+    # Host 127.0.0.1:PORT forwarded to the guest's sshd (port 22), for probes from the host.
+    ssh_forward_port: int | None = None
 
 
 @dataclass
@@ -490,7 +492,8 @@ class BootLab:
         with self._servers(opts) as servers, _monitor_dir(bool(hooks)) as monitor:
             spec = qemu.VmSpec(
                 drives=drives,
-                nic=labnet.nic_argument(servers.forwards, relay=labnet.relay_program()),
+                nic=labnet.nic_argument(servers.forwards, relay=labnet.relay_program(),
+                                        ssh_forward_port=opts.ssh_forward_port),
                 console_log=bootdir / "console.log",
                 memory_mb=opts.memory_mb,
                 cpus=opts.cpus,

@@ -97,8 +97,11 @@ def relay_program() -> str:
 
 
 def nic_argument(forwards: Sequence[GuestForward], relay: str = "socat",
-                 model: str = "virtio-net-pci", mac: str = "52:54:00:12:34:56") -> str:
-    """The value of QEMU's ``-nic`` option for the lab network."""
+                 model: str = "virtio-net-pci", mac: str = "52:54:00:12:34:56",
+                 ssh_forward_port: int | None = None) -> str:
+    """The value of QEMU's ``-nic`` option for the lab network; ``ssh_forward_port``:
+    the host's ``127.0.0.1:PORT`` reaches the guest's port 22 (``restrict=on`` still
+    keeps the guest from opening connections out; host forwards are let in)."""
     parts = [
         "user",
         f"model={model}",
@@ -111,6 +114,10 @@ def nic_argument(forwards: Sequence[GuestForward], relay: str = "socat",
         f"dhcpstart={DHCP_START}",
     ]
     parts += [fwd.option(relay) for fwd in forwards]
+    if ssh_forward_port is not None:
+        if not 0 < ssh_forward_port < 65536:
+            raise ValueError(f"bad host port {ssh_forward_port}")
+        parts.append(f"hostfwd=tcp:127.0.0.1:{ssh_forward_port}-:22")
     for part in parts:
         if "," in part:
             raise ValueError(f"a comma inside the -nic value {part!r} would split it")

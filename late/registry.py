@@ -14,6 +14,7 @@ A stage's default module list is its modules sorted by their spec's ``order``
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -57,6 +58,10 @@ class Registry:
     specs: dict[str, ModuleSpec] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # The runner's validation thread assembles the schema (loading every module) while
+    # the main thread loads the modules it runs: one load at a time.
+    _loading: threading.RLock = field(default_factory=threading.RLock, repr=False,
+                                      compare=False)
 
     def add(self, spec: ModuleSpec, where: str = "") -> None:
         name = normalize_name(spec.name)
@@ -86,6 +91,10 @@ class Registry:
     def load(self, name: str) -> ModuleSpec | None:
         """The spec of a known module, importing it if needed; None (and a problem)
         if its file does not import or does not define it."""
+        with self._loading:
+            return self._load(name)
+
+    def _load(self, name: str) -> ModuleSpec | None:
         spec = self.specs.get(name)
         if spec is not None:
             return spec

@@ -25,6 +25,7 @@ is probed.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import logging
@@ -64,7 +65,6 @@ from bootseed.late.modules.base import ModuleContext, ModuleSpec
 from bootseed.late.outputredirect import OutputRedirector
 from bootseed.late.redact import Redactor
 from bootseed.late.registry import Registry, load_registry
-from bootseed.late.schemacache import CACHE_NAME as SCHEMA_CACHE
 from bootseed.late.stages import MODULE_STAGE, ORDER, PlannedModule, RunStage, plan_stage
 from bootseed.late.state import StateStore
 from bootseed.late.status import (
@@ -78,9 +78,11 @@ from bootseed.late.status import (
     write_status,
 )
 from bootseed.late.target import TargetPathError, TargetRoot
+from bootseed.late.validationjob import ValidationJob
 
 if TYPE_CHECKING:
     from bootseed.early.discover import DiscoveryConfig
+    from bootseed.late.userdata_flow import BuiltConfig
 
 DEFAULT_RUN_DIR = "/run/bootseed"
 DISABLE_FILE = "/etc/bootseed/disabled"
@@ -174,6 +176,10 @@ class Runner:
         self._ready_lock = threading.Lock()
         self._ready_sent = False
         self.output = OutputRedirector(self.target)
+        # Schema validation waits for READY=1 (or the local stage's end) and runs beside
+        # the later stages; its problems go in at this index of the status.
+        self._validation: tuple[ValidationJob, int] | None = None
+        self._past_ready = False
 
     # -- the run ---------------------------------------------------------------
 
@@ -249,6 +255,8 @@ class Runner:
                     break
                 if stage is RunStage.NETWORK and self.opts.notify and not notified:
                     notified = self._notify_ready()
+                if stage is RunStage.NETWORK:
+                    self._start_validation()
                 if stage is RunStage.NETWORK and RunStage.LOCAL in stages:
                     self._wait_for_network()
                 self._run_stage(stage)
@@ -263,6 +271,7 @@ class Runner:
                 overdue.cancel()
             if self.opts.notify and not notified:
                 self._notify_ready()
+            self._join_validation()
             self._finish(stages)
 
     def _stages_to_run(self, boot_id: str) -> list[RunStage]:
@@ -552,10 +561,17 @@ class Runner:
         idir = self.state.instance_dir(self.info.instance_id)
         instance_data = build_instance_data(self.seed, self.info)
         built = build_config(self.seed, self.info, self.target, idir, instance_data,
-                             self.registry, schema_cache=idir / SCHEMA_CACHE,
-                             extra_modules=self.opts.extra_modules)
+                             self.registry, extra_modules=self.opts.extra_modules,
+                             validate=False)
         self._report_load_problems()
         self.status.problems += built.problems
+        # The validator gets its own copy: modules may change the config they are given.
+        checked = replace(built, config=copy.deepcopy(built.config), problems=[])
+        registry, extra = self.registry, self.opts.extra_modules
+        job = ValidationJob(lambda: _validate_cached(checked, registry, idir, extra))
+        self._validation = (job, len(self.status.problems))
+        if self._past_ready:
+            job.start()
         self.cfg = built.config
         self.redactor.learn_from_config(self.cfg)
         self.state.write_private(
@@ -563,8 +579,6 @@ class Runner:
         self.state.write_private(
             self.info.instance_id, "user-data.parts.json",
             jsonout.dumps(built.parts_summary, indent=2))
-        if built.schema_checked:
-            log.info("cloud-config validated: %d problem(s)", len(built.problems))
         self._write_instance_data(build_instance_data(self.seed, self.info, self.cfg))
         from bootseed.late.parts import install_parts
 
@@ -572,6 +586,21 @@ class Runner:
             self.status.problems += install_parts(parts, target=self.target, instance_dir=idir,
                                                   instance_id=self.info.instance_id,
                                                   vendor=vendor, log=log)
+
+    def _start_validation(self) -> None:
+        self._past_ready = True
+        if self._validation is not None:
+            self._validation[0].start()
+
+    def _join_validation(self) -> None:
+        if self._validation is None:
+            return
+        job, index = self._validation
+        self._validation = None
+        found = job.join()
+        self._report_load_problems()
+        self.status.problems[index:index] = found
+        log.info("cloud-config validated: %d problem(s)", len(found))
 
     def _load_cfg(self) -> dict[str, Any]:
         if self.cfg is None:
@@ -777,6 +806,16 @@ class Runner:
             yield
         finally:
             os.close(fd)
+
+
+def _validate_cached(built: BuiltConfig, registry: Registry, instance_dir: Path,
+                     extra: tuple[ModuleSpec, ...]) -> list[Problem]:
+    """Validation with the per-instance verdict cache; its modules (and jsonschema) are
+    imported only here, after READY=1."""
+    from bootseed.late.schemacache import CACHE_NAME
+    from bootseed.late.userdata_flow import validate_built
+
+    return validate_built(built, registry, instance_dir / CACHE_NAME, extra)
 
 
 def run(options: RunOptions) -> RunStatus:

@@ -20,7 +20,7 @@ from bootseed.late.model import InstanceInfo
 from bootseed.late.modules.base import ModuleSpec
 from bootseed.late.registry import Registry
 from bootseed.late.target import TargetRoot
-from bootseed.late.userdata.types import Limits, Part
+from bootseed.late.userdata.types import Limits, Part, UserDataResult
 
 _INCLUDE = re.compile(rb"(?mi)^#include|x-include-(?:once-)?url")
 _SCAN_LIMIT = 16 * 1024 * 1024
@@ -78,20 +78,47 @@ def load_system_config(target: TargetRoot) -> BuiltConfig:
 def needs_network(seed: Seed) -> bool:
     """Whether user- or vendor-data pulls in URLs, so processing it must wait for the
     network. Errs towards yes: a false alarm only moves work after READY=1."""
+    return any(_pulls_urls(seed.payloads.get(name) or b"")
+               for name in ("user-data", "vendor-data"))
+
+
+def _pulls_urls(raw: bytes) -> bool:
     from bootseed.late.userdata.budget import Budget, BudgetExceeded
     from bootseed.late.userdata.detect import is_gzip
     from bootseed.late.userdata.gunzip import GunzipError, gunzip
 
-    for name in ("user-data", "vendor-data"):
-        raw = seed.payloads.get(name) or b""
-        if is_gzip(raw):
-            try:
-                raw = gunzip(raw, Budget(_SCAN_LIMIT))
-            except (GunzipError, BudgetExceeded):
-                continue  # the engine will report it; nothing to fetch from it
-        if _INCLUDE.search(raw):
-            return True
-    return False
+    if is_gzip(raw):
+        try:
+            raw = gunzip(raw, Budget(_SCAN_LIMIT))
+        except (GunzipError, BudgetExceeded):
+            return False  # the engine will report it; nothing to fetch from it
+    return _INCLUDE.search(raw) is not None
+
+
+def _processed(raw: bytes, name: str, info: InstanceInfo, instance_data: dict[str, Any],
+               instance_dir: Path) -> UserDataResult:
+    """The engine's result for one payload, from the per-instance cache when the same
+    input was processed before (``userdatacache``); payloads with URLs are never cached."""
+    if _pulls_urls(raw):
+        from bootseed.late.userdata.engine import process
+
+        return process(raw, origin=name, launch_index=info.launch_index,
+                       instance_data=instance_data, limits=Limits(),
+                       include_cache_dir=instance_dir / "include-cache")
+    from bootseed.late import userdatacache
+
+    key = userdatacache.cache_key(raw, info.launch_index, instance_data)
+    path = userdatacache.path_for(instance_dir, name)
+    cached = userdatacache.load(path, key)
+    if cached is not None:
+        return cached
+    from bootseed.late.userdata.engine import process
+
+    result = process(raw, origin=name, launch_index=info.launch_index,
+                     instance_data=instance_data, limits=Limits(),
+                     include_cache_dir=instance_dir / "include-cache")
+    userdatacache.store(path, key, result)
+    return result
 
 
 def _vendor_enabled(user_cfg: dict[str, Any]) -> bool:
@@ -111,10 +138,12 @@ def build_config(
     registry: Registry,
     schema_cache: Path | None = None,
     extra_modules: tuple[ModuleSpec, ...] = (),
+    validate: bool = True,
 ) -> BuiltConfig:
     """``schema_cache``: a file to keep the validation verdict in between runs
-    (``schemacache``); ``extra_modules``: the registry's extra specs, for its key."""
-    from bootseed.late.userdata.engine import process
+    (``schemacache``); ``extra_modules``: the registry's extra specs, for its key.
+    ``validate=False`` leaves validation to the caller (``validate_built``), which the
+    runner does after READY=1."""
     from bootseed.late.userdata.merge import merge_config
 
     built = load_system_config(target)
@@ -124,11 +153,7 @@ def build_config(
         if raw is None or not raw.strip():
             continue
         try:
-            results[name] = process(
-                raw, origin=name, launch_index=info.launch_index,
-                instance_data=instance_data, limits=Limits(),
-                include_cache_dir=instance_dir / "include-cache",
-            )
+            results[name] = _processed(raw, name, info, instance_data, instance_dir)
         except Exception as exc:  # the engine's own failure must not stop the boot
             built.problems.append(Problem(name, f"processing failed: {type(exc).__name__}: {exc}"))
     user = results.get("user-data")
@@ -148,23 +173,36 @@ def build_config(
         built.parts_summary[name] = result.to_json()["parts"]
     built.user_parts = list(user.parts) if user is not None else []
     built.vendor_parts = list(vendor.parts) if vendor is not None else []
-    if built.config:
-        from bootseed.late.schema import SchemaConflictError, validate
-
-        try:
-            if schema_cache is not None:
-                from bootseed.late.schemacache import validate_cached
-
-                found_problems = validate_cached(built.config, registry, built.origins,
-                                                 schema_cache, extra_modules)
-            else:
-                found_problems = validate(built.config, registry, built.origins)
-        except SchemaConflictError as exc:  # a module's mistake must not stop the boot
-            built.problems.append(Problem("schema", f"cloud-config not validated: {exc}"))
-            return built
-        built.problems += found_problems
-        built.schema_checked = True
+    if validate and built.config:
+        built.problems += validate_built(built, registry, schema_cache, extra_modules)
     return built
+
+
+def validate_built(
+    built: BuiltConfig,
+    registry: Registry,
+    schema_cache: Path | None = None,
+    extra_modules: tuple[ModuleSpec, ...] = (),
+) -> list[Problem]:
+    """The schema's problems with ``built.config`` (advisory: no module waits for them),
+    or the one problem saying why it could not be validated. Sets ``schema_checked``."""
+    from bootseed.late.schema import SchemaConflictError
+    from bootseed.late.schema import validate as validate_schema
+
+    if not built.config:
+        return []
+    try:
+        if schema_cache is not None:
+            from bootseed.late.schemacache import validate_cached
+
+            found = validate_cached(built.config, registry, built.origins,
+                                    schema_cache, extra_modules)
+        else:
+            found = validate_schema(built.config, registry, built.origins)
+    except SchemaConflictError as exc:  # a module's mistake must not stop the boot
+        return [Problem("schema", f"cloud-config not validated: {exc}")]
+    built.schema_checked = True
+    return found
 
 
 def _prefixed(origin: str, where: str) -> str:

@@ -28,7 +28,7 @@ from bootseed.late.sshkeys import (
     SSHKeyError,
     certificate_path,
     fingerprint,
-    generate_host_key,
+    generate_host_keys,
     private_path,
     public_from_private,
     public_path,
@@ -184,15 +184,14 @@ def _generate_keys(run: _Run, types: Any) -> dict[str, str]:
         run.problems.append("ssh_genkeytypes: expected a list of key types")
         return {}
     made: dict[str, str] = {}
-    comment = _key_comment(ctx)
-    for keytype in types:
-        if ctx.target.exists(private_path(str(keytype))):
+    # A type listed twice is made once, as when each was made after the one before.
+    wanted = [t for t in dict.fromkeys(str(t) for t in types)
+              if not ctx.target.exists(private_path(t))]
+    for outcome in generate_host_keys(wanted, _key_comment(ctx)):
+        if isinstance(outcome, SSHKeyError):
+            run.problems.append(f"ssh_genkeytypes: {outcome}")
             continue
-        try:
-            key = generate_host_key(str(keytype), comment)
-        except SSHKeyError as exc:
-            run.problems.append(f"ssh_genkeytypes: {exc}")
-            continue
+        key = outcome
         ctx.add_secret(key.private_pem.decode("ascii"))
         _write_pair(ctx, key.keytype, key.private_pem, key.public_line)
         fp = fingerprint(key.public_line)

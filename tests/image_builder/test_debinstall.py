@@ -75,3 +75,33 @@ def test_old_entries_are_pruned_newest_kept(tmp_path: Path):
 def test_a_tree_without_the_packages_is_named(tmp_path: Path):
     with pytest.raises(debinstall.DebInstallError, match="expected one bootseed_"):
         debinstall._found_debs(tmp_path)
+
+
+def test_stale_bytecode_names_sources_without_a_matching_pyc(tmp_path: Path):
+    import compileall
+    import py_compile
+    import sys
+
+    package = tmp_path / "bootseed"
+    (package / "late").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "late" / "runner.py").write_text("x = 1\n")
+    tag = sys.implementation.cache_tag
+    assert debinstall.stale_bytecode(package, tag) == [package / "__init__.py",
+                                                       package / "late" / "runner.py"]
+    assert compileall.compile_dir(str(package), quiet=1,
+                                  invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    assert debinstall.stale_bytecode(package, tag) == []
+    # Another interpreter's tag, a changed source, a hash-based or truncated .pyc: stale.
+    assert len(debinstall.stale_bytecode(package, "cpython-20")) == 2
+    source = package / "late" / "runner.py"
+    source.write_text("x = 22\n")
+    assert debinstall.stale_bytecode(package, tag) == [source]
+    compileall.compile_file(str(source), quiet=1,
+                            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    assert debinstall.stale_bytecode(package, tag) == [source]
+    compileall.compile_file(str(source), quiet=1, force=True,
+                            invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    assert debinstall.stale_bytecode(package, tag) == []
+    (package / "__pycache__" / f"__init__.{tag}.pyc").write_bytes(b"\0" * 8)
+    assert debinstall.stale_bytecode(package, tag) == [package / "__init__.py"]

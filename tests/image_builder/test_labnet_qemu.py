@@ -82,3 +82,12 @@ def test_run_vm_reports_exit_code(tmp_path: Path):
     assert not outcome.timed_out
     assert outcome.returncode == 3
     assert "broken" in outcome.stderr
+
+
+def test_ssh_forward_reaches_the_guest_sshd_from_host_loopback_only():
+    assert not any(p.startswith("hostfwd=") for p in labnet.nic_argument([]).split(","))
+    parts = labnet.nic_argument([], ssh_forward_port=42022).split(",")
+    assert parts[-1] == "hostfwd=tcp:127.0.0.1:42022-:22"
+    assert "restrict=on" in parts
+    with pytest.raises(ValueError):
+        labnet.nic_argument([], ssh_forward_port=70000)

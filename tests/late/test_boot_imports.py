@@ -84,6 +84,9 @@ def test_unchanged_second_boot_imports_nothing_heavy(tmp_path: Path) -> None:
     for name in ("ssh", "users_groups", "write_files", "runcmd", "set_hostname"):
         assert f"bootseed.late.modules.{name}" in first
         assert f"bootseed.late.modules.{name}" not in second, name
+    # The user-data is the same: its processed result comes from the instance's cache.
+    assert "bootseed.late.userdata.engine" in first
+    assert "bootseed.late.userdata.engine" not in second
     # ... and the per-boot ones still run.
     ran = {m["name"] for m in status2["modules"] if m["status"] == "ok"}
     assert {"bootcmd", "update_hostname", "final_message"} <= ran

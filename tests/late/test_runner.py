@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from bootseed.contract.problems import Level, Problem
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
 from bootseed.late.stages import RunStage
 from bootseed.late.target import TargetRoot
@@ -391,3 +392,44 @@ def test_include_user_data_still_gets_network_config_before_ready(target: Target
     # Before READY=1 in the local stage; the init modules after the network skip it.
     assert ran == [("local", "ok"), ("network", "skipped")]
     assert (target.root / "etc/systemd/network/10-bootseed-ens3.network").is_file()
+
+
+def test_validation_waits_for_ready_and_keeps_its_place_in_the_status(
+        target: TargetRoot, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Validation is advisory: the local stage runs its modules before it, READY=1 goes
+    # out before it, and its problems still sit before those the modules report.
+    seen: list[bool] = []
+
+    def handle(ctx: ModuleContext) -> None:
+        seen.append((ctx.instance_dir / "schema-validated.json").exists())
+        ctx.problems.append(Problem("item", "reported by the module", Level.WARNING))
+
+    probe = ModuleSpec("probe", Stage.INIT, Frequency.PER_BOOT,
+                       {"properties": {"probe": {"type": "object"}}}, handle, order=500)
+    plant_seed(target.root, "#cloud-config\nno_such_key: [vim]\nprobe: {}\n")
+    sock_path = target.root.parent / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(sock_path))
+        monkeypatch.setenv("NOTIFY_SOCKET", str(sock_path))
+        run = Agent(target.root, extra=(probe,)).run(notify=True)
+    assert seen == [False]
+    assert module(run, "probe").stage == "local"
+    wheres = [p.where for p in run.status.problems]
+    unknown = next(i for i, w in enumerate(wheres) if "no_such_key" in w)
+    reported = wheres.index("probe: item")
+    assert unknown < reported
+    assert run.log.index("sd_notify READY=1") < run.log.index("cloud-config validated")
+    doc = json.loads(target.path("/run/bootseed/status.json").read_text())
+    assert any("no_such_key" in p["where"] for p in doc["problems"])
+    assert run.runner.state.instance_dir("i-0001").joinpath("schema-validated.json").exists()
+
+
+def test_a_local_stage_run_alone_reports_its_validation(target: TargetRoot) -> None:
+    plant_seed(target.root, "#cloud-config\nno_such_key: [vim]\n")
+    local = Agent(target.root).run(stages=(RunStage.LOCAL,))
+    assert any("no_such_key" in p.where for p in local.status.problems)
+    doc = json.loads(target.path("/run/bootseed/status.json").read_text())
+    assert any("no_such_key" in p["where"] for p in doc["problems"])
+    final = Agent(target.root).run(stages=(RunStage.FINAL,))
+    assert [p.where for p in final.status.problems].count(
+        next(p.where for p in local.status.problems if "no_such_key" in p.where)) == 1

@@ -79,3 +79,18 @@ def test_rsa_bits_come_from_the_modulus() -> None:
     modulus = b"\x00" + b"\x80" + b"\x00" * 255  # 2048-bit, with the sign byte
     blob = _string(b"ssh-rsa") + _string(b"\x01\x00\x01") + _string(modulus)
     assert fingerprint(_line("ssh-rsa", blob)).bits == 2048
+
+
+def test_host_keys_made_together_come_back_in_the_order_asked() -> None:
+    from bootseed.late.sshkeys import SSHKeyError, generate_host_keys, public_from_private
+
+    made = generate_host_keys(["rsa", "dsa", "ed25519", "ecdsa"], "root@here")
+    assert [type(m).__name__ for m in made] == ["HostKey", "SSHKeyError", "HostKey", "HostKey"]
+    assert isinstance(made[1], SSHKeyError) and "'dsa'" in str(made[1])
+    keys = [m for m in made if not isinstance(m, SSHKeyError)]
+    assert [k.keytype for k in keys] == ["rsa", "ed25519", "ecdsa"]
+    assert [fingerprint(k.public_line).label for k in keys] == ["RSA", "ED25519", "ECDSA"]
+    assert fingerprint(keys[0].public_line).bits == 3072
+    for key in keys:  # each public line belongs to its own private key
+        assert public_from_private(key.private_pem, "root@here") == key.public_line
+    assert generate_host_keys([], "x") == []
