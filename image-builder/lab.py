@@ -104,6 +104,9 @@ class BootOptions:
     # proxy (labnet.PROXY_ADDR:3128) in front of it.
     apt_repo: Path | None = None
     apt_keys: dict[str, str] = field(default_factory=dict)  # fingerprint -> armoured key
+    # A host TCP port on 127.0.0.1 forwarded to the guest's SSH port 22 (QEMU hostfwd),
+    # e.g. to reach the initramfs SSH server (docs/root-will-not-mount.md).
+    ssh_host_port: int | None = None
 
 
 @dataclass
@@ -348,7 +351,8 @@ class BootLab:
         with self._servers(opts) as servers:
             spec = qemu.VmSpec(
                 drives=drives,
-                nic=labnet.nic_argument(servers.forwards, relay=labnet.relay_program()),
+                nic=labnet.nic_argument(servers.forwards, relay=labnet.relay_program(),
+                                        ssh_host_port=opts.ssh_host_port),
                 console_log=bootdir / "console.log",
                 memory_mb=opts.memory_mb,
                 cpus=opts.cpus,

@@ -90,8 +90,10 @@ def relay_program() -> str:
 
 
 def nic_argument(forwards: Sequence[GuestForward], relay: str = "socat",
-                 model: str = "virtio-net-pci", mac: str = "52:54:00:12:34:56") -> str:
-    """The value of QEMU's ``-nic`` option for the lab network."""
+                 model: str = "virtio-net-pci", mac: str = "52:54:00:12:34:56",
+                 ssh_host_port: int | None = None) -> str:
+    """The value of QEMU's ``-nic`` option for the lab network; ``ssh_host_port``: that
+    port on the host's 127.0.0.1 reaches the guest's port 22 (its DHCP address)."""
     parts = [
         "user",
         f"model={model}",
@@ -104,6 +106,8 @@ def nic_argument(forwards: Sequence[GuestForward], relay: str = "socat",
         f"dhcpstart={DHCP_START}",
     ]
     parts += [fwd.option(relay) for fwd in forwards]
+    if ssh_host_port is not None:
+        parts.append(f"hostfwd=tcp:127.0.0.1:{ssh_host_port}-:22")
     for part in parts:
         if "," in part:
             raise ValueError(f"a comma inside the -nic value {part!r} would split it")
