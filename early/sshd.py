@@ -29,6 +29,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from bootseed.contract.cli import CliError, Verb
 from bootseed.contract.seedcache import DEFAULT_SEED_DIR
@@ -112,6 +113,8 @@ class ServerOptions:
     dropbear: str = DROPBEAR
     dropbearkey: str = DROPBEARKEY
     port: int = PORT
+    # Listen on this address only (tests: 127.0.0.1); None: every address.
+    listen_address: str | None = None
     etc: str = "/etc"
     cmdline: str | None = None
     sys_class_net: str = "/sys/class/net"
@@ -340,6 +343,8 @@ def request_continue(layout: Layout, device: str | None, rootmnt: str,
         raise CliError(f"{device}: expected /dev/NAME, LABEL=, UUID=, PARTLABEL= or PARTUUID=",
                        exit_code=2)
     mounted = mounted_source(rootmnt, mounts)
+    if mounted is not None and not _DEVICE.match(mounted):
+        raise CliError(f"{rootmnt} holds {mounted}, not a block device", exit_code=2)
     if kind in ("missing-device", "fsck"):
         # initramfs-tools checks and mounts the root itself when panic returns: a hand
         # mount would make its fsck fail, so it is taken down (the device is remembered).
@@ -430,8 +435,10 @@ def _network(options: ServerOptions) -> tuple[str | None, str | None]:
 
 def _spawn_dropbear(options: ServerOptions) -> int:
     layout = options.layout
+    listen = (f"{options.listen_address}:{options.port}" if options.listen_address
+              else str(options.port))
     argv = [options.dropbear, "-F", "-E", "-s", "-j", "-k", "-m",
-            "-r", str(layout.host_key), "-p", str(options.port), "-P", str(layout.pidfile)]
+            "-r", str(layout.host_key), "-p", listen, "-P", str(layout.pidfile)]
     with open(layout.log, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, close_fds=True)
@@ -469,7 +476,7 @@ def _read(path: str) -> str:
         return ""
 
 
-def _read_json(path: Path) -> dict[str, object]:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError):

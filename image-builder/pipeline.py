@@ -51,6 +51,9 @@ class BuildOptions:
     agent: str = "bootseed"
     # More local .debs installed beside bootseed (the boot lab's test package).
     extra_debs: tuple[Path, ...] = ()
+    # Fallback public keys for the initramfs SSH server (a root that will not mount),
+    # besides the instance's own keys from its seed (docs/root-will-not-mount.md).
+    initramfs_ssh_keys: tuple[str, ...] = ()
 
 
 class BuildError(Exception):

@@ -82,3 +82,9 @@ def test_run_vm_reports_exit_code(tmp_path: Path):
     assert not outcome.timed_out
     assert outcome.returncode == 3
     assert "broken" in outcome.stderr
+
+
+def test_ssh_host_forward_listens_on_loopback_only():
+    nic = labnet.nic_argument([], relay="/usr/bin/socat", ssh_host_port=42022)
+    assert "hostfwd=tcp:127.0.0.1:42022-:22" in nic.split(",")
+    assert "hostfwd" not in labnet.nic_argument([], relay="/usr/bin/socat")
