@@ -7,8 +7,10 @@ the server out with a warning and the rest of the early stage in.
 
 - ``dropbear`` and ``dropbearkey`` (package ``dropbear-bin``): the server and the host
   key generator (keys are made at boot, per instance, never at build time);
-- ``e2fsck`` and ``fsck``: what the session repairs a root with (initramfs-tools copies
-  ``fsck`` only for the types in ``/etc/fstab`` and only when it checks them);
+- ``e2fsck``: what the session repairs a root with. Not ``fsck``: initramfs-tools checks
+  the root at boot whenever ``fsck`` is in the initramfs, and its own fsck hook copies it
+  only together with ``logsave`` and the ``fsck.TYPE`` helpers; ``fsck`` alone would make
+  every boot's check fail;
 - ``blkid``: to find the real root by label or UUID when ``root=`` is wrong.
 """
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REQUIRED = ("dropbear", "dropbearkey")
-OPTIONAL = ("e2fsck", "fsck", "blkid")
+OPTIONAL = ("e2fsck", "blkid")
 SEARCH_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
