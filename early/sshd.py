@@ -40,6 +40,7 @@ DROPBEAR = "/usr/sbin/dropbear"
 DROPBEARKEY = "/usr/bin/dropbearkey"
 PORT = 22
 POLL_S = 0.5
+HANDOVER_GRACE_S = 1.0
 CONTINUE_COMMAND = "bootseed-continue"
 LEAVE = "leave"
 # What panic said, by the initramfs-tools 0.142 message that says it.
@@ -278,6 +279,11 @@ def rescue(options: ServerOptions, reason: str, rootmnt: str, param_conf: Path) 
     write_session(layout, session)
     console(f"bootseed-sshd: {CONTINUE_COMMAND}: the boot goes on"
             + (f" with root {device}" if isinstance(device, str) else ""), options.kmsg)
+    if classify(reason) == "no-init":
+        # init-bottom, which stops the server, has run already: stop it here, once the
+        # session has had a moment to read bootseed-continue's answer.
+        time.sleep(HANDOVER_GRACE_S)
+        console(f"bootseed-sshd: {stop(layout)}", options.kmsg)
     return 0
 
 
