@@ -159,3 +159,38 @@ def test_rescue_serves_waits_and_hands_over(tmp_path: Path):
     assert not layout.host_key.exists() and not layout.authorized_keys.exists()
     # Ended by the signal (the test process is its parent, so it reaps it).
     assert os.waitpid(session.pid, 0)[0] == session.pid
+
+
+@pytest.mark.skipif(not Path(sshd.DROPBEAR).exists(), reason="needs dropbear-bin")
+def test_no_init_hand_over_stops_the_server_itself(tmp_path: Path):
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    fallback = tmp_path / "fallback"
+    fallback.write_text(key.with_suffix(".pub").read_text())
+    layout = Layout(tmp_path / "state")
+    options = ServerOptions(layout=layout, seed_dir=str(tmp_path / "no-seed"),
+                            fallback_keys=str(fallback), port=_free_port(),
+                            listen_address="127.0.0.1", etc=str(tmp_path / "etc"),
+                            cmdline="ro", bring_up_network=False)
+    rootmnt = tmp_path / "root"
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/vda1 {rootmnt} ext4 ro 0 0\n")
+    outcome: list[int] = []
+    rescue = threading.Thread(target=lambda: outcome.append(sshd.rescue(
+        options, "No init found. Try passing init= bootarg.", str(rootmnt),
+        tmp_path / "param.conf")))
+    rescue.start()
+    deadline = time.monotonic() + 30
+    while sshd.read_session(layout) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    session = sshd.read_session(layout)
+    assert session is not None and session.keys == {"image fallback key": 1}
+    try:
+        assert sshd.request_continue(layout, None, str(rootmnt), str(mounts)) == \
+            f"the boot goes on with /dev/vda1 on {rootmnt}"
+        rescue.join(10)
+        assert outcome == [0]
+        assert not layout.pidfile.exists() and not layout.host_key.exists()
+        assert os.waitpid(session.pid, 0)[0] == session.pid
+    finally:
+        sshd.stop(layout)
