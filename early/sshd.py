@@ -148,6 +148,42 @@ def classify(reason: str) -> str:
     return "other"
 
 
+def diagnose(root: str | None, rootmnt: str, mounts: str = "/proc/mounts",
+             fsck_dir: str = "/run/initramfs") -> tuple[str, str]:
+    """Why the boot stopped, from what is on the machine: ``(kind, description)``.
+
+    initramfs-tools 0.142 runs the panic hooks without panic's message, so the hook
+    looks for itself, in the order the boot got there: a mounted root (only a missing
+    init panics after the mount), a root device that does not resolve, an ``fsck`` that
+    logged without leaving its success stamp, else a mount that failed. ``root`` is
+    init's exported ``ROOT``: ``root=`` as given until the device is found, the device
+    after.
+    """
+    mounted = mounted_source(rootmnt, mounts)
+    if mounted is not None:
+        return "no-init", f"{mounted} is mounted on {rootmnt} but holds no init"
+    if not root:
+        return "other", "no root= on the kernel command line"
+    if not _resolves(root):
+        return "missing-device", f"the root device {root} does not exist"
+    if (Path(fsck_dir) / "fsck.log").exists() and not (Path(fsck_dir) / "fsck-root").exists():
+        return "fsck", f"the root filesystem on {root} failed its fsck"
+    return "mount", f"{root} could not be mounted as the root filesystem"
+
+
+def _resolves(root: str) -> bool:
+    if root.startswith("/"):
+        return Path(root).exists()
+    if "=" not in root:
+        return True  # a name initramfs-tools does not wait for (mtd0, ubi...)
+    try:
+        proc = subprocess.run(["blkid", "-l", "-t", root, "-o", "device"], capture_output=True,
+                              text=True, timeout=30, check=False)
+    except OSError:
+        return False
+    return proc.returncode == 0 and Path(proc.stdout.strip() or "/nonexistent").exists()
+
+
 def console(line: str, kmsg: bool = False) -> None:
     """To the console (the panic hook's stdout is it) and, optionally, the kernel log."""
     print(line, flush=True)
@@ -246,14 +282,22 @@ def banner(session: Session, reason: str | None) -> list[str]:
     return lines
 
 
-def rescue(options: ServerOptions, reason: str, rootmnt: str, param_conf: Path) -> int:
+def rescue(options: ServerOptions, message: str, rootmnt: str, param_conf: Path,
+           root: str | None = None, mounts: str = "/proc/mounts",
+           fsck_dir: str = "/run/initramfs") -> int:
     """The panic hook: serve, wait for ``bootseed-continue``, hand over. 0 when handed over;
-    1 when no server could be started (the console shell follows, as without bootseed)."""
+    1 when no server could be started (the console shell follows, as without bootseed).
+    ``message``: panic's, when the initramfs passes it (else :func:`diagnose` decides)."""
     layout = options.layout
     layout.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for stale in (layout.continue_request, layout.leave_marker):
         stale.unlink(missing_ok=True)
-    layout.reason.write_text(reason + "\n")
+    kind = classify(message)
+    if kind == "other":
+        kind, reason = diagnose(root, rootmnt, mounts, fsck_dir)
+    else:
+        reason = message
+    layout.reason.write_text(f"{kind}\n{reason}\n")
     moved = Path(rootmnt) / options.seed_dir.lstrip("/")
     if not (Path(options.seed_dir) / "seed.json").exists() and (moved / "seed.json").exists():
         # "No init found" comes after init moved /run onto the root: the cache went too.
@@ -269,7 +313,7 @@ def rescue(options: ServerOptions, reason: str, rootmnt: str, param_conf: Path) 
         console(line, options.kmsg)
     request = wait_for_continue(layout)
     device = request.get("device")
-    text = param_conf_text(layout, classify(reason), device if isinstance(device, str) else None)
+    text = param_conf_text(layout, kind, device if isinstance(device, str) else None)
     with open(param_conf, "a", encoding="ascii") as handle:
         handle.write(text)
     layout.leave_script.write_text(leave_script_text(layout))
@@ -279,7 +323,7 @@ def rescue(options: ServerOptions, reason: str, rootmnt: str, param_conf: Path) 
     write_session(layout, session)
     console(f"bootseed-sshd: {CONTINUE_COMMAND}: the boot goes on"
             + (f" with root {device}" if isinstance(device, str) else ""), options.kmsg)
-    if classify(reason) == "no-init":
+    if kind == "no-init":
         # init-bottom, which stops the server, has run already: stop it here, once the
         # session has had a moment to read bootseed-continue's answer.
         time.sleep(HANDOVER_GRACE_S)
@@ -341,10 +385,9 @@ def request_continue(layout: Layout, device: str | None, rootmnt: str,
     """``bootseed-continue [DEVICE]``: tell the waiting panic hook to go on; returns what
     will happen. Raises CliError when nothing waits or the request cannot work."""
     try:
-        reason = layout.reason.read_text().strip()
+        kind, _, reason = layout.reason.read_text().strip().partition("\n")
     except FileNotFoundError:
         raise CliError("nothing is waiting: the boot did not stop in the initramfs") from None
-    kind = classify(reason)
     if device is not None and not _DEVICE.match(device):
         raise CliError(f"{device}: expected /dev/NAME, LABEL=, UUID=, PARTLABEL= or PARTUUID=",
                        exit_code=2)
@@ -499,7 +542,7 @@ DESCRIPTION = ("start: start the server (bootseed.sshd=always); rescue: the pani
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("start", "rescue", "continue", "stop"))
     parser.add_argument("device", nargs="?", help="continue: the root device to boot")
-    parser.add_argument("--reason", default="", help="rescue: panic's message")
+    parser.add_argument("--reason", default="", help="rescue: panic's message, if known")
     parser.add_argument("--rootmnt", default="/root")
     parser.add_argument("--param-conf", default="/conf/param.conf")
     parser.add_argument("--state-dir", default=STATE_DIR)
@@ -524,7 +567,8 @@ def run_command(args: argparse.Namespace) -> int:
                             fallback_keys=args.fallback_keys, cmdline=args.cmdline,
                             kmsg=args.kmsg)
     if args.action == "rescue":
-        return rescue(options, args.reason, args.rootmnt, Path(args.param_conf))
+        return rescue(options, args.reason, args.rootmnt, Path(args.param_conf),
+                      root=os.environ.get("ROOT"))
     try:
         session = start(options)
     except Exception as exc:

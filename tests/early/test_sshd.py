@@ -71,7 +71,7 @@ def test_param_conf_refuses_a_device_that_is_not_one(tmp_path: Path):
 def _waiting(tmp_path: Path, reason: str) -> Layout:
     layout = Layout(tmp_path / "state")
     layout.state_dir.mkdir(parents=True)
-    layout.reason.write_text(reason + "\n")
+    layout.reason.write_text(f"{sshd.classify(reason)}\n{reason}\n")
     return layout
 
 
@@ -103,6 +103,44 @@ def test_continue_rules(tmp_path: Path):
     ("No init found. Try passing init= bootarg.", "no-init"), ("something else", "other")])
 def test_classify(reason: str, kind: str):
     assert sshd.classify(reason) == kind
+
+
+def test_diagnose_without_panics_message(tmp_path: Path):
+    mounts = tmp_path / "mounts"
+    mounts.write_text("rootfs / rootfs rw 0 0\n")
+    fsck_dir = tmp_path / "initramfs"
+    fsck_dir.mkdir()
+
+    def kind(root: str | None) -> str:
+        return sshd.diagnose(root, "/root", str(mounts), str(fsck_dir))[0]
+
+    assert sshd.diagnose("LABEL=bootseed-no-such-label-here", "/root", str(mounts),
+                         str(fsck_dir)) == (
+        "missing-device", "the root device LABEL=bootseed-no-such-label-here does not exist")
+    assert kind(str(tmp_path / "no-such-device")) == "missing-device"
+    assert kind(None) == "other"
+    device = tmp_path / "vda1"
+    device.write_text("")
+    assert kind(str(device)) == "mount"
+    (fsck_dir / "fsck.log").write_text("fsck failed\n")
+    assert kind(str(device)) == "fsck"
+    (fsck_dir / "fsck-root").write_text("")
+    assert kind(str(device)) == "mount"
+    mounts.write_text(f"{device} /root ext4 ro 0 0\n")
+    assert kind(str(device)) == "no-init"
+
+
+def test_rescue_writes_the_diagnosis_when_panic_gives_no_message(tmp_path: Path):
+    layout = Layout(tmp_path / "state")
+    options = ServerOptions(layout=layout, seed_dir=str(tmp_path / "none"),
+                            fallback_keys=str(tmp_path / "none"), cmdline="ro",
+                            bring_up_network=False)
+    # No key anywhere: not started, the console shell follows.
+    assert sshd.rescue(options, "", "/root", tmp_path / "param.conf",
+                       root="LABEL=bootseed-no-such-label-here") == 1
+    assert layout.reason.read_text() == ("missing-device\nthe root device "
+                                         "LABEL=bootseed-no-such-label-here does not exist\n")
+    assert not (tmp_path / "param.conf").exists()
 
 
 def _free_port() -> int:
