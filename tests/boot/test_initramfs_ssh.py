@@ -1,5 +1,9 @@
 """End-to-end: SSH into the initramfs when the root will not mount (issue 23).
 
+``bootseed.sshd=always`` on both: the lab's entries carry ``panic=10``, under which the
+default ``auto`` lets the initramfs reboot into GRUB's fallback counting on the default
+entry (see docs/root-will-not-mount.md#switches); ``always`` waits there as well.
+
 Two guests, booted at the same time (each with its own host-forwarded SSH port):
 
 1. the root label on the kernel command line is wrong: the host connects with the seed's
@@ -36,6 +40,9 @@ SSH_WAIT_S = 600.0
 SESSION = "/run/bootseed-sshd/session.json"
 REPORT_FILES = [SESSION, "/run/bootseed/seed.json", "/proc/cmdline"]
 INSTANCE_ID = "iid-initramfs-ssh"
+# The lab's GRUB entries carry panic=10 (the fallback kernel's boot counting): with the
+# default auto the initramfs would reboot on the default entry; always waits there too.
+SSHD_ALWAYS = "bootseed.sshd=always"
 
 
 def _free_port() -> int:
@@ -73,7 +80,9 @@ def _ssh(port: int, key: Path, command: str, timeout: float = 120.0
 def _wait_for_server(port: int, key: Path) -> subprocess.CompletedProcess[str]:
     deadline = time.monotonic() + SSH_WAIT_S
     while True:
-        proc = _ssh(port, key, f"cat {SESSION}")
+        # The server runs from init-premount (always); the rescue waits once the root
+        # has failed, which its reason file says.
+        proc = _ssh(port, key, f"cat /run/bootseed-sshd/reason >/dev/null && cat {SESSION}")
         if proc.returncode == 0 or time.monotonic() > deadline:
             return proc
         time.sleep(5)
@@ -141,13 +150,14 @@ def test_ssh_rescue_wrong_root_and_damaged_root(lab: BootLab, lab_image: Path,
 
     port_label, port_damaged = _free_port(), _free_port()
     label_guest = Guest(lab, BootOptions(
-        cidata_dir=seed, kernel_args=["root=LABEL=bootseed-nosuchroot"],
+        cidata_dir=seed, kernel_args=["root=LABEL=bootseed-nosuchroot", SSHD_ALWAYS],
         ssh_host_port=port_label, report_files=REPORT_FILES, timeout=TIMEOUT))
     damaged_dir = tmp_path / "damaged"
     damaged_dir.mkdir()
     damaged_lab = BootLab(_damaged_copy(lab_image, damaged_dir), damaged_dir / "boots")
     damaged_guest = Guest(damaged_lab, BootOptions(
-        cidata_dir=seed, ssh_host_port=port_damaged, report_files=REPORT_FILES,
+        cidata_dir=seed, kernel_args=[SSHD_ALWAYS], ssh_host_port=port_damaged,
+        report_files=REPORT_FILES,
         timeout=TIMEOUT))
 
     # Guest 1: wrong root= label.
@@ -162,7 +172,9 @@ def test_ssh_rescue_wrong_root_and_damaged_root(lab: BootLab, lab_image: Path,
     assert "Permission denied" in refused.stderr
     shown = _ssh(port_label, key, "cat /run/bootseed/seed.json; cat /run/bootseed-sshd/reason")
     assert shown.returncode == 0, shown.stderr[-2000:]
-    assert INSTANCE_ID in shown.stdout and "bootseed-nosuchroot does not exist" in shown.stdout
+    assert INSTANCE_ID in shown.stdout
+    assert "missing-device\nthe root device LABEL=bootseed-nosuchroot does not exist" \
+        in shown.stdout
     cont = _ssh(port_label, key,
                 f"modprobe ext4; dev=$(blkid -l -t LABEL={ROOT_LABEL} -o device) && "
                 f"mount -t ext4 -r \"$dev\" /root && test -x /root/sbin/init && "
@@ -174,11 +186,13 @@ def test_ssh_rescue_wrong_root_and_damaged_root(lab: BootLab, lab_image: Path,
     second = _wait_for_server(port_damaged, key)
     assert second.returncode == 0, second.stderr[-3000:]
     repair = _ssh(port_damaged, key,
-                  f"cat /run/bootseed-sshd/reason; dev=$(blkid -l -t LABEL={ROOT_LABEL} "
+                  "read -r kind </run/bootseed-sshd/reason; echo \"$kind\"; "
+                  f"dev=$(blkid -l -t LABEL={ROOT_LABEL} "
                   "-o device); e2fsck -y \"$dev\"; echo e2fsck-exit=$?; modprobe ext4; "
                   "mount -t ext4 -r \"$dev\" /root && bootseed-continue", timeout=600)
     assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-2000:]
     assert re.search(r"e2fsck-exit=[01]\b", repair.stdout), repair.stdout[-3000:]
+    assert repair.stdout.startswith(("mount\n", "fsck\n")), repair.stdout[:200]
 
     for guest in (label_guest, damaged_guest):
         result = guest.join()

@@ -232,3 +232,34 @@ def test_no_init_hand_over_stops_the_server_itself(tmp_path: Path):
         assert os.waitpid(session.pid, 0)[0] == session.pid
     finally:
         sshd.stop(layout)
+
+
+PREMOUNT = (Path(__file__).resolve().parents[2] / "initramfs-hooks" / "initramfs-tools"
+            / "scripts" / "init-premount" / "bootseed")
+
+
+@pytest.mark.parametrize(("cmdline", "cleared"), [
+    ("root=LABEL=r ro", False),                                   # no panic=: panic hooks run
+    ("root=LABEL=r ro panic=10", False),                          # auto, default entry: reboot
+    ("root=LABEL=r ro panic=10 bootseed.fallback=tries", True),   # auto, fallback entry: wait
+    ("root=LABEL=r ro panic=10 bootseed.sshd=always", True),
+    ("root=LABEL=r ro panic=10 bootseed.fallback=tries bootseed.sshd=off", False),
+    ("root=LABEL=r ro panic=10 bootseed.sshd=always bootseed.early=off", False),
+])
+def test_init_premount_clears_initramfs_panic_only_when_the_server_should_wait(
+        tmp_path: Path, cmdline: str, cleared: bool):
+    """The real script, with its absolute paths pointed at the test's files."""
+    conf = tmp_path / "early.conf"
+    conf.write_text("BOOTSEED_PYTHON=/bin/true\nBOOTSEED_PREMOUNT_ARGS=\"\"\nBOOTSEED_SSHD=yes\n")
+    proc_cmdline = tmp_path / "cmdline"
+    proc_cmdline.write_text(cmdline + "\n")
+    param_conf = tmp_path / "param.conf"
+    script = tmp_path / "init-premount"
+    script.write_text(PREMOUNT.read_text().replace("/etc/bootseed-early.conf", str(conf))
+                      .replace("/proc/cmdline", str(proc_cmdline))
+                      .replace("/conf/param.conf", str(param_conf)))
+    subprocess.run(["sh", str(script)], check=True, timeout=30)
+    out = subprocess.run(["sh", "-c", f"panic=10; [ -e {param_conf} ] && . {param_conf}; "
+                          'echo "panic=$panic"'], capture_output=True, text=True,
+                         check=True).stdout
+    assert out == ("panic=\n" if cleared else "panic=10\n")
