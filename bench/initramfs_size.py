@@ -3,8 +3,9 @@
 Copies the lab's cached base tree and runs ``mkinitramfs`` in it as Debian ships it,
 then installs bootseed's Debian packages as ``bootseed-image build`` does (their trigger
 rebuilds the initramfs with the hook and the packaged settings). Prints both compressed
-sizes and the difference (target: at most 5 MiB added), and with ``--list`` what the
-hook added by size. Run as root:
+sizes and the difference (target: at most 5 MiB added), the share of the initramfs SSH
+server (a third build with ``BOOTSEED_SSHD=no``), and with ``--list`` what the hook
+added by size. Run as root:
 
     .venv/bin/python bench/initramfs_size.py [--json] [--list N] [--keep DIR]
 """
@@ -48,6 +49,17 @@ def mkinitramfs(tree: Path, kernel: str, out: str) -> Path:
     return tree / out.lstrip("/")
 
 
+def without_sshd(tree: Path, kernel: str) -> Path:
+    """The packaged initramfs again, with the SSH server left out (``BOOTSEED_SSHD=no``)."""
+    conf = tree / "etc/initramfs-tools/conf.d/bootseed"
+    original = conf.read_text()
+    conf.write_text(original + "\nBOOTSEED_SSHD=no\n")
+    try:
+        return mkinitramfs(tree, kernel, "/tmp/initrd-no-sshd.img")
+    finally:
+        conf.write_text(original)
+
+
 def unpacked_sizes(tree: Path, image: str) -> dict[str, int]:
     """Every regular file of an initramfs with its size (unpacked with unmkinitramfs)."""
     out = tree / "tmp/unpacked"
@@ -76,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         with apt_chroot(tree):
             without = mkinitramfs(tree, kernel, "/tmp/initrd-without.img")
         with_hook = install_packages(tree, kernel)
+        with apt_chroot(tree):
+            no_sshd = without_sshd(tree, kernel).stat().st_size
         added: list[tuple[str, int]] = []
         if args.list:
             with apt_chroot(tree):
@@ -86,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         a, b = without.stat().st_size, with_hook.stat().st_size
         figures = {"kernel": kernel, "without_bytes": a, "with_bytes": b,
                    "added_bytes": b - a, "budget_bytes": BUDGET,
+                   "sshd_bytes": b - no_sshd,
                    "within_budget": b - a <= BUDGET,
                    "added_files": len(added),
                    "largest_added": [{"path": n, "bytes": s} for n, s in added[:args.list]]}
@@ -97,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"initramfs with hook:    {b / 1048576:8.2f} MiB ({b} bytes)")
             print(f"added by bootseed:      {(b - a) / 1048576:8.2f} MiB "
                   f"({'within' if b - a <= BUDGET else 'OVER'} the 5 MiB budget)")
+            print(f"of which the SSH server: {(b - no_sshd) / 1048576:7.2f} MiB "
+                  "(dropbear, dropbearkey, e2fsck, blkid and their libraries)")
             if added:
                 print(f"{len(added)} files added; largest (unpacked):")
                 for name, size in added[:args.list]:

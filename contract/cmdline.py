@@ -12,6 +12,8 @@ Every stage reads the command line through :func:`parse`, which returns one
   value :mod:`bootseed.early.ipconfig` parses);
 - ``rootswitch``: ``bootseed.rescue``, ``bootseed.root``, ``bootseed.overlay`` (alias
   ``bootseed.aufs`` / ``aufs``), ``bootseed.volumes``, ``init``;
+- ``sshd``: ``bootseed.sshd=auto|off|always``, the initramfs SSH server for a root that
+  will not mount (:mod:`bootseed.early.sshd`);
 - ``bootseed=off`` (the late agent stays out), ``bootseed.fallback=`` (set by the GRUB
   fallback entry), ``root=``, and the boot lab's ``bootseed.lab.*``;
 - ``network-config=disabled`` (cloud-init's spelling): bootseed writes no network
@@ -168,6 +170,19 @@ class RootSwitchParams:
     problems: list[Problem] = field(default_factory=list)
 
 
+SSHD_MODES = ("auto", "off", "always")
+
+
+@dataclass(frozen=True)
+class SshdParams:
+    """``bootseed.sshd``: ``auto`` starts the initramfs SSH server only when the root will
+    not mount, ``always`` also for a healthy boot (stopped before the root switch), ``off``
+    never (an off word means ``off``)."""
+
+    mode: str = "auto"
+    problems: list[Problem] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class KernelParams:
     """Every kernel parameter bootseed reads, typed; ``params`` keeps all of them in order."""
@@ -177,6 +192,7 @@ class KernelParams:
     early: EarlyParams = field(default_factory=EarlyParams)
     net: NetParams = field(default_factory=NetParams)
     rootswitch: RootSwitchParams = field(default_factory=RootSwitchParams)
+    sshd: SshdParams = field(default_factory=SshdParams)
     # ``bootseed=<off word>`` as written, e.g. ``bootseed=off``: the late agent stays out.
     disabled_by: str | None = None
     fallback: str | None = None
@@ -190,7 +206,8 @@ class KernelParams:
 
     @property
     def problems(self) -> list[Problem]:
-        return [*self.seed.problems, *self.rootswitch.problems, *self.syslog_problems]
+        return [*self.seed.problems, *self.rootswitch.problems, *self.sshd.problems,
+                *self.syslog_problems]
 
 
 def parse(text: str) -> KernelParams:
@@ -222,7 +239,8 @@ def parse(text: str) -> KernelParams:
             lab[name[len(LAB_PREFIX):]] = value or ""
     return KernelParams(params=tuple(params), seed=_parse_seed(params),
                         early=_parse_early(params), net=_parse_net(params),
-                        rootswitch=_parse_rootswitch(params), disabled_by=disabled_by,
+                        rootswitch=_parse_rootswitch(params), sshd=_parse_sshd(params),
+                        disabled_by=disabled_by,
                         fallback=fallback, root=root, lab=MappingProxyType(lab),
                         network_config_disabled=network_config_disabled, syslog=syslog,
                         syslog_problems=syslog_problems)
@@ -250,6 +268,23 @@ def _parse_net(params: Iterable[Param]) -> NetParams:
         elif name == "ip" and value is not None:
             ip_values.append(value)
     return NetParams(off=off, device=device, ip_values=tuple(ip_values))
+
+
+def _parse_sshd(params: Iterable[Param]) -> SshdParams:
+    mode = "auto"
+    problems: list[Problem] = []
+    for name, value in params:
+        if name != "bootseed.sshd":
+            continue
+        word = (value or "").strip().lower()
+        if word in SSHD_MODES:
+            mode = word
+        elif parse_switch(word) is False:
+            mode = "off"
+        else:
+            problems.append(_problem(f"bootseed.sshd={value or ''}",
+                                     "expected auto, off or always; ignored"))
+    return SshdParams(mode=mode, problems=problems)
 
 
 def _parse_rootswitch(params: Iterable[Param]) -> RootSwitchParams:

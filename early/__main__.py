@@ -72,8 +72,15 @@ def _rootswitch() -> Verb:
     return rootswitch.VERB
 
 
+def _sshd() -> Verb:
+    # Imported only for this verb: only a boot that needs the SSH server pays for it.
+    from bootseed.early import sshd
+
+    return sshd.VERB
+
+
 PROGRAM = Program(prog="python3 -m bootseed.early", description=DESCRIPTION,
-                  verbs={"premount": _premount, "rootswitch": _rootswitch},
+                  verbs={"premount": _premount, "rootswitch": _rootswitch, "sshd": _sshd},
                   version=__version__)
 
 

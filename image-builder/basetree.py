@@ -54,6 +54,9 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "e2fsprogs",
     # growpart, for the growpart module (resize2fs is in e2fsprogs)
     "cloud-guest-utils",
+    # bootseed-initramfs Depends on it: the initramfs SSH server for a root that will not
+    # mount (docs/root-will-not-mount.md)
+    "dropbear-bin",
 )
 
 

@@ -57,6 +57,10 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
             debs = debinstall.ensure_debs(options.source, job.cache, log=log)
             step.note = f"{'cached' if debs.reused else 'built'} {', '.join(debs.names)}"
         job.image_tree(base, log)
+        try:
+            rootfs.install_initramfs_ssh_keys(tree, options.initramfs_ssh_keys)
+        except ValueError as exc:
+            raise BuildError(str(exc)) from None
         with progress.step("apt-get install bootseed (initramfs rebuilt)") as step:
             packages = debinstall.PACKAGES if options.initramfs_part else ("bootseed",)
             versions = debinstall.install_debs(tree, debs, base.kernel_version, log=log,

@@ -54,6 +54,21 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         "cloud-init package instead, same base otherwise (for benchmarks; "
                         "raw only)")
     parser.add_argument("--json", action="store_true", help="print the build manifest as JSON")
+    parser.add_argument("--initramfs-ssh-key", action="append", default=[], type=Path,
+                        metavar="FILE", help="public key(s) the initramfs SSH server accepts "
+                        "besides the instance's own when the root will not mount (repeatable)")
+
+
+def _public_keys(files: list[Path]) -> tuple[str, ...]:
+    keys: list[str] = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"--initramfs-ssh-key {path}: {exc.strerror}") from None
+        keys += [line.strip() for line in text.splitlines()
+                 if line.strip() and not line.lstrip().startswith("#")]
+    return tuple(keys)
 
 
 def _run_build(args: argparse.Namespace) -> int:
@@ -69,6 +84,7 @@ def _run_build(args: argparse.Namespace) -> int:
         cache=args.cache,
         checksums=not args.no_checksum,
         agent=args.agent,
+        initramfs_ssh_keys=_public_keys(args.initramfs_ssh_key),
     )
     try:
         manifest = build_image(options, stream=sys.stderr)

@@ -54,6 +54,9 @@ class BuildOptions:
     # False: the ``bootseed`` package alone, without ``bootseed-initramfs`` (no early
     # stage in the initramfs: the late agent finds the seed by itself).
     initramfs_part: bool = True
+    # Fallback public keys for the initramfs SSH server (a root that will not mount),
+    # besides the instance's own keys from its seed (docs/root-will-not-mount.md).
+    initramfs_ssh_keys: tuple[str, ...] = ()
 
 
 class BuildError(Exception):

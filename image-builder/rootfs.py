@@ -116,6 +116,26 @@ def configure_system(tree: Path, root_label: str, hostname: str = DEFAULT_HOSTNA
     run(["systemctl", f"--root={tree}", "mask", "systemd-firstboot.service"], log=log)
 
 
+INITRAMFS_SSH_KEYS = "/etc/bootseed/initramfs-authorized-keys"
+
+
+def install_initramfs_ssh_keys(tree: Path, keys: tuple[str, ...]) -> Path | None:
+    """The image's fallback keys for the initramfs SSH server; the initramfs hook copies
+    the file in. Public keys only: the server's host keys are made at boot, per instance.
+    ValueError names a line that is not an OpenSSH public key."""
+    if not keys:
+        return None
+    from bootseed.early.sshdkeys import checked_key
+
+    lines = []
+    for number, key in enumerate(keys, 1):
+        checked = checked_key(key)
+        if checked is None:
+            raise ValueError(f"initramfs SSH key {number} is not an OpenSSH public key")
+        lines.append(checked)
+    return _write(tree, INITRAMFS_SSH_KEYS, "".join(f"{line}\n" for line in lines))
+
+
 def install_lab_files(tree: Path, log: IO[str] | None = None) -> None:
     lab = tree / LAB_DIR.lstrip("/")
     install_report_script(lab)

@@ -348,3 +348,25 @@ def test_network_config_disabled_is_a_typed_field():
     assert parse_kernel("quiet").network_config_disabled is False
     # Only the word cloud-init documents turns it off; a payload is not a switch.
     assert parse_kernel("network-config=e30K").network_config_disabled is False
+
+
+@pytest.mark.parametrize(("text", "mode"), [
+    ("ro quiet", "auto"),
+    ("bootseed.sshd=always", "always"),
+    ("bootseed.sshd=AUTO", "auto"),
+    ("bootseed.sshd=off", "off"),
+    ("bootseed.sshd=no", "off"),
+    ("bootseed.sshd=always bootseed.sshd=off", "off"),
+])
+def test_sshd_mode(text: str, mode: str):
+    params = parse_kernel(text)
+    assert params.sshd.mode == mode
+    assert params.sshd.problems == []
+
+
+def test_sshd_bad_value_is_a_problem_and_keeps_the_default():
+    params = parse_kernel("bootseed.sshd=sometimes bootseed.sshd")
+    assert params.sshd.mode == "auto"
+    assert [p.where for p in params.problems] == ["kernel command line: bootseed.sshd=sometimes",
+                                                  "kernel command line: bootseed.sshd="]
+    assert "expected auto, off or always" in params.sshd.problems[0].message

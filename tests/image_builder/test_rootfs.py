@@ -33,3 +33,20 @@ def test_configure_system_makes_a_first_boot(tmp_path: Path):
     masked = tree / "etc/systemd/system/systemd-firstboot.service"
     assert masked.is_symlink() and os.readlink(masked) == "/dev/null"
 
+
+
+def test_initramfs_ssh_keys_are_checked_and_written(tmp_path: Path):
+    import subprocess
+
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops", "-f", str(key)],
+                   check=True)
+    public = key.with_suffix(".pub").read_text().strip()
+    tree = tmp_path / "root"
+    assert rootfs.install_initramfs_ssh_keys(tree, ()) is None
+    assert not (tree / "etc/bootseed").exists()
+    path = rootfs.install_initramfs_ssh_keys(tree, (public,))
+    assert path == tree / "etc/bootseed/initramfs-authorized-keys"
+    assert path.read_text() == public + "\n"
+    with pytest.raises(ValueError, match="key 2 is not an OpenSSH public key"):
+        rootfs.install_initramfs_ssh_keys(tree, (public, "-----BEGIN OPENSSH PRIVATE KEY-----"))

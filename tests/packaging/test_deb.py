@@ -139,6 +139,11 @@ def test_initramfs_package(built: dict[str, Deb]) -> None:
     depends = deb.fields["Depends"]
     assert "bootseed (= " in depends
     assert "initramfs-tools" in depends
+    # The initramfs SSH server for a root that will not mount (docs/root-will-not-mount.md).
+    assert "dropbear-bin" in depends
+    assert "BOOTSEED_SSHD=yes" in conf
+    for script in ("scripts/panic/bootseed-sshd", "scripts/init-bottom/bootseed-sshd"):
+        assert f"usr/share/initramfs-tools/{script}" in deb.files, script
     # dh_installinitramfs: dpkg activates initramfs-tools' trigger when the package is
     # installed, upgraded or removed, so the initramfs gains or loses the hook.
     assert "activate-noawait update-initramfs" in deb.control["triggers"].splitlines()
