@@ -3,8 +3,8 @@
 The product image stays lean (``basetree.DEFAULT_PACKAGES``). The lab image
 adds what the boot tests need inside the guest to prove a module's effect
 with the real program (chrony for ``ntp``, rsyslog for ``rsyslog``, nftables
-for the metadata lock-down, mdadm for RAID, dropbear for the initramfs SSH
-server, curl for HTTPS checks). One list, so every boot test and every
+for the metadata lock-down, mdadm for RAID, curl for HTTPS checks; dropbear,
+for the initramfs SSH server, is in the product image). One list, so every boot test and every
 helper build shares one cached base tree.
 """
 
@@ -27,7 +27,6 @@ LAB_EXTRA_PACKAGES: tuple[str, ...] = (
     "xfsprogs",
     "fdisk",
     "dosfstools",
-    "dropbear-bin",
 )
 
 LAB_BASE = BaseTreeSpec(packages=DEFAULT_PACKAGES + LAB_EXTRA_PACKAGES)
