@@ -63,7 +63,8 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
             step.note = ", ".join(f"{name} {version}" for name, version in versions.items())
             rootfs.install_lab_files(tree, log=log)
         with progress.step("GRUB files, fallback kernel entry") as step:
-            rootfs.install_grub_files(tree, ROOT_LABEL, options.kernel_args)
+            rootfs.install_grub_files(tree, ROOT_LABEL, options.kernel_args,
+                                      firmware=options.firmware)
             step.note = fallback.install_fallback(tree, ROOT_LABEL, options.kernel_args)
         facts = job.assemble_disk(log)
         files_to_hash = [(raw, "raw")]

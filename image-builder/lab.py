@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -104,6 +105,8 @@ class BootOptions:
     # proxy (labnet.PROXY_ADDR:3128) in front of it.
     apt_repo: Path | None = None
     apt_keys: dict[str, str] = field(default_factory=dict)  # fingerprint -> armoured key
+    # "bios" (SeaBIOS) or "uefi" (OVMF); "": the image's own, BIOS when it has both.
+    firmware: str = ""
 
 
 @dataclass
@@ -263,6 +266,7 @@ class BootLab:
         self.workdir = workdir
         manifest = read_manifest(self.image)
         self.grubenv_offset = manifest.grubenv_offset
+        self.image_firmware = manifest.firmware
         self.image_format = "qcow2" if self.image.suffix == ".qcow2" else "raw"
         self._boots = 0
 
@@ -309,6 +313,28 @@ class BootLab:
                                      readonly=True))
         return drives
 
+    def firmware(self, opts: BootOptions) -> str:
+        """"bios" or "uefi": what this boot starts the image with."""
+        can = {"bios": ("bios",), "uefi": ("uefi",), "both": ("bios", "uefi")}.get(
+            self.image_firmware, ())
+        if not can:
+            raise LabError(f"{self.image}: its manifest names an unknown firmware "
+                           f"{self.image_firmware!r}")
+        wanted = opts.firmware or can[0]
+        if wanted not in can:
+            raise LabError(f"{self.image} is a {self.image_firmware} image: it cannot boot "
+                           f"with {wanted!r} firmware")
+        return wanted
+
+    @staticmethod
+    def _uefi(bootdir: Path) -> qemu.UefiFirmware:
+        for path in (qemu.OVMF_CODE, qemu.OVMF_VARS):
+            if not path.is_file():
+                raise LabError(f"UEFI boots need OVMF ({path} is missing: apt-get install ovmf)")
+        variables = bootdir / "OVMF_VARS.fd"
+        shutil.copyfile(qemu.OVMF_VARS, variables)
+        return qemu.UefiFirmware(code=qemu.OVMF_CODE, variables=variables)
+
     def kernel_args(self, opts: BootOptions) -> str:
         args: list[str] = []
         if opts.lab_report:
@@ -334,12 +360,14 @@ class BootLab:
         return " ".join(args)
 
     def boot(self, opts: BootOptions) -> BootResult:
+        firmware = self.firmware(opts)
         bootdir = self._next_dir()
         disk = bootdir / "disk.qcow2"
         overlay.create_overlay(self.image, self.image_format, disk)
         args = self.kernel_args(opts)
         overlay.set_kernel_args(disk, self.grubenv_offset, args, bootdir / "grubenv.block")
-        drives = [qemu.Drive(disk, fmt="qcow2")]
+        uefi = self._uefi(bootdir) if firmware == "uefi" else None
+        drives = [qemu.Drive(disk, fmt="qcow2", bootindex=0 if uefi else None)]
         for extra in opts.disks:
             path = bootdir / f"disk-{extra.label}.raw"
             overlay.make_data_disk(path, extra.label, extra.size)
@@ -354,6 +382,7 @@ class BootLab:
                 cpus=opts.cpus,
                 allow_reboot=opts.allow_reboot or opts.reboots > 0,
                 smbios=qemu.EC2_SMBIOS if self._ec2_dmi(opts) else None,
+                uefi=uefi,
             )
             (bootdir / "qemu.argv.json").write_text(json.dumps(spec.argv(), indent=1) + "\n")
             outcome = qemu.run_vm(spec.argv(), opts.timeout, bootdir / "qemu.stderr")
@@ -384,7 +413,7 @@ class BootLab:
         )
         (bootdir / "result.json").write_text(json.dumps(
             {"ok": result.ok, "seconds": result.seconds, "timed_out": result.timed_out,
-             "problems": result.problems(), "kernel_args": args,
+             "problems": result.problems(), "kernel_args": args, "firmware": firmware,
              "report": result.report.raw if result.report else None}, indent=2) + "\n")
         return result
 
