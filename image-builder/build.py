@@ -96,6 +96,7 @@ def _vmdk_and_ova(job: ImageJob, options: BuildOptions, log: IO[str]) -> list[tu
     made = [(vmdk, "vmdk")]
     if "ova" in options.formats:
         path = job.out / f"{options.name}.ova"
-        ova.write_ova(path, ova.Appliance(name=options.name), vmdk, job.layout.total_bytes)
+        appliance = ova.Appliance(name=options.name, firmware=options.firmware)
+        ova.write_ova(path, appliance, vmdk, job.layout.total_bytes)
         made.append((path, "ova"))
     return made

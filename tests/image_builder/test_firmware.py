@@ -1,11 +1,12 @@
 """--firmware bios|uefi|both: the disk layout, the ESP, GRUB EFI, and how the lab boots it."""
 
 import subprocess
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from bootseed.image_builder import cli, disk, grub, qemu, rootfs
+from bootseed.image_builder import cli, disk, grub, ova, qemu, rootfs
 from bootseed.image_builder.lab import BootLab, BootOptions, LabError
 from bootseed.image_builder.manifest import ImageFile, ImageManifest, write_manifest
 
@@ -160,3 +161,14 @@ def test_cli_refuses_an_unknown_firmware(capsys):
     with pytest.raises(SystemExit):
         cli.main(["build", "--firmware", "coreboot"])
     assert "invalid choice: 'coreboot'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("firmware", "efi"), [("bios", False), ("both", False), ("uefi", True)])
+def test_ova_descriptor_asks_for_efi_only_for_a_uefi_only_disk(firmware, efi):
+    xml = ova.ovf_descriptor(ova.Appliance(name="t", firmware=firmware), "t.vmdk", 10, 20)
+    configs = ET.fromstring(xml).findall(
+        f"{{{ova.OVF_NS}}}VirtualSystem/{{{ova.OVF_NS}}}VirtualHardwareSection/"
+        f"{{{ova.VMW_NS}}}Config")
+    found = [(c.get(f"{{{ova.VMW_NS}}}key"), c.get(f"{{{ova.VMW_NS}}}value"),
+              c.get(f"{{{ova.OVF_NS}}}required")) for c in configs]
+    assert found == ([("firmware", "efi", "false")] if efi else [])
