@@ -172,3 +172,13 @@ def test_ova_descriptor_asks_for_efi_only_for_a_uefi_only_disk(firmware, efi):
     found = [(c.get(f"{{{ova.VMW_NS}}}key"), c.get(f"{{{ova.VMW_NS}}}value"),
               c.get(f"{{{ova.OVF_NS}}}required")) for c in configs]
     assert found == ([("firmware", "efi", "false")] if efi else [])
+
+
+def test_boot_of_a_bios_image_with_uefi_is_a_one_line_error(tmp_path: Path, capsys):
+    image = _image_with_manifest(tmp_path, "bios")
+    assert cli.main(["boot", str(image), "--firmware", "uefi",
+                     "--workdir", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err
+    assert "is a bios image: it cannot boot with 'uefi' firmware" in err
+    # Refused before anything was made for the boot.
+    assert not (tmp_path / "w").exists() or not any((tmp_path / "w").iterdir())
