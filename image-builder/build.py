@@ -68,7 +68,8 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
             step.note = ", ".join(f"{name} {version}" for name, version in versions.items())
             rootfs.install_lab_files(tree, log=log)
         with progress.step("GRUB files, fallback kernel entry") as step:
-            rootfs.install_grub_files(tree, ROOT_LABEL, options.kernel_args)
+            rootfs.install_grub_files(tree, ROOT_LABEL, options.kernel_args,
+                                      firmware=options.firmware)
             step.note = fallback.install_fallback(tree, ROOT_LABEL, options.kernel_args)
         facts = job.assemble_disk(log)
         files_to_hash = [(raw, "raw")]
@@ -100,6 +101,7 @@ def _vmdk_and_ova(job: ImageJob, options: BuildOptions, log: IO[str]) -> list[tu
     made = [(vmdk, "vmdk")]
     if "ova" in options.formats:
         path = job.out / f"{options.name}.ova"
-        ova.write_ova(path, ova.Appliance(name=options.name), vmdk, job.layout.total_bytes)
+        appliance = ova.Appliance(name=options.name, firmware=options.firmware)
+        ova.write_ova(path, appliance, vmdk, job.layout.total_bytes)
         made.append((path, "ova"))
     return made

@@ -138,6 +138,7 @@ def make_catalog(directories: list[Path], out: Path, signer: Signer | None = Non
             "build_name": manifest.name,
             "built": manifest.built,
             "kernel_version": manifest.kernel_version,
+            "firmware": manifest.firmware,
             "items": items,
         }
     products_rel = f"{STREAMS_DIR}/{CONTENT_ID}.json"

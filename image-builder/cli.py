@@ -17,7 +17,7 @@ from typing import Any
 from bootseed.contract import __version__
 from bootseed.contract.cli import CliError, Program, Verb, loaded, run_program
 from bootseed.contract.cli import build_parser as build_program_parser
-from bootseed.image_builder.manifest import FORMATS
+from bootseed.image_builder.manifest import FIRMWARES, FORMATS
 
 
 def _size(text: str) -> int:
@@ -53,6 +53,9 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first-boot agent in the image: bootseed (default), or Debian's "
                         "cloud-init package instead, same base otherwise (for benchmarks; "
                         "raw only)")
+    parser.add_argument("--firmware", choices=FIRMWARES, default="bios",
+                        help="boot code on the disk: bios (MBR + BIOS boot partition), uefi "
+                        "(EFI system partition with GRUB's BOOTX64.EFI) or both (default: bios)")
     parser.add_argument("--json", action="store_true", help="print the build manifest as JSON")
     parser.add_argument("--initramfs-ssh-key", action="append", default=[], type=Path,
                         metavar="FILE", help="public key(s) the initramfs SSH server accepts "
@@ -85,6 +88,7 @@ def _run_build(args: argparse.Namespace) -> int:
         checksums=not args.no_checksum,
         agent=args.agent,
         initramfs_ssh_keys=_public_keys(args.initramfs_ssh_key),
+        firmware=args.firmware,
     )
     try:
         manifest = build_image(options, stream=sys.stderr)
@@ -134,6 +138,9 @@ def _add_boot_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus", type=int, default=1, help="guest CPUs (default: 1)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where overlays and logs go (default: a new dir under /tmp)")
+    parser.add_argument("--firmware", choices=("bios", "uefi"), default="",
+                        help="boot with SeaBIOS or OVMF (default: the image's firmware, BIOS "
+                        "for a 'both' image)")
     parser.add_argument("--json", action="store_true",
                         help="print the result (problems and the guest's report) as JSON")
 
@@ -160,6 +167,7 @@ def _run_boot(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             memory_mb=args.memory,
             cpus=args.cpus,
+            firmware=args.firmware,
         )
         print(f"booting {args.image} (console log in {workdir}) ...", file=sys.stderr)
         result = lab.boot(options)

@@ -112,7 +112,8 @@ def build_cloud_init_image(options: BuildOptions, stream: TextIO | None = None,
             rootfs.install_lab_files(job.tree, log=log)
             packages = installed_packages(job.tree)
         with progress.step("GRUB files"):
-            rootfs.install_grub_files(job.tree, ROOT_LABEL, options.kernel_args)
+            rootfs.install_grub_files(job.tree, ROOT_LABEL, options.kernel_args,
+                                      firmware=options.firmware)
         facts = job.assemble_disk(log)
     job.remove_work()
     entry = file_entry(job.raw, "raw", options.checksums)

@@ -1,12 +1,17 @@
-"""The partitioned raw disk: GPT, a BIOS boot partition, an ext4 root.
+"""The partitioned raw disk: GPT, a BIOS boot and/or EFI system partition, an ext4 root.
 
-Layout (512-byte sectors)::
+Layout of a BIOS image (512-byte sectors)::
 
     0            protective MBR (boot.img goes here)
     1..33        GPT header and entries
     2048..4095   partition 1: BIOS boot (type EF02), holds GRUB's core.img
     4096..       partition 2: the ext4 root, labelled, ``root_bytes`` long
     last 33      backup GPT
+
+The firmware (``--firmware``) decides which boot partitions there are: ``bios``
+as above; ``uefi`` an EFI system partition (type EF00, FAT, 64 MiB) where the
+BIOS boot partition was; ``both`` the BIOS boot partition, then the ESP, then
+the root, so one disk boots on either firmware. The root is always last.
 
 The file is sparse: only written blocks take space. The root filesystem is
 made and filled in one go with ``mkfs.ext4 -d TREE -E offset=...`` straight
@@ -22,12 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from bootseed.image_builder.manifest import FIRMWARES
 from bootseed.image_builder.procrun import CommandFailed, run
 
 SECTOR = 512
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 BIOS_BOOT_TYPE = "EF02"
+EFI_SYSTEM_TYPE = "EF00"
+ESP_BYTES = 64 * MIB
 LINUX_FS_TYPE = "8300"
 ROOT_PARTITION_NAME = "bootseed-root"
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
@@ -53,14 +61,37 @@ class DiskLayout:
     bios_start: int = 2048
     bios_sectors: int = 2048
     gpt_tail_sectors: int = 34
+    firmware: str = "bios"
+    esp_bytes: int = ESP_BYTES
 
     def __post_init__(self) -> None:
         if self.root_bytes % MIB:
             raise DiskError(f"root size {self.root_bytes} is not a whole number of MiB")
+        if self.firmware not in FIRMWARES:
+            raise DiskError(f"unknown firmware {self.firmware!r} (choose from "
+                            f"{', '.join(FIRMWARES)})")
+        if self.esp_bytes % MIB:
+            raise DiskError(f"ESP size {self.esp_bytes} is not a whole number of MiB")
+
+    @property
+    def has_bios_boot(self) -> bool:
+        return self.firmware in ("bios", "both")
+
+    @property
+    def has_esp(self) -> bool:
+        return self.firmware in ("uefi", "both")
+
+    @property
+    def esp_start(self) -> int:
+        return self.bios_start + (self.bios_sectors if self.has_bios_boot else 0)
+
+    @property
+    def esp_sectors(self) -> int:
+        return self.esp_bytes // SECTOR if self.has_esp else 0
 
     @property
     def root_start(self) -> int:
-        return self.bios_start + self.bios_sectors
+        return self.esp_start + self.esp_sectors
 
     @property
     def root_sectors(self) -> int:
@@ -81,21 +112,50 @@ def write_partition_table(image: Path, layout: DiskLayout, log: IO[str] | None =
     """Create the sparse file and its GPT (with a protective MBR)."""
     with open(image, "wb") as handle:
         handle.truncate(layout.total_bytes)
-    root_end = layout.root_start + layout.root_sectors - 1
-    run(
-        [
-            "sgdisk",
-            "--clear",
-            f"--new=1:{layout.bios_start}:{layout.root_start - 1}",
-            f"--typecode=1:{BIOS_BOOT_TYPE}",
-            "--change-name=1:bios-boot",
-            f"--new=2:{layout.root_start}:{root_end}",
-            f"--typecode=2:{LINUX_FS_TYPE}",
-            f"--change-name=2:{ROOT_PARTITION_NAME}",
-            str(image),
-        ],
-        log=log,
-    )
+    parts: list[tuple[int, int, str, str]] = []  # start, sectors, type, name
+    if layout.has_bios_boot:
+        parts.append((layout.bios_start, layout.bios_sectors, BIOS_BOOT_TYPE, "bios-boot"))
+    if layout.has_esp:
+        parts.append((layout.esp_start, layout.esp_sectors, EFI_SYSTEM_TYPE, "efi-system"))
+    parts.append((layout.root_start, layout.root_sectors, LINUX_FS_TYPE, ROOT_PARTITION_NAME))
+    argv = ["sgdisk", "--clear"]
+    for number, (start, sectors, typecode, name) in enumerate(parts, start=1):
+        argv += [f"--new={number}:{start}:{start + sectors - 1}",
+                 f"--typecode={number}:{typecode}", f"--change-name={number}:{name}"]
+    run([*argv, str(image)], log=log)
+
+
+def write_esp(image: Path, layout: DiskLayout, files: dict[str, Path], work: Path,
+              log: IO[str] | None = None) -> None:
+    """A FAT EFI system partition holding ``files`` (path on the ESP -> host file).
+
+    Made as its own file with mkfs.vfat and filled with mtools (no mount, no
+    loop device), then copied into its partition; all-zero MiBs are skipped so
+    the image stays sparse.
+    """
+    if not layout.has_esp:
+        raise DiskError(f"a {layout.firmware} layout has no EFI system partition")
+    esp = work / "esp.img"
+    with open(esp, "wb") as handle:
+        handle.truncate(layout.esp_bytes)
+    run(["mkfs.vfat", "-n", "EFI", str(esp)], log=log)
+    made: set[str] = set()
+    for target, source in sorted(files.items()):
+        parts = target.strip("/").split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder not in made:
+                run(["mmd", "-i", str(esp), f"::/{folder}"], log=log)
+                made.add(folder)
+        run(["mcopy", "-i", str(esp), str(source), f"::/{'/'.join(parts)}"], log=log)
+    zeros = bytes(MIB)
+    with open(esp, "rb") as src, open(image, "r+b") as dst:
+        for offset in range(0, layout.esp_bytes, MIB):
+            chunk = src.read(MIB)
+            if chunk != zeros:
+                dst.seek(layout.esp_start * SECTOR + offset)
+                dst.write(chunk)
+    esp.unlink()
 
 
 def make_root_filesystem(

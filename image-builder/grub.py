@@ -15,6 +15,13 @@ bytes:
   0x5C and the "boot drive check" jump at 0x66 replaced by two NOPs, as
   grub-bios-setup does for hard disks (some BIOSes pass a wrong drive number).
 
+For UEFI the same early config goes into a standalone EFI application made
+with ``grub-mkimage -O x86_64-efi`` and written as ``EFI/BOOT/BOOTX64.EFI``
+(the removable-media path every UEFI firmware tries without boot entries in
+its NVRAM) on the EFI system partition. Both set ``$prefix`` to the root's
+``/boot/grub``, so BIOS and UEFI boots read the same ``grub.cfg`` and the same
+``grubenv`` (boot counting and the lab's arguments work alike on both).
+
 The GRUB environment block (``/boot/grub/grubenv``) is how the boot lab adds
 kernel arguments per boot: ``grub.cfg`` loads only ``bootseed_lab_args`` from
 it, and :func:`grubenv_block` makes the 1024-byte block the lab writes over
@@ -31,6 +38,8 @@ from typing import IO
 from bootseed.image_builder.procrun import run
 
 GRUB_PC_DIR = Path("/usr/lib/grub/i386-pc")
+GRUB_EFI_DIR = Path("/usr/lib/grub/x86_64-efi")
+EFI_BOOT_PATH = "EFI/BOOT/BOOTX64.EFI"
 SECTOR = 512
 MBR_CODE_END = 0x1B8
 KERNEL_SECTOR_OFFSET = 0x5C
@@ -58,6 +67,13 @@ CORE_MODULES: tuple[str, ...] = (
     "echo",
     "serial",
     "terminal",
+)
+
+
+# The firmware-independent modules, and each platform's disk access on top.
+EFI_CORE_MODULES: tuple[str, ...] = (
+    *(m for m in CORE_MODULES if m != "biosdisk"),
+    "efi_gop",
 )
 
 
@@ -97,6 +113,33 @@ def make_core_image(
             log=log,
         )
     return out.read_bytes()
+
+
+def make_efi_image(
+    out: Path, root_label: str, grub_dir: Path = GRUB_EFI_DIR, log: IO[str] | None = None
+) -> Path:
+    """Build GRUB's EFI application (BOOTX64.EFI) into ``out``."""
+    with tempfile.TemporaryDirectory(prefix="bootseed-grub-") as tmp:
+        cfg = Path(tmp) / "early.cfg"
+        cfg.write_text(early_config(root_label))
+        run(
+            [
+                "grub-mkimage",
+                "-O",
+                "x86_64-efi",
+                "-d",
+                str(grub_dir),
+                "-c",
+                str(cfg),
+                "-p",
+                "/boot/grub",
+                "-o",
+                str(out),
+                *EFI_CORE_MODULES,
+            ],
+            log=log,
+        )
+    return out
 
 
 def patch_core_blocklist(core: bytes, core_lba: int) -> bytes:
@@ -147,18 +190,37 @@ def install_bios_grub(
         disk.write(patch_boot_sector(boot_img, mbr, bios_partition_lba))
 
 
-def grub_cfg(root_label: str, base_args: str, menu_title: str = "Debian GNU/Linux") -> str:
+_BIOS_TERMINAL = """\
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+"""
+# Under UEFI the firmware's console is usually redirected to the serial port
+# already: GRUB writing to both would print every line twice there. GRUB drives
+# the port itself and leaves the firmware console alone.
+_EFI_AWARE_TERMINAL = """\
+serial --unit=0 --speed=115200
+if [ "$grub_platform" = efi ]; then
+  terminal_input serial
+  terminal_output serial
+else
+  terminal_input serial console
+  terminal_output serial console
+fi
+"""
+
+
+def grub_cfg(root_label: str, base_args: str, menu_title: str = "Debian GNU/Linux",
+             firmware: str = "bios") -> str:
     """The image's grub.cfg: boot /vmlinuz at once, with per-boot lab arguments.
 
     ``/vmlinuz`` and ``/initrd.img`` are the symlinks Debian keeps pointing at
     the newest kernel, so a kernel upgrade inside the guest stays bootable.
     """
+    terminal = _BIOS_TERMINAL if firmware == "bios" else _EFI_AWARE_TERMINAL
     return f"""\
 # Written by bootseed-image; regenerate the image rather than editing it.
-serial --unit=0 --speed=115200
-terminal_input serial console
-terminal_output serial console
-set timeout=0
+{terminal}set timeout=0
 set default=0
 set {LAB_ARGS_VAR}=""
 if [ -s $prefix/grubenv ]; then

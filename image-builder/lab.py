@@ -162,6 +162,8 @@ class BootOptions:
     resume_from: Path | None = None
     # Host 127.0.0.1:PORT forwarded to the guest's sshd (port 22), for probes from the host.
     ssh_forward_port: int | None = None
+    # "bios" (SeaBIOS) or "uefi" (OVMF); "": the image's own, BIOS when it has both.
+    firmware: str = ""
 
 
 @dataclass
@@ -388,6 +390,7 @@ class BootLab:
         self.workdir = workdir
         manifest = read_manifest(self.image)
         self.grubenv_offset = manifest.grubenv_offset
+        self.image_firmware = manifest.firmware
         self.image_format = "qcow2" if self.image.suffix == ".qcow2" else "raw"
         self._boots = 0
 
@@ -434,6 +437,28 @@ class BootLab:
                                      readonly=True))
         return drives
 
+    def firmware(self, opts: BootOptions) -> str:
+        """"bios" or "uefi": what this boot starts the image with."""
+        can = {"bios": ("bios",), "uefi": ("uefi",), "both": ("bios", "uefi")}.get(
+            self.image_firmware, ())
+        if not can:
+            raise LabError(f"{self.image}: its manifest names an unknown firmware "
+                           f"{self.image_firmware!r}")
+        wanted = opts.firmware or can[0]
+        if wanted not in can:
+            raise LabError(f"{self.image} is a {self.image_firmware} image: it cannot boot "
+                           f"with {wanted!r} firmware")
+        return wanted
+
+    @staticmethod
+    def _uefi(bootdir: Path) -> qemu.UefiFirmware:
+        for path in (qemu.OVMF_CODE, qemu.OVMF_VARS):
+            if not path.is_file():
+                raise LabError(f"UEFI boots need OVMF ({path} is missing: apt-get install ovmf)")
+        variables = bootdir / "OVMF_VARS.fd"
+        shutil.copyfile(qemu.OVMF_VARS, variables)
+        return qemu.UefiFirmware(code=qemu.OVMF_CODE, variables=variables)
+
     def kernel_args(self, opts: BootOptions) -> str:
         args: list[str] = []
         if opts.lab_report:
@@ -459,6 +484,7 @@ class BootLab:
         return " ".join(args)
 
     def boot(self, opts: BootOptions) -> BootResult:
+        firmware = self.firmware(opts)
         bootdir = self._next_dir()
         if opts.resume_from is not None:
             disk = opts.resume_from / "disk.qcow2"
@@ -473,7 +499,8 @@ class BootLab:
             run_tool(["qemu-img", "resize", "-q", "-f", "qcow2", str(disk), opts.grow_disk])
         args = self.kernel_args(opts)
         overlay.set_kernel_args(disk, self.grubenv_offset, args, bootdir / "grubenv.block")
-        drives = [qemu.Drive(disk, fmt="qcow2")]
+        uefi = self._uefi(bootdir) if firmware == "uefi" else None
+        drives = [qemu.Drive(disk, fmt="qcow2", bootindex=0 if uefi else None)]
         for extra in opts.disks:
             name = f"disk-{extra.label}.raw"
             earlier = opts.resume_from / name if opts.resume_from is not None else None
@@ -499,6 +526,7 @@ class BootLab:
                 cpus=opts.cpus,
                 allow_reboot=opts.allow_reboot or opts.reboots > 0,
                 smbios=self._smbios(opts),
+                uefi=uefi,
             )
             socket_path = monitor / "qmp.sock" if monitor else None
             if socket_path is not None:
@@ -536,7 +564,7 @@ class BootLab:
         )
         (bootdir / "result.json").write_text(json.dumps(
             {"ok": result.ok, "seconds": result.seconds, "timed_out": result.timed_out,
-             "problems": result.problems(), "kernel_args": args,
+             "problems": result.problems(), "kernel_args": args, "firmware": firmware,
              "report": result.report.raw if result.report else None}, indent=2) + "\n")
         return result
 

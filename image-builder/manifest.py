@@ -16,6 +16,9 @@ MANIFEST_FORMAT = 2
 # What a build can write: vmdk is streamOptimized; ova is the OVF descriptor,
 # that VMDK and a SHA256 manifest in one tar (ova.py).
 FORMATS = ("raw", "qcow2", "vmdk", "ova")
+# Which firmware an image boots on (disk.py lays out the boot partitions for
+# it): "both" carries GRUB for BIOS and for UEFI on one GPT disk.
+FIRMWARES = ("bios", "uefi", "both")
 
 
 @dataclass
@@ -52,6 +55,8 @@ class ImageManifest:
     arch: str = ""
     built: str = ""
     format: int = MANIFEST_FORMAT
+    # Which firmware the disk boots on: "bios", "uefi" or "both" (FIRMWARES).
+    firmware: str = "bios"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,6 +31,9 @@ RASD_NS = ("http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/"
            "CIM_ResourceAllocationSettingData")
 VSSD_NS = ("http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/"
            "CIM_VirtualSystemSettingData")
+# VMware's extension namespace: its "firmware" setting is what vSphere and
+# Workstation read to start an imported VM with EFI instead of BIOS.
+VMW_NS = "http://www.vmware.com/schema/ovf"
 STREAM_OPTIMIZED = "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
 # CIM_OperatingSystem.OsType 96: "Debian 64-Bit".
 DEBIAN_64_OS_TYPE = "96"
@@ -71,6 +74,9 @@ class Appliance:
     memory_mib: int = 1024
     product: str = "bootseed Debian bookworm"
     version: str = ""
+    # The image's firmware (manifest.FIRMWARES): only a UEFI-only disk needs the
+    # importer told; a "both" disk boots on the BIOS importers pick by default.
+    firmware: str = "bios"
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,7 @@ def ovf_descriptor(appliance: Appliance, vmdk_name: str, vmdk_size: int,
     ET.register_namespace("ovf", OVF_NS)
     ET.register_namespace("rasd", RASD_NS)
     ET.register_namespace("vssd", VSSD_NS)
+    ET.register_namespace("vmw", VMW_NS)
     envelope = ET.Element(_q(OVF_NS, "Envelope"))
     references = _sub(envelope, OVF_NS, "References")
     _sub(references, OVF_NS, "File", id=DISK_FILE_ID, href=vmdk_name, size=str(vmdk_size))
@@ -164,6 +171,10 @@ def ovf_descriptor(appliance: Appliance, vmdk_name: str, vmdk_size: int,
           HostResource=f"ovf:/disk/{DISK_ID}", Parent="3")
     _item(hardware, 5, ETHERNET, "Network adapter 1", AutomaticAllocation="true",
           Connection=NETWORK_NAME, ResourceSubType="VmxNet3")
+    if appliance.firmware == "uefi":
+        ET.SubElement(hardware, _q(VMW_NS, "Config"), {
+            _q(OVF_NS, "required"): "false", _q(VMW_NS, "key"): "firmware",
+            _q(VMW_NS, "value"): "efi"})
 
     product = _section(system, "ProductSection", "Seed for bootseed's OVF source")
     _sub(product, OVF_NS, "Product", appliance.product)

@@ -57,6 +57,8 @@ class BuildOptions:
     # Fallback public keys for the initramfs SSH server (a root that will not mount),
     # besides the instance's own keys from its seed (docs/root-will-not-mount.md).
     initramfs_ssh_keys: tuple[str, ...] = ()
+    # "bios", "uefi" or "both" (manifest.FIRMWARES): which boot code the disk carries.
+    firmware: str = "bios"
 
 
 class BuildError(Exception):
@@ -96,7 +98,8 @@ class ImageJob:
                    cache=cache_root(options.cache), out=out, work=work, tree=work / "root",
                    raw=out / f"{options.name}.raw",
                    log_path=out / f"{options.name}.build.log",
-                   layout=disk.DiskLayout(root_bytes=options.root_size))
+                   layout=disk.DiskLayout(root_bytes=options.root_size,
+                                          firmware=options.firmware))
 
     @contextmanager
     def logged_steps(self) -> Iterator[IO[str]]:
@@ -123,13 +126,23 @@ class ImageJob:
     def assemble_disk(self, log: IO[str]) -> DiskFacts:
         """Partition table, root filesystem made from the tree, GRUB boot code."""
         raw, layout = self.raw, self.layout
-        with self.progress.step("Partition table (GPT, BIOS boot + root)"):
+        boot_parts = " + ".join(name for name, present in (("BIOS boot", layout.has_bios_boot),
+                                                           ("ESP", layout.has_esp)) if present)
+        with self.progress.step(f"Partition table (GPT, {boot_parts} + root)"):
             disk.write_partition_table(raw, layout, log=log)
         with self.progress.step(f"Root filesystem (ext4, {layout.root_bytes // disk.GIB} GiB)"):
             disk.make_root_filesystem(raw, layout, self.tree, ROOT_LABEL, log=log)
-        with self.progress.step("GRUB boot code (MBR + BIOS boot partition)"):
-            core = grub.make_core_image(self.work / "core.img", ROOT_LABEL, log=log)
-            grub.install_bios_grub(raw, core, layout.bios_start, layout.bios_sectors)
+        with self.progress.step(f"GRUB boot code ({layout.firmware})") as step:
+            placed = []
+            if layout.has_bios_boot:
+                core = grub.make_core_image(self.work / "core.img", ROOT_LABEL, log=log)
+                grub.install_bios_grub(raw, core, layout.bios_start, layout.bios_sectors)
+                placed.append("MBR + BIOS boot partition")
+            if layout.has_esp:
+                efi = grub.make_efi_image(self.work / "BOOTX64.EFI", ROOT_LABEL, log=log)
+                disk.write_esp(raw, layout, {grub.EFI_BOOT_PATH: efi}, self.work, log=log)
+                placed.append(f"{grub.EFI_BOOT_PATH} on the ESP")
+            step.note = ", ".join(placed)
             grubenv_offset = disk.file_disk_offset(raw, layout.root_offset,
                                                    "/boot/grub/grubenv")
             fs_uuid = disk.fs_uuid(raw, layout.root_offset)
@@ -162,6 +175,7 @@ class ImageJob:
             release=base.spec.suite,
             arch=base.spec.arch,
             built=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            firmware=self.layout.firmware,
         )
         for entry in files:
             write_manifest(manifest, Path(entry.path))

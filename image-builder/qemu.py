@@ -4,6 +4,11 @@ Always ``-accel tcg -cpu max``: ``/dev/kvm`` exists on the lab machines but
 hangs, and ``-cpu max`` gives the guest RDRAND so early Python does not wait
 for entropy. ``-nodefaults`` so the guest has exactly the devices listed.
 The serial console (ttyS0) is written to a log file.
+
+UEFI boots use Debian's OVMF: the firmware code read-only and a copy of the
+variable store per boot (the firmware writes its boot entries there), both
+as pflash. The image disk gets ``bootindex=0`` so OVMF boots it first instead
+of trying the network card's PXE ROM, which under TCG costs minutes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 QEMU = "qemu-system-x86_64"
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
 
 
 @dataclass(frozen=True)
@@ -26,15 +33,43 @@ class Drive:
     interface: str = "virtio"
     media: str = "disk"
     readonly: bool = False
+    # Set: the firmware boots this disk first (a virtio disk, as its own device).
+    bootindex: int | None = None
 
-    def argument(self) -> str:
+    def argument(self, drive_id: str = "") -> str:
         if "," in str(self.path):
             raise ValueError(f"a comma in {self.path} would split QEMU's -drive value")
-        parts = [f"file={self.path}", f"format={self.fmt}", f"if={self.interface}",
+        interface = f"if=none,id={drive_id}" if drive_id else f"if={self.interface}"
+        parts = [f"file={self.path}", f"format={self.fmt}", interface,
                  f"media={self.media}", "cache=unsafe"]
         if self.readonly:
             parts.append("readonly=on")
         return ",".join(parts)
+
+    def arguments(self, number: int) -> list[str]:
+        """The QEMU options for this drive (``number`` makes its id unique)."""
+        if self.bootindex is None:
+            return ["-drive", self.argument()]
+        if self.interface != "virtio":
+            raise ValueError("a boot index is only set on virtio disks")
+        drive_id = f"drive{number}"
+        return ["-drive", self.argument(drive_id),
+                "-device", f"virtio-blk-pci,drive={drive_id},bootindex={self.bootindex}"]
+
+
+@dataclass(frozen=True)
+class UefiFirmware:
+    """OVMF: its code (read-only) and this boot's own copy of the variable store."""
+
+    code: Path
+    variables: Path
+
+    def arguments(self) -> list[str]:
+        for path in (self.code, self.variables):
+            if "," in str(path):
+                raise ValueError(f"a comma in {path} would split QEMU's -drive value")
+        return ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.code}",
+                "-drive", f"if=pflash,format=raw,unit=1,file={self.variables}"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +120,8 @@ class VmSpec:
     allow_reboot: bool = False
     smbios: SmbiosSystem | None = None
     extra: list[str] = field(default_factory=list)
+    # None: SeaBIOS, QEMU's default BIOS.
+    uefi: UefiFirmware | None = None
 
     def argv(self, qemu: str = QEMU) -> list[str]:
         args = [
@@ -103,10 +140,12 @@ class VmSpec:
         ]
         if not self.allow_reboot:
             args.append("-no-reboot")
+        if self.uefi is not None:
+            args += self.uefi.arguments()
         if self.smbios is not None:
             args += ["-smbios", self.smbios.argument()]
-        for drive in self.drives:
-            args += ["-drive", drive.argument()]
+        for number, drive in enumerate(self.drives):
+            args += drive.arguments(number)
         args += ["-nic", self.nic] if self.nic else ["-nic", "none"]
         return args + list(self.extra)
 

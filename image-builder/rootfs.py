@@ -158,16 +158,25 @@ def install_report_script(lab: Path) -> None:
 
 
 def install_grub_files(tree: Path, root_label: str, kernel_args: str,
-                       grub_dir: Path = grub.GRUB_PC_DIR) -> None:
+                       grub_dir: Path = grub.GRUB_PC_DIR, firmware: str = "bios",
+                       efi_dir: Path = grub.GRUB_EFI_DIR) -> None:
+    """grub.cfg, grubenv and the modules of each firmware the image boots on."""
     boot_grub = tree / "boot/grub"
-    modules = boot_grub / "i386-pc"
-    if modules.exists():
-        shutil.rmtree(modules)
-    modules.mkdir(parents=True)
-    for item in grub_dir.iterdir():
-        if item.suffix in (".mod", ".lst"):
-            shutil.copy2(item, modules / item.name)
-    (boot_grub / "grub.cfg").write_text(grub.grub_cfg(root_label, kernel_args))
+    platforms = []
+    if firmware in ("bios", "both"):
+        platforms.append((grub_dir, "i386-pc"))
+    if firmware in ("uefi", "both"):
+        platforms.append((efi_dir, "x86_64-efi"))
+    for source, platform in platforms:
+        modules = boot_grub / platform
+        if modules.exists():
+            shutil.rmtree(modules)
+        modules.mkdir(parents=True)
+        for item in source.iterdir():
+            if item.suffix in (".mod", ".lst"):
+                shutil.copy2(item, modules / item.name)
+    (boot_grub / "grub.cfg").write_text(grub.grub_cfg(root_label, kernel_args,
+                                                      firmware=firmware))
     (boot_grub / "grubenv").write_bytes(grub.grubenv_block({grub.LAB_ARGS_VAR: ""}))
 
 

@@ -34,6 +34,13 @@ FORMAT_NOTES = {
 }
 
 
+FIRMWARE_TEXT = {
+    "bios": "BIOS",
+    "uefi": "UEFI (no Secure Boot)",
+    "both": "BIOS or UEFI (no Secure Boot)",
+}
+
+
 @dataclass(frozen=True)
 class SiteFile:
     ftype: str
@@ -55,6 +62,8 @@ class SiteBuild:
     packages: dict[str, str]
     bootseed_debs: list[str]
     files: list[SiteFile]
+    # manifest.FIRMWARES; catalogs from before UEFI images say nothing: BIOS.
+    firmware: str = "bios"
 
 
 def read_builds(catalog: Path, out: Path) -> list[SiteBuild]:
@@ -87,7 +96,8 @@ def _build(catalog: Path, out: Path, product: str, data: dict[str, Any], version
                      version=version, built=info.get("built", ""),
                      name=info.get("build_name", ""), kernel=info.get("kernel_version", ""),
                      packages=build_manifest.get("packages", {}),
-                     bootseed_debs=build_manifest.get("bootseed_debs", []), files=files)
+                     bootseed_debs=build_manifest.get("bootseed_debs", []), files=files,
+                     firmware=info.get("firmware", "bios"))
 
 
 def _format_order(ftype: str) -> int:
@@ -173,6 +183,7 @@ def _build_section(build: SiteBuild, latest: bool) -> list[str]:
         f"<dt>Built</dt><dd>{escape(build.built)}</dd>",
         f"<dt>Product</dt><dd><code>{escape(build.product)}</code></dd>",
         f"<dt>Kernel</dt><dd>{escape(build.kernel)}</dd>",
+        f"<dt>Firmware</dt><dd>{escape(FIRMWARE_TEXT.get(build.firmware, build.firmware))}</dd>",
     ]
     if build.bootseed_debs:
         parts.append("<dt>bootseed packages</dt><dd>"
@@ -238,6 +249,13 @@ def _usage_sections(latest: SiteBuild | None) -> list[str]:
         "  -drive file=vm.qcow2,if=virtio \\\n"
         "  -drive file=seed.iso,media=cdrom \\\n"
         "  -nic user,model=virtio-net-pci</code></pre>",
+        "<p>A UEFI-only image (Firmware above) boots with OVMF (Debian package "
+        "<code>ovmf</code>): copy its variable store for the VM once with "
+        "<code>cp /usr/share/OVMF/OVMF_VARS.fd vm-vars.fd</code> and add to the "
+        "command:</p>",
+        "<pre><code>  -drive if=pflash,format=raw,readonly=on,"
+        "file=/usr/share/OVMF/OVMF_CODE.fd \\\n"
+        "  -drive if=pflash,format=raw,file=vm-vars.fd</code></pre>",
         "<h3>virt-install (libvirt)</h3>",
         f"<pre><code>virt-install --name bootseed --memory 1024 --vcpus 1 --import \\\n"
         f"  --disk path={escape(disk)},format={disk_format},bus=virtio \\\n"

@@ -16,7 +16,7 @@ from bootseed.image_builder.manifest import ImageFile, ImageManifest, write_mani
 def fake_build(out: Path, *, name: str = "bootseed-bookworm-amd64", release: str = "bookworm",
                arch: str = "amd64", built: str = "2026-11-30T10:00:00Z",
                formats: tuple[str, ...] = ("raw", "qcow2"),
-               kernel: str = "6.1.0-28-cloud-amd64") -> ImageManifest:
+               kernel: str = "6.1.0-28-cloud-amd64", firmware: str = "bios") -> ImageManifest:
     """Write ``<name>.<fmt>`` files and their manifests into ``out``; return the manifest."""
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -33,7 +33,7 @@ def fake_build(out: Path, *, name: str = "bootseed-bookworm-amd64", release: str
         base_reused=True, bootseed_debs=["bootseed_0.1.0_all.deb"], initramfs_hook=True,
         packages={"bootseed": "0.1.0", "linux-image-cloud-amd64": kernel, "openssh-server":
                   "1:9.2p1-2+deb12u3"},
-        release=release, arch=arch, built=built)
+        release=release, arch=arch, built=built, firmware=firmware)
     for entry in files:
         write_manifest(manifest, Path(entry.path))
     return manifest

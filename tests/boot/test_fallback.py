@@ -85,8 +85,19 @@ def _seed(tmp_path: Path, instance: str, extra_runcmd: list[str], install: bool 
 
 
 def _boot(lab: BootLab, seed: Path) -> BootResult:
-    return lab.boot(BootOptions(nocloud_dir=seed, allow_reboot=True, timeout=1500,
-                                report_files=REPORT_FILES))
+    return lab.boot(fallback_boot_options(seed))
+
+
+def fallback_boot_options(seed: Path, firmware: str = "",
+                          more_files: tuple[str, ...] = ()) -> BootOptions:
+    """One fallback boot (reboots allowed) with this seed; test_uefi boots it under OVMF."""
+    return BootOptions(nocloud_dir=seed, allow_reboot=True, timeout=1500,
+                       report_files=[*REPORT_FILES, *more_files], firmware=firmware)
+
+
+def broken_default_seed(tmp_path: Path) -> Path:
+    """The seed that breaks the default entry's initramfs after installing the fallback."""
+    return _seed(tmp_path, "i-fallback-broken", [BREAK_DEFAULT_INITRD])
 
 
 def _diagnose(result: BootResult) -> str:
@@ -120,7 +131,11 @@ def _entries(console: str) -> list[str]:
 
 def test_broken_default_comes_up_on_the_fallback_by_itself(lab: BootLab,
                                                            tmp_path: Path) -> None:
-    result = _boot(lab, _seed(tmp_path, "i-fallback-broken", [BREAK_DEFAULT_INITRD]))
+    assert_fell_back_by_itself(_boot(lab, broken_default_seed(tmp_path)))
+
+
+def assert_fell_back_by_itself(result: BootResult) -> None:
+    """What a boot with :func:`broken_default_seed` must show, on any firmware."""
     console = result.console_text()
     assert not result.timed_out, _diagnose(result)
     # First boot, then the two tries of the broken default (each a kernel panic and

@@ -51,6 +51,7 @@ def test_catalog_layout(builds, tmp_path):
                                                                          "debian")
     assert result.versions[PRODUCT] == ["20261130.1", "20261130", "20261128"]
     assert set(bookworm["versions"]["20261130"]["items"]) == {"raw", "qcow2", "ova", "manifest"}
+    assert {v["firmware"] for v in bookworm["versions"].values()} == {"bios"}
     for version in bookworm["versions"].values():
         for item in version["items"].values():
             data = (mirror / item["path"]).read_bytes()

@@ -63,7 +63,8 @@ class PageParser(HTMLParser):
 @pytest.fixture
 def mirror(tmp_path: Path) -> Path:
     fake_build(tmp_path / "old", built="2026-11-20T09:00:00Z", kernel="6.1.0-27-cloud-amd64")
-    fake_build(tmp_path / "new", built="2026-11-30T09:00:00Z", formats=("qcow2", "ova"))
+    fake_build(tmp_path / "new", built="2026-11-30T09:00:00Z", formats=("qcow2", "ova"),
+               firmware="both")
     out = tmp_path / "mirror"
     catalog.make_catalog([tmp_path / "old", tmp_path / "new"], out, now=NOW)
     assert cli.main(["site", "--catalog", str(out), "--out", str(out)]) == 0
@@ -82,6 +83,10 @@ def test_page_structure_latest_first_and_facts(mirror):
     assert text.index("6.1.0-28-cloud-amd64") < text.index("6.1.0-27-cloud-amd64")
     assert "1:9.2p1-2+deb12u3" in text  # a package version from the manifest
     assert "bootseed_0.1.0_all.deb" in text
+    # Each build says which firmware it boots on; the newest (a "both" build) first.
+    assert text.index("<dt>Firmware</dt><dd>BIOS or UEFI (no Secure Boot)</dd>") < \
+        text.index("<dt>Firmware</dt><dd>BIOS</dd>")
+    assert "file=/usr/share/OVMF/OVMF_CODE.fd" in text
     for needle in ("qemu-system-x86_64", "virt-install", "bootseed-image seed-iso cidata",
                    "ds=nocloud;s=", "<code>user-data</code>", "<code>seedfrom</code>"):
         assert needle in text, needle
