@@ -104,6 +104,9 @@ class BootOptions:
     # proxy (labnet.PROXY_ADDR:3128) in front of it.
     apt_repo: Path | None = None
     apt_keys: dict[str, str] = field(default_factory=dict)  # fingerprint -> armoured key
+    # More guest address:port -> host 127.0.0.1 port rules, for servers the test runs
+    # itself for the whole session (a Puppet server, a git repository).
+    forwards: list[labnet.GuestForward] = field(default_factory=list)
 
 
 @dataclass
@@ -420,6 +423,7 @@ class BootLab:
                     labnet.IMDS_ADDR, labnet.HTTP_PORT, _port(servers.imds)))
             if opts.apt_repo is not None:
                 self._start_apt_servers(opts.apt_repo, opts.apt_keys, servers)
+            servers.forwards += opts.forwards
             yield servers
         finally:
             servers.stop()

@@ -51,6 +51,11 @@ SINK_ADDR = "169.254.100.2"
 REPO_ADDR = "169.254.100.3"
 KEYSERVER_ADDR = "169.254.100.4"
 PROXY_ADDR = "169.254.100.5"
+# Services a boot test runs itself on the host (BootOptions.forwards): a Puppet
+# server and a git repository over HTTP for the configuration-management modules.
+PUPPET_ADDR = "169.254.100.20"
+PUPPET_PORT = 8140
+GIT_ADDR = "169.254.100.21"
 HTTP_PORT = 80
 HKP_PORT = 11371
 PROXY_PORT = 3128
