@@ -32,6 +32,8 @@ guest address        what                   host side
 169.254.100.3:80     Debian repository      ``StaticServer`` (signed lab repo)
 169.254.100.4:11371  OpenPGP keyserver      ``HkpKeyserver`` (HKP lookups)
 169.254.100.5:3128   forward proxy          ``ForwardProxy`` (routes to the repo)
+169.254.100.30:8140  Puppet server          ``mocks.puppetserver`` (``BootOptions.forwards``)
+169.254.100.31:80    git over HTTP          a test's ``StaticServer`` (``BootOptions.forwards``)
 ===================  =====================  =====================================
 """
 
@@ -53,9 +55,9 @@ KEYSERVER_ADDR = "169.254.100.4"
 PROXY_ADDR = "169.254.100.5"
 # Services a boot test runs itself on the host (BootOptions.forwards): a Puppet
 # server and a git repository over HTTP for the configuration-management modules.
-PUPPET_ADDR = "169.254.100.20"
+PUPPET_ADDR = "169.254.100.30"
 PUPPET_PORT = 8140
-GIT_ADDR = "169.254.100.21"
+GIT_ADDR = "169.254.100.31"
 HTTP_PORT = 80
 HKP_PORT = 11371
 PROXY_PORT = 3128
