@@ -8,9 +8,9 @@ challengePassword attribute equals the token the test gave, so a guest with
 the wrong token gets no certificate. The catalog is one ``site.pp`` the test
 writes.
 
-The JVM takes a while to start on a small machine (it is measured and
-reported by ``start``); a run starts the server once and every boot test
-shares it.
+The JVM takes one to two minutes to start on a small busy machine (measured
+in ``startup_seconds``), so a boot test launches it (:meth:`PuppetServer.launch`) and
+boots its guests meanwhile; a run starts the server once.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class PuppetServer:
     port: int = 0
     startup_seconds: float = 0.0
     _process: subprocess.Popen[bytes] | None = None
+    _started: float = 0.0
 
     @property
     def confdir(self) -> Path:
@@ -107,13 +108,22 @@ class PuppetServer:
                 if line.startswith("signed ")]
 
     def start(self) -> PuppetServer:
+        """Launch the server and return once it answers (see :meth:`launch`)."""
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> PuppetServer:
+        """Set up the CA and start the JVM without waiting for it: a boot test starts its
+        guests meanwhile (the guest's agent runs minutes later) and calls
+        :meth:`wait_ready` before it looks at the result."""
         why = available()
         if why:
             raise PuppetServerError(why)
         self.port = self.port or _free_port()
         self._write_config()
         self._setup_ca()
-        started = time.monotonic()
+        self._started = time.monotonic()
         with open(self.workdir / "log" / "stdout.log", "ab") as out:
             self._process = subprocess.Popen(
                 ["java", f"-Xms{HEAP}", f"-Xmx{HEAP}", "-Djruby.lib=/usr/share/jruby/lib",
@@ -122,13 +132,18 @@ class PuppetServer:
                  "--bootstrap-config", str(self.workdir / "services.d")],
                 cwd="/usr/share/puppetserver", stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def wait_ready(self) -> None:
+        """Return once the server answers; stop it and raise if it cannot."""
+        if self.startup_seconds:
+            return
         try:
-            self._wait_ready(started)
+            self._wait_ready(self._started)
         except BaseException:
             self.stop()
             raise
-        self.startup_seconds = time.monotonic() - started
-        return self
+        self.startup_seconds = time.monotonic() - self._started
 
     def stop(self) -> None:
         if self._process is None:

@@ -104,8 +104,9 @@ def puppet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PuppetSe
         pytest.fail(f"the Puppet server cannot run: {why} (scripts/bootstrap installs it)")
     server = PuppetServer(tmp_path_factory.mktemp("puppetserver"), token=GOOD_TOKEN,
                           site_pp=SITE_PP)
-    server.start()
-    print(f"puppetserver answered {server.startup_seconds:.0f}s after its start")
+    # Launched, not awaited: the JVM starts while the guests boot (each guest waits for
+    # the server before its agent runs, see _config).
+    server.launch()
     yield server
     server.stop()
 
@@ -151,7 +152,13 @@ def _config(repo: LabRepo, ca_pem: str, token: str, *, with_ansible: bool) -> di
             "exec": True,
             "start_service": False,
         },
-        "runcmd": [f"mkdir -p /var/lib/bootseed-lab && touch {OTHER_MARKER}"],
+        "runcmd": [
+            f"mkdir -p /var/lib/bootseed-lab && touch {OTHER_MARKER}",
+            # As a fleet's first-boot script would: wait (bounded) for the server that
+            # is still starting, so the final stage's agent finds it answering.
+            f"for i in $(seq 120); do curl -skf https://puppet:{labnet.PUPPET_PORT}"
+            "/status/v1/simple && break; sleep 5; done",
+        ],
     }
     if with_ansible:
         config["packages"] = ["git"]
@@ -209,6 +216,8 @@ def test_puppet_token_and_ansible_pull_hand_the_instance_over(
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=2) as pool:
         good, wrong = pool.map(lambda run: run[0].boot(run[1]), runs)
+    puppet_server.wait_ready()
+    print(f"puppetserver answered {puppet_server.startup_seconds:.0f}s after its launch")
     print(f"config-management boots: {time.monotonic() - started:.0f}s wall "
           f"(good {good.seconds:.0f}s, wrong token {wrong.seconds:.0f}s)")
 
@@ -221,7 +230,7 @@ def test_puppet_token_and_ansible_pull_hand_the_instance_over(
     assert report.file_bytes(ANSIBLE_MARKER) == b"applied by ansible-pull\n", _diagnose(good)
     assert puppet_server.signed() == ["iid-cm-good.lab"], puppet_server.tail()
     git_paths = [r.path for r in git_server.requests]
-    assert any(p.endswith("/info/refs") for p in git_paths), git_paths
+    assert any("/playbooks.git/info/refs" in p for p in git_paths), git_paths
 
     # -- the wrong token: no certificate, said so, the rest applied ------------------
     report = wrong.report
