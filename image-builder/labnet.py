@@ -36,6 +36,8 @@ guest address        what                   host side
 169.254.100.6:514    syslog receiver (TCP)  ``SyslogReceiver`` (RFC 3164/5424)
 169.254.100.20:443   HTTPS, test's CA       a test's TLS server (``BootOptions.forwards``)
 169.254.100.21:443   HTTPS, another CA      a test's TLS server (``BootOptions.forwards``)
+169.254.100.30:8140  Puppet server          ``mocks.puppetserver`` (``BootOptions.forwards``)
+169.254.100.31:80    git over HTTP          a test's ``StaticServer`` (``BootOptions.forwards``)
 ===================  =====================  =====================================
 
 QEMU's ``guestfwd`` relays TCP only, so the guest reaches the syslog receiver over
@@ -58,6 +60,11 @@ SINK_ADDR = "169.254.100.2"
 REPO_ADDR = "169.254.100.3"
 KEYSERVER_ADDR = "169.254.100.4"
 PROXY_ADDR = "169.254.100.5"
+# Services a boot test runs itself on the host (BootOptions.forwards): a Puppet
+# server and a git repository over HTTP for the configuration-management modules.
+PUPPET_ADDR = "169.254.100.30"
+PUPPET_PORT = 8140
+GIT_ADDR = "169.254.100.31"
 HTTP_PORT = 80
 HKP_PORT = 11371
 PROXY_PORT = 3128

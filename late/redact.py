@@ -27,6 +27,12 @@ _SENSITIVE_WORDS = frozenset({
     "credentials", "apikey",
 })
 _SENSITIVE_PAIRS = (("api", "key"), ("access", "key"), ("secret", "key"))
+# Keys whose names do not say it: puppet's challengePassword and pre-shared key by
+# their OIDs (the CSR token of a fleet), and chef's validation key (a private key).
+_SENSITIVE_EXACT = frozenset({
+    "1.2.840.113549.1.9.7", "pp_preshared_key", "1.3.6.1.4.1.34380.1.1.4",
+    "validation_key", "validation_cert",
+})
 # Keys that look sensitive by name but hold harmless flags.
 _HARMLESS_KEYS = frozenset({"lock_passwd", "ssh_pwauth", "expire"})
 # Below this a "secret" would redact ordinary words; such values are still
@@ -38,6 +44,8 @@ _WORD_SPLIT = re.compile(r"[-_.\s]+|(?<=[a-z])(?=[A-Z])")
 def is_sensitive_key(key: object) -> bool:
     if not isinstance(key, str) or key in _HARMLESS_KEYS:
         return False
+    if key in _SENSITIVE_EXACT:
+        return True
     words = [w.lower() for w in _WORD_SPLIT.split(key) if w]
     if _SENSITIVE_WORDS.intersection(words):
         return True

@@ -9,7 +9,15 @@ suite      packages                                    signed by
 =========  ==========================================  =====================
 lab        bootseed-lab-hello 1.0 and 2.0, hello        ``keys["lab"]``
 lab-extra  tree                                         ``keys["lab-extra"]``
+lab-cm     (optional) real packages with every          ``keys["lab-cm"]``
+           dependency a given image lacks
 =========  ==========================================  =====================
+
+The optional ``lab-cm`` suite serves configuration-management agents (the
+Puppet agent, ansible-core, git) to a guest that has no route to Debian: the
+packages and exactly the dependencies the guest's image does not have yet,
+worked out by apt against that image's own dpkg status file
+(:class:`Closure`) and downloaded once into the cache.
 
 ``bootseed-lab-hello`` is built here (``dpkg-deb``) in two versions, so an
 image carrying 1.0 can be upgraded to 2.0; ``hello`` and ``tree`` are real
@@ -39,7 +47,22 @@ SUITES: dict[str, tuple[str, ...]] = {
     "lab-extra": ("tree",),
 }
 REAL_PACKAGES = ("hello", "tree")
+CLOSURE_SUITE = "lab-cm"
 _FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Closure:
+    """Real packages for a ``lab-cm`` suite, with what an image needs to install them."""
+
+    packages: tuple[str, ...]
+    # The dpkg status file of the image's tree: what the guest already has.
+    dpkg_status: Path
+
+    def key(self) -> str:
+        digest = hashlib.sha256("\0".join(self.packages).encode())
+        digest.update(self.dpkg_status.read_bytes())
+        return digest.hexdigest()[:16]
 
 
 class AptRepoError(Exception):
@@ -66,11 +89,15 @@ class LabRepo:
         return self.root / "pool" / "main" / f"{TEST_PACKAGE}_{version}_all.deb"
 
 
-def build_lab_repo(cache: Path) -> LabRepo:
-    """The repository under ``cache/lab-apt-repo``, built now unless already there."""
+def build_lab_repo(cache: Path, closure: Closure | None = None) -> LabRepo:
+    """The repository under ``cache/lab-apt-repo``, built now unless already there.
+
+    With ``closure``, it also has the ``lab-cm`` suite (a different cache entry)."""
     debs = _real_debs(cache / "lab-debs")
+    closure_debs = (_closure_debs(cache / "lab-cm-debs", closure) if closure is not None
+                    else [])
     key_material = hashlib.sha256()
-    for deb in debs:
+    for deb in [*debs, *closure_debs]:
         key_material.update(deb.name.encode())
     key_material.update(Path(__file__).read_bytes())
     root = cache / "lab-apt-repo" / key_material.hexdigest()[:16]
@@ -79,7 +106,7 @@ def build_lab_repo(cache: Path) -> LabRepo:
         return _load(root, stamp)
     work = Path(tempfile.mkdtemp(prefix="repo-", dir=cache))
     try:
-        keys = _make_repo(work, debs)
+        keys = _make_repo(work, debs, closure_debs)
         (work / "repo.json").write_text(json.dumps(
             {"format": _FORMAT,
              "keys": {s: {"fingerprint": k.fingerprint, "armored": k.armored}
@@ -135,17 +162,53 @@ def _real_debs(directory: Path) -> list[Path]:
     return [p for p in debs if p is not None]
 
 
-def _make_repo(work: Path, real_debs: list[Path]) -> dict[str, RepoKey]:
+def _closure_debs(directory: Path, closure: Closure) -> list[Path]:
+    """The closure's .debs, downloaded once per (packages, image status) pair."""
+    entry = directory / closure.key()
+    done = entry / "complete"
+    if done.is_file():
+        return sorted(entry.glob("*.deb"))
+    staging = Path(tempfile.mkdtemp(prefix="closure-", dir=directory.parent))
+    try:
+        (staging / "partial").mkdir()
+        argv = ["apt-get", "--quiet", "--assume-yes", "--no-install-recommends",
+                f"--option=Dir::State::status={closure.dpkg_status}",
+                f"--option=Dir::Cache::archives={staging}",
+                "--option=Debug::NoLocking=true",
+                "install", "--download-only", *closure.packages]
+        try:
+            _run(argv)
+        except AptRepoError:
+            _run(["apt-get", "update", "-q"])  # a fresh machine may have no lists yet
+            _run(argv)
+        shutil.rmtree(staging / "partial")
+        (staging / "complete").write_text(" ".join(closure.packages) + "\n")
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staging, entry)
+        except OSError:  # another run downloaded it meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(entry.glob("*.deb"))
+
+
+def _make_repo(work: Path, real_debs: list[Path],
+               closure_debs: list[Path]) -> dict[str, RepoKey]:
     pool = work / "pool" / "main"
     pool.mkdir(parents=True)
     for version in TEST_VERSIONS:
         _build_test_package(work / "src", version, pool)
-    for deb in real_debs:
+    for deb in [*real_debs, *closure_debs]:
         shutil.copy2(deb, pool / deb.name)
     gnupg = work / "gnupg"
     gnupg.mkdir(mode=0o700)
     keys: dict[str, RepoKey] = {}
-    for suite, members in SUITES.items():
+    suites = dict(SUITES)
+    if closure_debs:
+        suites[CLOSURE_SUITE] = tuple(deb.name.split("_", 1)[0] for deb in closure_debs)
+    for suite, members in suites.items():
         suite_pool = work / "pool" / suite
         suite_pool.mkdir()
         for member in members:

@@ -15,8 +15,11 @@ class _StaticHandler(LoggingHandler):
 
     def do_GET(self) -> None:
         self.record()
-        rel = posixpath.normpath(urllib.parse.urlsplit(self.path).path).lstrip("/")
-        if rel.startswith(".."):
+        # apt asks for pool/main/git_1%253a2.39...deb: the file's own name (with its
+        # epoch's "%3a" and any "+") URL-encoded once more.
+        raw = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        rel = posixpath.normpath(raw).lstrip("/")
+        if rel.startswith("..") or "\0" in rel:
             self.reply(403)
             return
         path = self.server.root / rel

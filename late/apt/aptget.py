@@ -120,3 +120,29 @@ def _unavailable(output: str, wanted: Sequence[str]) -> list[str]:
                     found.append((match.start(), candidate))
                     break
     return list(dict.fromkeys(request for _, request in sorted(found)))
+
+
+def is_installed(target: TargetRoot, package: str) -> bool:
+    """Whether dpkg in the target has ``package`` (without a version) fully installed."""
+    name = package.split("=", 1)[0]
+    run = run_captured(target, ["dpkg-query", "--show", "--showformat=${Status}", name],
+                       timeout=60)
+    return run.returncode == 0 and run.output.strip().endswith("install ok installed")
+
+
+def ensure_installed(target: TargetRoot, requests: Sequence[str]) -> AptOutcome:
+    """Install the ``requests`` that are not installed yet, refreshing the indices first.
+
+    For modules that hand over to an agent (puppet, ansible, salt): nothing is
+    downloaded when everything is already there, and an image without package
+    lists (they are removed from images to keep them small) still installs."""
+    missing = [r for r in requests if not is_installed(target, r)]
+    if not missing:
+        return AptOutcome(True, "already installed", installed=[])
+    # A failing source (a typo in apt.sources) need not stop the install from the
+    # others; when the install fails too, both tails are kept.
+    refreshed = update(target)
+    outcome = install(target, missing)
+    if not outcome.ok and not refreshed.ok:
+        outcome.tail = f"{refreshed.tail}\n{outcome.tail}".strip()
+    return outcome
