@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import struct
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -88,30 +89,21 @@ def early_config(root_label: str) -> str:
     )
 
 
+def _mkimage(out: Path, target: str, grub_dir: Path, modules: Sequence[str], root_label: str,
+             log: IO[str] | None) -> None:
+    """``grub-mkimage -O target`` with the early config that finds the root by its label."""
+    with tempfile.TemporaryDirectory(prefix="bootseed-grub-") as tmp:
+        cfg = Path(tmp) / "early.cfg"
+        cfg.write_text(early_config(root_label))
+        run(["grub-mkimage", "-O", target, "-d", str(grub_dir), "-c", str(cfg),
+             "-p", "/boot/grub", "-o", str(out), *modules], log=log)
+
+
 def make_core_image(
     out: Path, root_label: str, grub_dir: Path = GRUB_PC_DIR, log: IO[str] | None = None
 ) -> bytes:
     """Build core.img into ``out`` and return its bytes."""
-    with tempfile.TemporaryDirectory(prefix="bootseed-grub-") as tmp:
-        cfg = Path(tmp) / "early.cfg"
-        cfg.write_text(early_config(root_label))
-        run(
-            [
-                "grub-mkimage",
-                "-O",
-                "i386-pc",
-                "-d",
-                str(grub_dir),
-                "-c",
-                str(cfg),
-                "-p",
-                "/boot/grub",
-                "-o",
-                str(out),
-                *CORE_MODULES,
-            ],
-            log=log,
-        )
+    _mkimage(out, "i386-pc", grub_dir, CORE_MODULES, root_label, log)
     return out.read_bytes()
 
 
@@ -119,26 +111,7 @@ def make_efi_image(
     out: Path, root_label: str, grub_dir: Path = GRUB_EFI_DIR, log: IO[str] | None = None
 ) -> Path:
     """Build GRUB's EFI application (BOOTX64.EFI) into ``out``."""
-    with tempfile.TemporaryDirectory(prefix="bootseed-grub-") as tmp:
-        cfg = Path(tmp) / "early.cfg"
-        cfg.write_text(early_config(root_label))
-        run(
-            [
-                "grub-mkimage",
-                "-O",
-                "x86_64-efi",
-                "-d",
-                str(grub_dir),
-                "-c",
-                str(cfg),
-                "-p",
-                "/boot/grub",
-                "-o",
-                str(out),
-                *EFI_CORE_MODULES,
-            ],
-            log=log,
-        )
+    _mkimage(out, "x86_64-efi", grub_dir, EFI_CORE_MODULES, root_label, log)
     return out
 
 

@@ -23,7 +23,6 @@ run goes to ``/var/log/bootseed/attach.log``.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from typing import Any
 from bootseed.contract.actions import VolumeExec, VolumeMount
 from bootseed.contract.problems import Level, Problem, problems_to_json
 from bootseed.early.blockdev import BlockDevice
+from bootseed.late import filelock
 from bootseed.late.target import TargetRoot
 
 ATTACH_LOG = "/var/log/bootseed/attach.log"
@@ -213,20 +213,8 @@ def _fstab_entries(report: AttachReport, volume: BlockDevice, target: TargetRoot
 @contextmanager
 def attach_lock(path: str, wait: float = LOCK_WAIT_S) -> Iterator[None]:
     """One attach at a time (two volumes attached together both write /etc/fstab)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{path} held for more than {wait:g}s") from None
-                time.sleep(0.2)
+    with filelock.held(path, wait):
         yield
-    finally:
-        os.close(fd)
 
 
 def record(target: TargetRoot, report: AttachReport) -> None:

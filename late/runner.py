@@ -26,10 +26,8 @@ is probed.
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -52,7 +50,7 @@ from bootseed.contract.seedcache import (
     read_seed_cache,
     write_seed_cache,
 )
-from bootseed.late import __version__, cloudinit_files, jsonout
+from bootseed.late import __version__, cloudinit_files, filelock, jsonout
 from bootseed.late.instance import (
     build_instance_data,
     instance_id_of,
@@ -790,22 +788,12 @@ class Runner:
     @contextmanager
     def _lock(self) -> Iterator[None]:
         path = self.run_dir / ".lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            deadline = time.monotonic() + LOCK_TIMEOUT
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(
-                            f"another bootseed run holds {path} for {LOCK_TIMEOUT:.0f} s"
-                        ) from None
-                    time.sleep(0.2)
-            yield
-        finally:
-            os.close(fd)
+            with filelock.held(path, LOCK_TIMEOUT):
+                yield
+        except filelock.LockTimeout:
+            raise RuntimeError(
+                f"another bootseed run holds {path} for {LOCK_TIMEOUT:.0f} s") from None
 
 
 def _validate_cached(built: BuiltConfig, registry: Registry, instance_dir: Path,
