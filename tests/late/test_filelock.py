@@ -24,9 +24,9 @@ def test_a_second_holder_waits_then_times_out_and_gets_it_once_free(tmp_path: Pa
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         started = time.monotonic()
-        with pytest.raises(filelock.LockTimeout, match=r"x\.lock held for more than 0\.5s"):
-            with filelock.held(lock, 0.5):
-                pass
+        with (pytest.raises(filelock.LockTimeout, match=r"x\.lock held for more than 0\.5s"),
+              filelock.held(lock, 0.5)):
+            pass
         assert time.monotonic() - started >= 0.5
     finally:
         holder.kill()
