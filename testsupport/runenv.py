@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,12 @@ def module(run: Run, name: str) -> Any:
     found = [m for m in run.status.modules if m.name == name]
     assert len(found) == 1, (name, [m.name for m in run.status.modules])
     return found[0]
+
+
+def run_cli_first_boot(main: Callable[[list[str]], int], root: Path, user_data: str) -> None:
+    """Plant a NoCloud seed carrying ``user_data`` in ``root`` and run every stage through
+    a command-line entry point (``bootseed`` or the ``cloud-init`` compatibility
+    command's ``main``), as a first boot would; the console goes beside ``root``."""
+    plant_seed(root, user_data, metadata={"region": "lab-1"})
+    assert main(["run", "--root", str(root), "--network-timeout", "0",
+                 "--console", str(root.parent / "console.txt")]) == 0

@@ -13,7 +13,7 @@ import yaml
 from bootseed.late.cli import main
 
 from testsupport.chroot import make_shell_root
-from testsupport.runenv import plant_seed
+from testsupport.runenv import run_cli_first_boot
 from testsupport.targetfs import make_target
 
 PASSWORD = "planted-Secret-9876"
@@ -31,9 +31,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def _boot(root: Path, user_data: str = USER_DATA) -> None:
-    plant_seed(root, user_data, metadata={"region": "lab-1"})
-    assert main(["run", "--root", str(root), "--network-timeout", "0",
-                 "--console", str(root.parent / "console.txt")]) == 0
+    run_cli_first_boot(main, root, user_data)
 
 
 def _out(capsys: pytest.CaptureFixture[str]) -> str:

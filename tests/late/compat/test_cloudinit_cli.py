@@ -19,7 +19,7 @@ from bootseed.late.redact import Redactor
 from bootseed.late.status import RunStatus, write_status
 
 from testsupport.chroot import make_shell_root
-from testsupport.runenv import plant_seed
+from testsupport.runenv import plant_seed, run_cli_first_boot
 from testsupport.targetfs import make_target
 
 PASSWORD = "planted-Passw0rd-xyz"
@@ -37,9 +37,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def _boot(root: Path, user_data: str = USER_DATA) -> None:
-    plant_seed(root, user_data, metadata={"region": "lab-1"})
-    assert bootseed(["run", "--root", str(root), "--network-timeout", "0",
-                     "--console", str(root.parent / "console.txt")]) == 0
+    run_cli_first_boot(bootseed, root, user_data)
 
 
 def _member_text(tar: tarfile.TarFile, member: tarfile.TarInfo) -> str:
