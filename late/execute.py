@@ -16,7 +16,7 @@ import os
 import shlex
 import stat
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,10 +189,13 @@ def start_detached(target: TargetRoot, argv: Sequence[str], log: str) -> int:
 
 def run_script_dir(
     target: TargetRoot, directory: Path, *, env: Mapping[str, str] | None = None,
-    prefix: Sequence[str] = (),
+    prefix: Sequence[str] = (), before_first: Callable[[], None] | None = None,
 ) -> list[str]:
     """Run every executable-looking file in ``directory`` (host path) in name order; all
-    run even if one fails. Returns the names run; raises once at the end listing failures."""
+    run even if one fails. Returns the names run; raises once at the end listing failures.
+
+    ``before_first`` is called once, just before the first script starts: the moment from
+    which running the directory again could repeat a script's effects."""
     if not directory.is_dir():
         return []
     ran: list[str] = []
@@ -200,6 +203,8 @@ def run_script_dir(
     # Like run-parts: only executable files; a README beside the scripts is not run.
     scripts = (p for p in directory.iterdir() if p.is_file() and os.access(p, os.X_OK))
     for path in sorted(scripts):
+        if before_first is not None and not ran:
+            before_first()
         inside = "/" + str(path.relative_to(target.root)).lstrip("/")
         try:
             run_in_target(target, [*prefix, inside], env=env, what=inside)

@@ -673,7 +673,8 @@ class Runner:
         spec = self.registry.load(name)
         if spec is None:
             return None
-        if not spec.idempotent and freq is not Frequency.PER_BOOT:
+        guarded = not spec.idempotent and freq is not Frequency.PER_BOOT
+        if guarded:
             earlier = self.state.earlier_attempt(name, freq, iid)
             if earlier is not None:
                 how = "was interrupted" if earlier == "started" else f"failed: {earlier}"
@@ -681,7 +682,6 @@ class Runner:
                            "running it twice is not safe (check its effects by hand)")
                 logging.getLogger(f"bootseed.module.{name}").error("%s", message)
                 return result("failed", error=message, exception="NotRepeated")
-            self.state.mark_attempted(name, freq, iid)
         module_log = logging.getLogger(f"bootseed.module.{name}")
         ctx = ModuleContext(
             name=name,
@@ -697,6 +697,8 @@ class Runner:
             payloads=self.seed.payloads if self.seed is not None else {},
             kernel=self.kernel_params(),
         )
+        if guarded:
+            ctx.begin_unrepeatable = lambda: self.state.mark_attempted(name, freq, iid)
         started = time.monotonic()
         try:
             spec.handle(ctx)
@@ -705,7 +707,7 @@ class Runner:
             duration = time.monotonic() - started
             module_log.error("failed after %.3f s: %s: %s", duration, type(exc).__name__, exc)
             module_log.debug("traceback:\n%s", "".join(traceback.format_exc()))
-            if not spec.idempotent and freq is not Frequency.PER_BOOT:
+            if guarded:
                 self.state.mark_attempted(name, freq, iid, outcome=type(exc).__name__)
             return result("failed", duration, error=str(exc) or type(exc).__name__,
                           exception=type(exc).__name__)

@@ -154,8 +154,9 @@ class StateStore:
 
     def mark_attempted(self, module: str, frequency: Frequency, instance_id: str,
                        outcome: str = "started") -> None:
-        """Before a module that must not run twice starts: a crash from here on leaves
-        this marker without the semaphore, and the next run reports instead of repeating."""
+        """When a module that must not run twice begins its unrepeatable part: a crash
+        from here on leaves this marker without the semaphore, and the next run reports
+        instead of repeating."""
         path = self.attempted_path(module, frequency, instance_id)
         if path is None:
             return

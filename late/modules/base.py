@@ -54,6 +54,10 @@ class ModuleContext:
     payloads: Mapping[str, bytes] = field(default_factory=dict)
     # The running kernel's parameters; None when the target is not the running system.
     kernel: KernelParams | None = None
+    # A module that is not idempotent calls this just before its first effect that must
+    # not be repeated (the first user script starts); a crash after it makes the next
+    # run report the module instead of starting it again. A no-op for other modules.
+    begin_unrepeatable: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ class ModuleSpec:
     # spellings); ``-`` and ``_`` and a ``cc_`` prefix are already treated as equal.
     aliases: tuple[str, ...] = ()
     # False for modules whose effects add up when repeated (user scripts run again): a
-    # crash while one runs must not make the next run start it a second time.
+    # crash after the module called ``ctx.begin_unrepeatable`` must not make the next
+    # run start it a second time.
     idempotent: bool = True
 
     def facts(self) -> ModuleFacts:

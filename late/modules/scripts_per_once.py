@@ -11,7 +11,8 @@ from bootseed.late.state import PER_ONCE_SCRIPTS
 
 def handle(ctx: ModuleContext) -> None:
     ran = run_script_dir(ctx.target, ctx.target.real_path(PER_ONCE_SCRIPTS),
-                         env={"INSTANCE_ID": ctx.instance.instance_id})
+                         env={"INSTANCE_ID": ctx.instance.instance_id},
+                         before_first=ctx.begin_unrepeatable)
     ctx.log.info("ran %d script(s)", len(ran))
 
 

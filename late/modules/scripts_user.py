@@ -9,7 +9,8 @@ from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Sta
 
 def handle(ctx: ModuleContext) -> None:
     ran = run_script_dir(ctx.target, ctx.instance_dir / "scripts",
-                         env={"INSTANCE_ID": ctx.instance.instance_id})
+                         env={"INSTANCE_ID": ctx.instance.instance_id},
+                         before_first=ctx.begin_unrepeatable)
     ctx.log.info("ran %d script(s)%s", len(ran), f": {', '.join(ran)}" if ran else "")
 
 

@@ -35,7 +35,8 @@ def handle(ctx: ModuleContext) -> None:
     if isinstance(prefix, str):
         prefix = shlex.split(prefix)
     ran = run_script_dir(ctx.target, ctx.instance_dir / "vendor_scripts",
-                         env={"INSTANCE_ID": ctx.instance.instance_id}, prefix=prefix)
+                         env={"INSTANCE_ID": ctx.instance.instance_id}, prefix=prefix,
+                         before_first=ctx.begin_unrepeatable)
     ctx.log.info("ran %d vendor script(s)", len(ran))
 
 

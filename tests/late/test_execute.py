@@ -75,6 +75,25 @@ def test_script_dir_runs_all_in_order_and_reports_failures(tmp_path: Path) -> No
     assert run_script_dir(target, target.path("/absent")) == []
 
 
+def test_script_dir_says_when_the_first_script_is_about_to_start(tmp_path: Path) -> None:
+    target = make_shell_root(tmp_path / "root")
+    folder = target.path("/scripts")
+    folder.mkdir()
+    seen: list[bool] = []
+
+    def before_first() -> None:
+        seen.append(target.path("/order").exists())
+
+    (folder / "README").write_text("not a script\n")
+    assert run_script_dir(target, folder, before_first=before_first) == []
+    assert seen == []  # nothing ran, so nothing could be repeated
+    for name in ("10-a", "20-b"):
+        (folder / name).write_text(f"#!/bin/sh\necho {name} >> /order\n")
+        (folder / name).chmod(0o700)
+    assert run_script_dir(target, folder, before_first=before_first) == ["10-a", "20-b"]
+    assert seen == [False]  # once, before the first script's effect
+
+
 def test_start_detached_returns_at_once_and_logs(tmp_path: Path) -> None:
     target = make_shell_root(tmp_path / "root")
     pid = start_detached(target, ["/bin/sh", "-c", "echo started; echo done > /done"],
