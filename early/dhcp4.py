@@ -164,7 +164,11 @@ def lease_from_ack(ack: Message) -> Lease:
         return int(struct.unpack(fmt, value[:size])[0]) if value and len(value) >= size else None
 
     mask = ack.address_option(OPT_SUBNET_MASK)
-    routes = classless_routes(ack.options.get(OPT_CLASSLESS_ROUTES, b""))
+    try:
+        routes = classless_routes(ack.options.get(OPT_CLASSLESS_ROUTES, b""))
+    except ValueError:
+        # Only exposed, never installed: a server's garbled extra must not cost the lease.
+        routes = []
     routers = addresses(OPT_ROUTERS)
     default = next((r.gateway for r in routes if r.destination == "0.0.0.0/0"), None)
     domain = ack.options.get(OPT_DOMAIN, b"").rstrip(b"\0").decode("ascii", "replace")

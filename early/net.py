@@ -402,6 +402,8 @@ def bring_up(request: NetRequest, backend: Backend | None = None) -> NetState:
             if ip is not None and ip.dns:
                 lease.dns = list(ip.dns)
         state.added_address, state.added_route = impl.configure(chosen, lease)
+    except NetworkError:
+        raise
     except Exception as exc:
         state.configure_ms = _ms_since(started)
         raise NetworkError(f"{method} on {chosen}: {exc}", state) from exc
