@@ -5,13 +5,19 @@ else DHCP on the first Ethernet link that reports carrier. Every wait is bounded
 
 Backends, chosen at run time:
 
-- ``pyroute2`` (preferred): netlink for links, addresses and routes, and its DHCP
-  client. Imported lazily, and without running ``pyroute2/__init__.py``: that file
-  imports the whole library (NDB, sqlite3, nftables, ... about 180 modules, twice the
-  import time) while bring-up needs about a hundred; see ``_import_pyroute2``.
+- ``pyroute2`` (preferred): netlink for links, addresses and routes; DHCPv4 is
+  :mod:`bootseed.early.dhcp4` (standard library), so Debian bookworm's pyroute2 0.7.2,
+  which has no usable DHCP client, is enough. Imported lazily, and without running
+  ``pyroute2/__init__.py``: that file imports the whole library (NDB, sqlite3,
+  nftables, ... about 180 modules, twice the import time) while bring-up needs about a
+  hundred; see ``_import_pyroute2``.
 - ``klibc-ipconfig`` (fallback when pyroute2 is absent): the ``ipconfig`` binary that
   initramfs-tools ships in every initramfs. It does link, address, route and DHCP in
   one go and describes the result in ``/run/net-<device>.conf``.
+
+When DHCPv4 gives no lease, an IPv6-only subnet still serves: a bounded wait for what
+the kernel's SLAAC made of a router advertisement (:mod:`bootseed.early.ra`, the same for
+both backends); bring-up then succeeds with method ``ra``.
 
 Carrier is read from ``/sys/class/net/<dev>/carrier`` rather than from netlink events:
 same kernel state, no socket, and trivially bounded by a poll loop.
