@@ -8,7 +8,9 @@ How: a UDP socket bound to 0.0.0.0:68 on the interface (``SO_BINDTODEVICE``) wit
 ``SO_BROADCAST``; requests go to 255.255.255.255:67 with the BOOTP broadcast flag set,
 so servers broadcast their replies too (the link has no address yet to unicast to).
 A random transaction id; replies with another xid, another hardware address or not a
-BOOTREPLY are ignored. Retransmission backs off from 1 s to 4 s; the whole exchange,
+BOOTREPLY are ignored. Replies arrive through the IP stack, so reverse-path filtering
+(``rp_filter``, off by default and in an initramfs) must be off: the timeout error says
+when it is not. Retransmission backs off from 1 s to 4 s; the whole exchange,
 retransmissions and one restart after a DHCPNAK included, never outlasts ``timeout``.
 """
 
@@ -22,6 +24,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bootseed.early.lease import Lease, StaticRoute
 
@@ -282,4 +285,20 @@ def exchange(ifname: str, timeout: float, vendor_class: str = "bootseed",
         else:
             raise DhcpError(f"DHCP server {server} refused the lease on {ifname} "
                             "(DHCPNAK) twice")
-        raise TimeoutError(f"no DHCP lease on {ifname} within {timeout:g} s")
+        raise TimeoutError(f"no DHCP lease on {ifname} within {timeout:g} s"
+                           f"{_rp_filter_note(ifname)}")
+
+
+def _rp_filter_note(ifname: str, proc_sys: str = "/proc/sys/net/ipv4/conf") -> str:
+    """Reverse-path filtering drops a server's broadcast reply while the link has no
+    address (there is no route back to the server yet), so silence may be this. The
+    kernel's default is off and an initramfs applies no sysctl.d; say so when it is on."""
+    values = []
+    for name in ("all", ifname):
+        try:
+            values.append(int(Path(proc_sys, name, "rp_filter").read_text(encoding="ascii")))
+        except (OSError, ValueError):
+            continue
+    if max(values, default=0) == 0:
+        return ""
+    return f" (rp_filter is {max(values)} on {ifname}: it drops replies to a link without address)"

@@ -278,6 +278,21 @@ def test_exchange_without_a_server_ends_within_its_bound(pair: NetnsPair, interp
     assert isinstance(elapsed, float) and 2.0 <= elapsed < 2.5
 
 
+@needs_netns
+@pytest.mark.root
+def test_silence_under_strict_reverse_path_filtering_is_explained(pair: NetnsPair,
+                                                                  tree: Path) -> None:
+    # The known limit of receiving through the IP stack: with rp_filter on, the kernel
+    # drops the server's reply to a link without an address. The error says so.
+    pair.start_dhcp()
+    subprocess.run(["ip", "netns", "exec", pair.client, "sysctl", "-q", "-w",
+                    "net.ipv4.conf.all.rp_filter=1"], check=True)
+    doc = run_client(pair, "venv", tree, what="exchange", timeout=2)
+    assert doc["error"] == ("no DHCP lease on eth0 within 2 s (rp_filter is 1 on eth0: it "
+                            "drops replies to a link without address)")
+    assert "DHCPOFFER" in pair.dhcp_log()
+
+
 SERVER = r"""
 import socket, struct, sys
 mode, server_ip = sys.argv[1], sys.argv[2]
