@@ -220,6 +220,9 @@ class _Client:
                     data = self.sock.recv(4096)
                 except TimeoutError:
                     break
+                except OSError as exc:
+                    raise DhcpError(f"cannot receive DHCP on {self.ifname}: "
+                                    f"{exc.strerror or exc}") from None
                 try:
                     reply = decode(data)
                 except ValueError:
@@ -231,13 +234,17 @@ class _Client:
 
 
 def _is_offer(message: Message) -> bool:
-    return message.message_type == OFFER and message.address_option(OPT_SERVER_ID) is not None
+    return (message.message_type == OFFER and message.yiaddr != "0.0.0.0"
+            and message.address_option(OPT_SERVER_ID) is not None)
 
 
 def _answer_from(server: str) -> Callable[[Message], bool]:
+    """The chosen server's ACK (with an address) or NAK; other servers' are not ours."""
     def accept(message: Message) -> bool:
-        return message.message_type in (ACK, NAK) and message.address_option(
-            OPT_SERVER_ID) in (None, server)
+        if message.address_option(OPT_SERVER_ID) not in (None, server):
+            return False
+        return message.message_type == NAK or (
+            message.message_type == ACK and message.yiaddr != "0.0.0.0")
 
     return accept
 
@@ -276,8 +283,7 @@ def exchange(ifname: str, timeout: float, vendor_class: str = "bootseed",
             options = {OPT_MESSAGE_TYPE: bytes([REQUEST]),
                        OPT_REQUESTED_IP: socket.inet_aton(offer.yiaddr),
                        OPT_SERVER_ID: socket.inet_aton(server), **common}
-            reply = client.transact(
-                client.request(xid, options), xid, _answer_from(server))
+            reply = client.transact(client.request(xid, options), xid, _answer_from(server))
             if reply is None:
                 break
             if reply.message_type == ACK:
