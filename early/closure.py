@@ -51,8 +51,8 @@ RUNTIME_CODECS = ("encodings.idna",)
 FROZEN_ALIASES = frozenset({"importlib._bootstrap", "importlib._bootstrap_external"})
 # The modules of each optional package that the early stage imports lazily.
 OPTIONAL_ENTRIES: dict[str, tuple[str, ...]] = {
-    "pyroute2": ("pyroute2.iproute.linux", "pyroute2.dhcp.client", "pyroute2.dhcp.fsm",
-                 "pyroute2.dhcp.leases"),
+    # Netlink only: the DHCPv4 exchange is bootseed.early.dhcp4 (standard library).
+    "pyroute2": ("pyroute2.iproute.linux",),
     "blkid": ("blkid",),
 }
 # Packages whose __init__ the early stage deliberately skips (see bootseed.early.net).

@@ -5,13 +5,19 @@ else DHCP on the first Ethernet link that reports carrier. Every wait is bounded
 
 Backends, chosen at run time:
 
-- ``pyroute2`` (preferred): netlink for links, addresses and routes, and its DHCP
-  client. Imported lazily, and without running ``pyroute2/__init__.py``: that file
-  imports the whole library (NDB, sqlite3, nftables, ... about 180 modules, twice the
-  import time) while bring-up needs about a hundred; see ``_import_pyroute2``.
+- ``pyroute2`` (preferred): netlink for links, addresses and routes; DHCPv4 is
+  :mod:`bootseed.early.dhcp4` (standard library), so Debian bookworm's pyroute2 0.7.2,
+  which has no usable DHCP client, is enough. Imported lazily, and without running
+  ``pyroute2/__init__.py``: that file imports the whole library (NDB, sqlite3,
+  nftables, ... about 180 modules, twice the import time) while bring-up needs about a
+  hundred; see ``_import_pyroute2``.
 - ``klibc-ipconfig`` (fallback when pyroute2 is absent): the ``ipconfig`` binary that
   initramfs-tools ships in every initramfs. It does link, address, route and DHCP in
   one go and describes the result in ``/run/net-<device>.conf``.
+
+When DHCPv4 gives no lease, an IPv6-only subnet still serves: a bounded wait for what
+the kernel's SLAAC made of a router advertisement (:mod:`bootseed.early.ra`, the same for
+both backends); bring-up then succeeds with method ``ra``.
 
 Carrier is read from ``/sys/class/net/<dev>/carrier`` rather than from netlink events:
 same kernel state, no socket, and trivially bounded by a poll loop.
@@ -41,11 +47,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bootseed.early.ipconfig import IpConfig
+from bootseed.early.lease import Lease  # its own module (dhcp4 builds it); net.Lease stays
 
 ARPHRD_ETHER = "1"
 CARRIER_POLL_S = 0.02
 DEFAULT_CARRIER_TIMEOUT = 5.0
 DEFAULT_DHCP_TIMEOUT = 15.0
+# After DHCPv4 failed: how much longer to wait for IPv6 by router advertisement. The
+# kernel started SLAAC when the link came up, so on an IPv6-only subnet it is normally
+# done by then and this wait returns at once.
+DEFAULT_RA_TIMEOUT = 3.0
 
 
 class NetworkError(Exception):
@@ -64,28 +75,11 @@ class NetRequest:
     device: str | None = None
     carrier_timeout: float = DEFAULT_CARRIER_TIMEOUT
     dhcp_timeout: float = DEFAULT_DHCP_TIMEOUT
+    ra_timeout: float = DEFAULT_RA_TIMEOUT
     sys_class_net: str = "/sys/class/net"
     # Written only inside an initramfs (the caller decides); never the host's file.
     resolv_conf: str | None = None
     backend: str = "auto"
-
-
-@dataclass
-class Lease:
-    """The IPv4 configuration DHCP gave us (or that ``ip=`` set)."""
-
-    address: str
-    prefixlen: int
-    gateway: str | None = None
-    dns: list[str] = field(default_factory=list)
-    server: str | None = None
-    lease_time: int | None = None
-    # True when the backend's DHCP client already put the address on the link.
-    applied: bool = False
-
-    @property
-    def cidr(self) -> str:
-        return f"{self.address}/{self.prefixlen}"
 
 
 @dataclass
@@ -207,65 +201,9 @@ class Pyroute2Backend:
         return ", ".join(done) or "nothing to undo"
 
     def dhcp(self, ifname: str, timeout: float) -> Lease:
-        import asyncio
+        from bootseed.early import dhcp4
 
-        return asyncio.run(self._dhcp(ifname, timeout))
-
-    async def _dhcp(self, ifname: str, timeout: float) -> Lease:
-
-        _import_pyroute2()
-        from pyroute2.dhcp import client as dhcp_client
-        from pyroute2.dhcp import fsm
-        from pyroute2.dhcp import leases as dhcp_leases
-
-        class MemoryLease(dhcp_leases.Lease):
-            """Kept in memory only: nothing to persist in an initramfs."""
-
-            def dump(self) -> None:
-                return None
-
-            @classmethod
-            def load(cls, interface: str) -> None:
-                return None
-
-        config = dhcp_client.ClientConfig(
-            interface=ifname,
-            lease_type=MemoryLease,
-            # Retry fast: the whole exchange is bounded by `timeout` anyway.
-            retransmission=lambda: dhcp_client.randomized_increasing_backoff(
-                wait_first=1.0, wait_max=4.0),
-            release=False,
-            handle_signals=False,
-            vendor_id="bootseed",
-            host_name=None,
-        )
-        async with dhcp_client.AsyncDHCPClient(config) as client:
-            await client.bootstrap()
-            try:
-                await client.wait_for_state(fsm.State.BOUND, timeout=timeout)
-            except TimeoutError:
-                raise TimeoutError(f"no DHCP lease on {ifname} within {timeout:g} s") from None
-            got = client.lease
-            assert got is not None
-            return _lease_from_pyroute2(got)
-
-
-def _lease_from_pyroute2(got: Any) -> Lease:
-    def option(name: str) -> Any:
-        try:
-            return getattr(got, name)
-        except LookupError:
-            return None
-
-    routers = option("routers") or []
-    return Lease(
-        address=str(got.ip),
-        prefixlen=int(got.prefixlen) if option("subnet_mask") else 32,
-        gateway=str(routers[0]) if routers else None,
-        dns=[str(x) for x in option("name_servers") or []],
-        server=option("server_id"),
-        lease_time=option("lease_time"),
-    )
+        return dhcp4.exchange(ifname, timeout)
 
 
 class KlibcBackend:
@@ -463,10 +401,15 @@ def bring_up(request: NetRequest, backend: Backend | None = None) -> NetState:
             lease = Lease(address=ip.address, prefixlen=ip.prefixlen, gateway=ip.gateway,
                           dns=list(ip.dns))
         else:
-            lease = impl.dhcp(chosen, request.dhcp_timeout)
+            try:
+                lease = impl.dhcp(chosen, request.dhcp_timeout)
+            except Exception as exc:
+                return _router_advertisement(request, state, chosen, exc, started)
             if ip is not None and ip.dns:
                 lease.dns = list(ip.dns)
         state.added_address, state.added_route = impl.configure(chosen, lease)
+    except NetworkError:
+        raise
     except Exception as exc:
         state.configure_ms = _ms_since(started)
         raise NetworkError(f"{method} on {chosen}: {exc}", state) from exc
@@ -475,6 +418,24 @@ def bring_up(request: NetRequest, backend: Backend | None = None) -> NetState:
     if request.resolv_conf and lease.dns:
         Path(request.resolv_conf).write_text(
             "".join(f"nameserver {server}\n" for server in lease.dns), encoding="ascii")
+    return state
+
+
+def _router_advertisement(request: NetRequest, state: NetState, ifname: str,
+                          dhcp_error: Exception, started: float) -> NetState:
+    """DHCPv4 failed: an IPv6-only subnet still serves when a router advertisement gave
+    the link a global address and a default route (the kernel applied both itself)."""
+    from bootseed.early import ra
+
+    try:
+        got = ra.wait_for_router(ifname, request.ra_timeout)
+    except OSError as exc:
+        state.configure_ms = _ms_since(started)
+        raise NetworkError(f"neither DHCPv4 nor IPv6 router advertisement on {ifname}: "
+                           f"DHCPv4: {dhcp_error}; RA: {exc}", state) from dhcp_error
+    state.configure_ms = _ms_since(started)
+    state.method = "ra"
+    state.address, state.gateway = got.address, got.router
     return state
 
 

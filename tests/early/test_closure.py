@@ -17,6 +17,8 @@ from bootseed.early import closure
 from tests.early.test_net_lab import SERVER_IP, NetnsPair, needs_netns, netns_lab
 
 REPO = Path(__file__).resolve().parents[2]
+DEBIAN_PYTHON = "/usr/bin/python3"
+DEBIAN_PYROUTE2 = Path("/usr/lib/python3/dist-packages/pyroute2")
 
 SAMPLE = '''
 """doc"""
@@ -83,9 +85,20 @@ def test_closure_of_the_early_stage_without_optional_packages(tree: Path) -> Non
 def test_closure_with_pyroute2_skips_its_package_init(tree: Path) -> None:
     result = closure.compute({"pyroute2"}, [str(tree), *sys.path])
     assert result.modules["pyroute2"].kind == "namespace"
-    assert {"pyroute2.iproute.linux", "pyroute2.dhcp.client"} <= set(result.modules)
-    # What only pyroute2/__init__ pulls in stays out.
+    assert {"pyroute2.iproute.linux", "bootseed.early.dhcp4"} <= set(result.modules)
+    # What only pyroute2/__init__ pulls in stays out, and so does pyroute2's DHCP
+    # client: the exchange is bootseed.early.dhcp4, pyroute2 only the netlink layer.
     assert "pyroute2.ndb.main" not in result.modules
+    assert not [name for name in result.modules if name.startswith("pyroute2.dhcp")]
+
+
+@pytest.mark.skipif(not DEBIAN_PYROUTE2.is_dir(), reason="Debian's python3-pyroute2 not installed")
+def test_cli_with_debian_python_takes_debians_pyroute2(tree: Path) -> None:
+    doc = json.loads(debian_closure_cli(tree, "list", "--json"))
+    pyroute2 = {n: m for n, m in doc["modules"].items() if n.startswith("pyroute2.")}
+    assert "pyroute2.iproute.linux" in pyroute2
+    assert all(m["origin"].startswith(f"{DEBIAN_PYROUTE2}/") for m in pyroute2.values())
+    assert doc["modules"]["pyroute2"]["kind"] == "namespace"
 
 
 def test_cli_lists_json(tree: Path) -> None:
@@ -137,6 +150,37 @@ def chroot_root(tmp_path_factory: pytest.TempPathFactory, tree: Path) -> Path:
     return root
 
 
+def debian_closure_cli(tree: Path, *args: str) -> str:
+    """The closure CLI under Debian's interpreter, isolated (-I) as the initramfs hook
+    runs it, so it finds Debian's pyroute2 and not the venv's."""
+    code = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+            "from bootseed.early.closure import main; sys.exit(main(sys.argv[1:]))")
+    out = subprocess.run([DEBIAN_PYTHON, "-I", "-c", code, str(tree), *args, "--with",
+                          "pyroute2", "--path", str(tree)], capture_output=True, text=True,
+                         check=True, timeout=300)
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def debian_chroot_root(tmp_path_factory: pytest.TempPathFactory, tree: Path) -> Path:
+    """The same chroot, its closure computed by Debian's python3 with Debian's
+    python3-pyroute2 0.7.2 (what the package's initramfs holds)."""
+    if not DEBIAN_PYROUTE2.is_dir():
+        pytest.skip("Debian's python3-pyroute2 not installed")
+    root = tmp_path_factory.mktemp("initramfs-like-debian")
+    doc = json.loads(debian_closure_cli(tree, "install", "--json", "--optimize", "2",
+                                        "--dest", str(root)))
+    copy_with_libraries(str(Path(DEBIAN_PYTHON).resolve()), root, "/usr/bin/python3")
+    for extension in doc["extensions"]:
+        copy_with_libraries(extension["source"], root, extension["target"])
+    for name in ("proc", "sys", "dev", "run", "tmp", "etc"):
+        (root / name).mkdir(exist_ok=True)
+    stdlib = next((root / "usr/lib").glob("python3.*"))
+    assert (stdlib / "pyroute2/iproute/linux.pyc").exists()
+    assert not (stdlib / "pyroute2/__init__.pyc").exists()
+    return root
+
+
 @pytest.fixture
 def lab() -> Iterator[NetnsPair]:
     with netns_lab() as pair:
@@ -165,8 +209,11 @@ def test_closure_alone_runs_the_no_seed_path(lab: NetnsPair, chroot_root: Path) 
 
 @needs_netns
 @pytest.mark.root
-def test_closure_alone_fetches_ec2_over_pyroute2_dhcp(lab: NetnsPair, chroot_root: Path,
+@pytest.mark.parametrize("root_fixture", ["chroot_root", "debian_chroot_root"])
+def test_closure_alone_fetches_ec2_over_pyroute2_dhcp(lab: NetnsPair, root_fixture: str,
+                                                      request: pytest.FixtureRequest,
                                                       tmp_path: Path) -> None:
+    chroot_root: Path = request.getfixturevalue(root_fixture)
     lab.start_dhcp()
     seed = tmp_path / "seed"
     seed.mkdir()

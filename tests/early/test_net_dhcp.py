@@ -107,6 +107,8 @@ def test_no_dhcp_server_fails_within_the_bound(netns_pair: NetnsPair) -> None:
     doc = run_client(netns_pair, backend="pyroute2", dhcp_timeout=2)
     elapsed = time.monotonic() - started
     assert "no DHCP lease on eth0 within 2 s" in str(doc["error"])
+    # Then the bounded wait for IPv6 by router advertisement, which failed too.
+    assert "no IPv6 router advertisement on eth0 within 3 s" in str(doc["error"])
     # Bounded: the 2 s DHCP wait plus interpreter start, far from hanging.
     assert elapsed < 30
     assert netns_pair.client_addresses() == []
