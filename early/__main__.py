@@ -37,6 +37,9 @@ def add_premount_arguments(pre: argparse.ArgumentParser) -> None:
                      choices=("auto", "pyroute2", "klibc-ipconfig"))
     pre.add_argument("--carrier-timeout", type=float, default=5.0, metavar="S")
     pre.add_argument("--dhcp-timeout", type=float, default=15.0, metavar="S")
+    pre.add_argument("--ra-timeout", type=float, default=3.0, metavar="S",
+                     help="when DHCPv4 gets no lease, how long to wait for an IPv6 router "
+                     "advertisement (an IPv6-only subnet)")
     pre.add_argument("--kmsg", action="store_true", help="also log the summary to /dev/kmsg")
     pre.add_argument("--json", action="store_true", help="print the written seed.json")
 
@@ -44,14 +47,15 @@ def add_premount_arguments(pre: argparse.ArgumentParser) -> None:
 def run_premount(args: argparse.Namespace) -> int:
     from bootseed.early.premount import PremountOptions, run
 
-    for name in ("carrier_timeout", "dhcp_timeout"):
+    for name in ("carrier_timeout", "dhcp_timeout", "ra_timeout"):
         if not 0 < getattr(args, name) <= 600:
             raise CliError(f"--{name.replace('_', '-')}: needs seconds above 0 and at most 600",
                            exit_code=2)
     seed = run(PremountOptions(
         cmdline=args.cmdline, out_dir=args.out, root=args.root, sys_class_net=args.sys_class_net,
         resolv_conf=args.resolv_conf, net_backend=args.net_backend,
-        carrier_timeout=args.carrier_timeout, dhcp_timeout=args.dhcp_timeout, kmsg=args.kmsg,
+        carrier_timeout=args.carrier_timeout, dhcp_timeout=args.dhcp_timeout,
+        ra_timeout=args.ra_timeout, kmsg=args.kmsg,
         dmi_dir=args.dmi_dir, scan_discs=not args.no_disc_scan, proc=args.proc,
         ec2_endpoints=args.ec2_endpoint))
     if args.json:

@@ -59,6 +59,7 @@ class PremountOptions:
     net_backend: str = "auto"
     carrier_timeout: float = 5.0
     dhcp_timeout: float = 15.0
+    ra_timeout: float = 3.0
     kmsg: bool = False
     # Test hooks: where DMI is read and whether block devices are scanned.
     dmi_dir: str | None = None
@@ -140,7 +141,7 @@ def _run(options: PremountOptions, report: Report) -> Seed | None:
     report.step("setup", t)
     budget = (config.total_budget or params.seed.timeout
               or DEFAULT_DISCOVERY_BUDGET_S)
-    signal.alarm(int(options.carrier_timeout + options.dhcp_timeout + budget
+    signal.alarm(int(options.carrier_timeout + options.dhcp_timeout + options.ra_timeout + budget
                      + WATCHDOG_MARGIN_S))
 
     t = time.monotonic()
@@ -213,6 +214,7 @@ def _bring_up(options: PremountOptions, params: NetParams,
     request = net.NetRequest(ip=ip, device=params.device,
                              carrier_timeout=options.carrier_timeout,
                              dhcp_timeout=options.dhcp_timeout,
+                             ra_timeout=options.ra_timeout,
                              sys_class_net=options.sys_class_net,
                              resolv_conf=options.resolv_conf, backend=options.net_backend)
     how = f"ip={ip.raw}" if ip is not None else "DHCP on the first link with carrier"
