@@ -466,6 +466,11 @@ class BootLab:
             # The report is the serial console's last writer; a login prompt
             # there can only interleave with it.
             args.append("systemd.mask=serial-getty@ttyS0.service")
+            # The lab network reaches no NTP server, so a wait for clock sync can only
+            # time out (3 minutes). It runs where systemd's first boot could apply the
+            # distribution's presets ("enable *"): a root that is writable from the start,
+            # such as bootseed's overlay root.
+            args.append("systemd.mask=chrony-wait.service")
             args.append(f"bootseed.lab.status_timeout={opts.status_timeout}")
             if opts.report_files:
                 _check_paths("report file", opts.report_files)
