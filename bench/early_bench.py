@@ -58,7 +58,9 @@ def native_runs(count: int) -> list[float]:
     try:
         tree = work / "path"
         (tree / "bootseed").mkdir(parents=True)
-        (tree / "bootseed" / "early").symlink_to(SOURCE / "early")
+        # The stage's import name space as installed: bootseed.early on bootseed.contract.
+        for package in ("early", "contract"):
+            (tree / "bootseed" / package).symlink_to(SOURCE / package)
         root = work / "root"
         root.mkdir()
         result = closure.compute({"pyroute2"}, [str(tree), *sys.path])
