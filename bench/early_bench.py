@@ -28,6 +28,8 @@ from bootseed.early import closure
 from bootseed.image_builder.build import BuildOptions, build_image
 from bootseed.image_builder.lab import BootLab, BootOptions
 
+from testsupport.initramfstree import copy_with_libraries, stage_path_tree
+
 SOURCE = Path(__file__).resolve().parent.parent
 SEED_JSON = "/run/bootseed/seed.json"
 TARGET_MS = 150.0
@@ -56,17 +58,13 @@ def native_runs(count: int) -> list[float]:
     work = Path(tempfile.mkdtemp(prefix="bootseed-early-bench-"))
     ns = f"bsbench{int(time.time()) % 100000}"
     try:
-        tree = work / "path"
-        (tree / "bootseed").mkdir(parents=True)
-        # The stage's import name space as installed: bootseed.early on bootseed.contract.
-        for package in ("early", "contract"):
-            (tree / "bootseed" / package).symlink_to(SOURCE / package)
+        tree = stage_path_tree(work / "path")
         root = work / "root"
         root.mkdir()
         result = closure.compute({"pyroute2"}, [str(tree), *sys.path])
         for src, target in [(str(Path(sys.executable).resolve()), "/usr/bin/python3"),
                             *closure.install(result, root, optimize=2)]:
-            _copy_with_libraries(src, root, target)
+            copy_with_libraries(src, root, target)
         for name in ("proc", "sys", "run", "tmp", "dev"):
             (root / name).mkdir(exist_ok=True)
         subprocess.run(["ip", "netns", "add", ns], check=True)
@@ -84,19 +82,6 @@ def native_runs(count: int) -> list[float]:
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _copy_with_libraries(src: str, root: Path, target: str) -> None:
-    out = root / target.lstrip("/")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, out)
-    listing = subprocess.run(["ldd", src], capture_output=True, text=True, check=False).stdout
-    for line in listing.splitlines():
-        words = line.split()
-        lib = words[2] if "=>" in words and len(words) > 2 else (words[0] if words else "")
-        if lib.startswith("/") and not (root / lib.lstrip("/")).exists():
-            (root / lib.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(lib, root / lib.lstrip("/"))
 
 
 def summary(values: list[float]) -> str:

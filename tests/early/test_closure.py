@@ -15,8 +15,8 @@ import pytest
 from bootseed.early import closure
 
 from tests.early.test_net_lab import SERVER_IP, NetnsPair, needs_netns, netns_lab
+from testsupport.initramfstree import copy_with_libraries, stage_path_tree
 
-REPO = Path(__file__).resolve().parents[2]
 DEBIAN_PYTHON = "/usr/bin/python3"
 DEBIAN_PYROUTE2 = Path("/usr/lib/python3/dist-packages/pyroute2")
 
@@ -46,11 +46,7 @@ if __name__ == "__main__":
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A path entry holding bootseed/early and the bootseed/contract it imports (the
     editable install hides them from finders)."""
-    root = tmp_path_factory.mktemp("pathtree")
-    (root / "bootseed").mkdir()
-    (root / "bootseed" / "early").symlink_to(REPO / "early")
-    (root / "bootseed" / "contract").symlink_to(REPO / "contract")
-    return root
+    return stage_path_tree(tmp_path_factory.mktemp("pathtree"))
 
 
 def test_scan_marks_eager_lazy_optional_and_skips_dead_branches(tmp_path: Path) -> None:
@@ -118,22 +114,6 @@ def test_cli_install_needs_an_existing_dest(tmp_path: Path, tree: Path) -> None:
 
 
 # --- the closure in a chroot -----------------------------------------------------------
-
-
-def copy_with_libraries(src: str, dest_root: Path, target: str | None = None) -> None:
-    """What initramfs-tools' copy_exec does: the file plus the libraries ldd names."""
-    out = dest_root / (target or src).lstrip("/")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, out)
-    listing = subprocess.run(["ldd", src], capture_output=True, text=True, check=False).stdout
-    for line in listing.splitlines():
-        words = line.split()
-        lib = words[2] if "=>" in words and len(words) > 2 else (words[0] if words else "")
-        if lib.startswith("/"):
-            lib_out = dest_root / lib.lstrip("/")
-            if not lib_out.exists():
-                lib_out.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(lib, lib_out)
 
 
 @pytest.fixture(scope="module")

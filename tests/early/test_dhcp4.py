@@ -18,8 +18,8 @@ from bootseed.early import dhcp4, ra
 from bootseed.early.lease import StaticRoute
 
 from tests.early.test_net_lab import SERVER_IP, SUBNET, NetnsPair, needs_netns, netns_lab
+from testsupport.initramfstree import stage_path_tree
 
-REPO = Path(__file__).resolve().parents[2]
 DEBIAN_PYTHON = "/usr/bin/python3"
 DEBIAN_PYROUTE2 = Path("/usr/lib/python3/dist-packages/pyroute2")
 debian_pyroute2 = pytest.mark.skipif(
@@ -164,11 +164,7 @@ def test_no_ipv6_in_the_kernel_is_said(tmp_path: Path) -> None:
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A path entry holding bootseed/early and bootseed/contract, for an interpreter
     that does not see the venv's editable install (as in the initramfs)."""
-    root = tmp_path_factory.mktemp("pathtree")
-    (root / "bootseed").mkdir()
-    (root / "bootseed" / "early").symlink_to(REPO / "early")
-    (root / "bootseed" / "contract").symlink_to(REPO / "contract")
-    return root
+    return stage_path_tree(tmp_path_factory.mktemp("pathtree"))
 
 
 @pytest.fixture

@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 from bootseed.early import closure
 
-from tests.early.test_closure import copy_with_libraries
 from tests.early.test_volumes_support import Lab, lab, needs_root, root_files
+from testsupport.initramfstree import copy_with_libraries, stage_path_tree
 
 __all__ = ["lab"]
 
-REPO = Path(__file__).resolve().parents[2]
 KLIBC = Path("/usr/lib/klibc/bin")
 
 # Inside a private mount namespace: the initramfs-like tree gets /dev, /proc, /sys, a /run
@@ -43,10 +42,7 @@ def _initramfs(tmp_path: Path) -> Path:
     blkid = shutil.which("blkid")
     if blkid is None or not (KLIBC / "mount").exists():
         pytest.skip("needs klibc-utils and util-linux's blkid")
-    tree = tmp_path / "pathtree"
-    (tree / "bootseed").mkdir(parents=True)
-    (tree / "bootseed" / "early").symlink_to(REPO / "early")
-    (tree / "bootseed" / "contract").symlink_to(REPO / "contract")
+    tree = stage_path_tree(tmp_path / "pathtree")
     initramfs = tmp_path / "initramfs"
     initramfs.mkdir()
     result = closure.compute(set(), [str(tree), *sys.path])
