@@ -57,6 +57,8 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     # bootseed-initramfs Depends on it: the initramfs SSH server for a root that will not
     # mount (docs/root-will-not-mount.md)
     "dropbear-bin",
+    # bootseed-initramfs Depends on it: the early stage's netlink (docs/network.md)
+    "python3-pyroute2",
 )
 
 

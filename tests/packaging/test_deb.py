@@ -101,9 +101,13 @@ def test_agent_depends_on_debian_packages_only(built: dict[str, Deb]) -> None:
     # HTTP is the standard library's (bootseed.early.http), for every stage.
     assert "python3-requests" not in depends
     assert "python3:any" in depends or "python3" in depends
-    # bookworm's pyroute2 0.7.2 has no DHCP client and there is no libblkid binding:
-    # the package relies on the standard-library fallbacks.
+    # The late agent needs no pyroute2 (networkd applies the network config) and there
+    # is no libblkid binding: the package relies on the standard-library fallbacks.
     assert not {"python3-pyroute2", "python3-pylibblkid", "python3-blkid"} & depends
+    # The early stage's network path is pyroute2's netlink, on both initramfs generators.
+    initramfs = {d.strip().split()[0]
+                 for d in built["bootseed-initramfs"].fields["Depends"].split(",")}
+    assert "python3-pyroute2" in initramfs
 
 
 def test_units_are_not_enabled_or_started_by_the_package(built: dict[str, Deb]) -> None:

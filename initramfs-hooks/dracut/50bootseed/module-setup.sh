@@ -4,7 +4,9 @@
 # /usr/lib/dracut/modules.d/50bootseed/. Settings come from dracut's configuration
 # (/etc/dracut.conf.d/bootseed.conf, see initramfs-hooks/dracut/bootseed.conf):
 #   bootseed_venv      the prefix bootseed is installed under (default /usr; a venv's dir)
-#   bootseed_with      optional packages to include when installed (default "blkid")
+#   bootseed_with      optional packages to include when installed (default
+#                      "blkid pyroute2"; dracut has no klibc ipconfig, so without
+#                      pyroute2 the early stage cannot bring the network up)
 #   bootseed_optimize  bytecode optimisation level (2 strips docstrings)
 #   bootseed_premount_args  extra arguments for "python3 -m bootseed.early premount"
 # Turn the stage off with omit_dracutmodules+=" bootseed " (build time) or the kernel
@@ -32,7 +34,7 @@ install() {
 	local py="$venv/bin/python3" interp list pkg src target
 	local -a with=()
 	interp="$(readlink -f "$py")"
-	for pkg in ${bootseed_with-blkid}; do
+	for pkg in ${bootseed_with-blkid pyroute2}; do
 		with+=(--with "$pkg")
 	done
 	list="$(mktemp)"
