@@ -51,6 +51,7 @@ from bootseed.contract.seedcache import (
     write_seed_cache,
 )
 from bootseed.late import __version__, cloudinit_files, filelock, jsonout
+from bootseed.late.backgroundjob import BackgroundJob
 from bootseed.late.instance import (
     build_instance_data,
     instance_id_of,
@@ -76,7 +77,6 @@ from bootseed.late.status import (
     write_status,
 )
 from bootseed.late.target import TargetPathError, TargetRoot
-from bootseed.late.validationjob import ValidationJob
 
 if TYPE_CHECKING:
     from bootseed.early.discover import DiscoveryConfig
@@ -154,6 +154,16 @@ def read_boot_id(proc: Path) -> str:
         return f"unknown-{uuid.uuid4()}"
 
 
+@dataclass
+class _ModuleJob:
+    job: BackgroundJob
+    module: str
+    frequency: Frequency
+    instance_id: str
+    # The module's handler returned (did not raise) after starting this job.
+    handle_ok: bool = False
+
+
 class Runner:
     def __init__(self, options: RunOptions) -> None:
         self.opts = options
@@ -176,8 +186,10 @@ class Runner:
         self.output = OutputRedirector(self.target)
         # Schema validation waits for READY=1 (or the local stage's end) and runs beside
         # the later stages; its problems go in at this index of the status.
-        self._validation: tuple[ValidationJob, int] | None = None
+        self._validation: tuple[BackgroundJob, int] | None = None
         self._past_ready = False
+        # Modules' work beside the boot (ModuleContext.run_beside), joined with validation.
+        self._module_jobs: list[_ModuleJob] = []
 
     # -- the run ---------------------------------------------------------------
 
@@ -229,6 +241,7 @@ class Runner:
         stage = next(run for run, module in MODULE_STAGE.items() if module is meta.stage)
         log.info("single: %s (%s)", canonical, planned.frequency)
         result = self._run_module(planned, stage, self._load_cfg())
+        self._join_module_jobs()
         self._report_load_problems()
         if result is None:
             why = "; ".join(p.message for p in self.status.problems) or "its code did not load"
@@ -269,6 +282,7 @@ class Runner:
                 overdue.cancel()
             if self.opts.notify and not notified:
                 self._notify_ready()
+            self._join_module_jobs()
             self._join_validation()
             self._finish(stages)
 
@@ -566,7 +580,8 @@ class Runner:
         # The validator gets its own copy: modules may change the config they are given.
         checked = replace(built, config=copy.deepcopy(built.config), problems=[])
         registry, extra = self.registry, self.opts.extra_modules
-        job = ValidationJob(lambda: _validate_cached(checked, registry, idir, extra))
+        job = BackgroundJob(lambda: _validate_cached(checked, registry, idir, extra),
+                            where="schema", what="cloud-config not validated")
         self._validation = (job, len(self.status.problems))
         if self._past_ready:
             job.start()
@@ -699,6 +714,16 @@ class Runner:
         )
         if guarded:
             ctx.begin_unrepeatable = lambda: self.state.mark_attempted(name, freq, iid)
+        jobs: list[_ModuleJob] = []
+
+        def beside(what: str, work: Callable[[], list[Problem]]) -> None:
+            job = _ModuleJob(BackgroundJob(work, where=name, what=what), name, freq, iid)
+            jobs.append(job)
+            self._module_jobs.append(job)
+            module_log.info("%s: started beside the boot", what)
+            job.job.start()
+
+        ctx.background = beside
         started = time.monotonic()
         try:
             spec.handle(ctx)
@@ -713,10 +738,41 @@ class Runner:
                           exception=type(exc).__name__)
         duration = time.monotonic() - started
         self._add_module_problems(name, ctx)
+        module_log.info("ok in %.3f s", duration)
+        if jobs:
+            # Marked done when its work beside the boot has finished (_join_module_jobs).
+            for job in jobs:
+                job.handle_ok = True
+            return result("ok", duration)
         # Only now: a crash or failure above leaves the module due on the next run.
         self.state.mark_ran(name, freq, iid)
-        module_log.info("ok in %.3f s", duration)
         return result("ok", duration)
+
+    def _join_module_jobs(self) -> None:
+        """Wait for the modules' work beside the boot; a module whose handler and jobs all
+        finished without raising is marked done now (a crash before leaves it due)."""
+        jobs, self._module_jobs = self._module_jobs, []
+        failed: set[str] = set()
+        for job in jobs:
+            started = time.monotonic()
+            found = job.job.join()
+            waited = time.monotonic() - started
+            self.status.problems += [replace(p, where=f"{job.module}: {p.where}")
+                                     if p.where != job.module else p for p in found]
+            log.info("%s: %s finished (waited %.3f s, %d problem(s))", job.module,
+                     job.job.what, waited, len(found))
+            if job.job.failed or not job.handle_ok:
+                failed.add(job.module)
+            if job.job.failed:
+                # The module's result said "ok" when its handler returned; it did not finish.
+                for result in self.status.modules:
+                    if result.name == job.module and result.status == "ok":
+                        result.status = "failed"
+                        result.error = "; ".join(p.message for p in found)
+                        result.exception = "BackgroundWorkFailed"
+        done = {(j.module, j.frequency, j.instance_id) for j in jobs if j.module not in failed}
+        for module, frequency, instance_id in sorted(done):
+            self.state.mark_ran(module, frequency, instance_id)
 
     def _add_module_problems(self, name: str, ctx: ModuleContext) -> None:
         """What a module reported while doing the rest of its job (one bad item)."""

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 RSA_BITS = 3072  # ssh-keygen's default
+# Seconds under an emulated CPU (ed25519 and ECDSA: milliseconds): made beside the boot.
+SLOW_KEY_TYPES = frozenset({"rsa"})
 SSH_DIR = "/etc/ssh"
 
 _TYPE_LABELS = {

@@ -58,6 +58,18 @@ class ModuleContext:
     # not be repeated (the first user script starts); a crash after it makes the next
     # run report the module instead of starting it again. A no-op for other modules.
     begin_unrepeatable: Callable[[], None] = lambda: None
+    # Set by the runner: starts (what, work) in a thread; see run_beside.
+    background: Callable[[str, Callable[[], list[Problem]]], None] | None = None
+
+    def run_beside(self, what: str, work: Callable[[], list[Problem]]) -> None:
+        """Run ``work`` beside the rest of the boot: READY=1 and the later modules do not
+        wait for it; the runner joins it before the run's status is final, reports the
+        problems it returns as this module's, and marks the module done only once it
+        has finished. Without a runner (``background`` unset) it runs here and now."""
+        if self.background is None:
+            self.problems.extend(work())
+        else:
+            self.background(what, work)
 
 
 @dataclass(frozen=True)

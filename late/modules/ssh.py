@@ -24,6 +24,7 @@ from bootseed.late.hostnames import HostnameError, choose
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
 from bootseed.late.sshkeys import (
     HOST_KEY_TYPES,
+    SLOW_KEY_TYPES,
     SSH_DIR,
     SSHKeyError,
     certificate_path,
@@ -178,26 +179,78 @@ def _apply_given_keys(run: _Run, keys: Any) -> dict[str, str]:
     return written
 
 
-def _generate_keys(run: _Run, types: Any) -> dict[str, str]:
-    ctx = run.ctx
-    if not isinstance(types, list):
-        run.problems.append("ssh_genkeytypes: expected a list of key types")
-        return {}
+def _record_made(ctx: ModuleContext, made: dict[str, str], *, replace: bool) -> None:
+    """The marker of the keys this instance made: replaced by a fresh generation, merged
+    into when more keys are added to the ones kept."""
+    recorded: dict[str, str] = {}
+    if not replace:
+        try:
+            loaded = json.loads((ctx.instance_dir / MARKER).read_text(encoding="utf-8"))
+            recorded = loaded if isinstance(loaded, dict) else {}
+        except (FileNotFoundError, ValueError):
+            recorded = {}
+    recorded.update(made)
+    ctx.instance_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(ctx.instance_dir / MARKER, json.dumps(recorded, sort_keys=True) + "\n", 0o644)
+
+
+def _make_keys(ctx: ModuleContext, types: list[str], comment: str,
+               problems: list[str]) -> dict[str, str]:
     made: dict[str, str] = {}
-    # A type listed twice is made once, as when each was made after the one before.
-    wanted = [t for t in dict.fromkeys(str(t) for t in types)
-              if not ctx.target.exists(private_path(t))]
-    for outcome in generate_host_keys(wanted, _key_comment(ctx)):
+    for outcome in generate_host_keys(types, comment):
         if isinstance(outcome, SSHKeyError):
-            run.problems.append(f"ssh_genkeytypes: {outcome}")
+            problems.append(f"ssh_genkeytypes: {outcome}")
             continue
         key = outcome
         ctx.add_secret(key.private_pem.decode("ascii"))
         _write_pair(ctx, key.keytype, key.private_pem, key.public_line)
         fp = fingerprint(key.public_line)
         made[key.keytype] = fp.sha256
-        run.sshd_changed = True
         ctx.log.info("generated %s host key %s", key.keytype, fp.sha256)
+    return made
+
+
+def _slow_keys_beside(ctx: ModuleContext, types: list[str], comment: str) -> list[Problem]:
+    """The slow host keys, made while the boot goes on: sshd has started with the others
+    (it advertises only the keys it loaded) and is restarted once these are written."""
+    problems: list[str] = []
+    made = _make_keys(ctx, types, comment, problems)
+    found = [Problem("ssh_genkeytypes", text.removeprefix("ssh_genkeytypes: "))
+             for text in problems]
+    if made:
+        _record_made(ctx, made, replace=False)
+        restart = sshd.restart_if_started(ctx.target, "ssh")
+        if restart is not None:
+            found.append(restart)
+    return found
+
+
+def _generate_keys(run: _Run, types: Any) -> dict[str, str]:
+    """Make the wanted host keys that are missing; the marker entries of those made here.
+
+    RSA (seconds under an emulated CPU) is made beside the boot when the runner allows
+    it and a quicker key lets sshd start meanwhile."""
+    ctx = run.ctx
+    if not isinstance(types, list):
+        run.problems.append("ssh_genkeytypes: expected a list of key types")
+        return {}
+    # A type listed twice is made once, as when each was made after the one before.
+    wanted = [t for t in dict.fromkeys(str(t) for t in types)
+              if not ctx.target.exists(private_path(t))]
+    slow = [t for t in wanted if t in SLOW_KEY_TYPES]
+    quick = [t for t in wanted if t not in SLOW_KEY_TYPES]
+    # sshd must have a key to start with: one made now or one already in place.
+    startable = any(t in HOST_KEY_TYPES for t in quick) or any(
+        ctx.target.exists(private_path(t)) for t in HOST_KEY_TYPES)
+    if not slow or not startable or ctx.background is None:
+        quick, slow = wanted, []
+    made = _make_keys(ctx, quick, _key_comment(ctx), run.problems)
+    if made:
+        run.sshd_changed = True
+    if slow:
+        comment = _key_comment(ctx)
+        ctx.run_beside(f"{', '.join(slow)} host key",
+                       lambda: _slow_keys_beside(ctx, slow, comment))
     return made
 
 
@@ -208,6 +261,11 @@ def _host_keys(run: _Run) -> None:
         if "ssh_keys" in cfg:
             # Re-write certificates (and any given keys) so the drop-in stays complete.
             _apply_given_keys(run, cfg["ssh_keys"])
+        else:
+            # A run stopped before a key made beside the boot was written: make it now.
+            made = _generate_keys(run, cfg.get("ssh_genkeytypes", list(HOST_KEY_TYPES)))
+            if made:
+                _record_made(ctx, made, replace=False)
         return
     if cfg.get("ssh_deletekeys", True):
         _delete_host_keys(run)
@@ -216,8 +274,7 @@ def _host_keys(run: _Run) -> None:
     else:
         made = _generate_keys(run, cfg.get("ssh_genkeytypes", list(HOST_KEY_TYPES)))
     if made:
-        ctx.instance_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(ctx.instance_dir / MARKER, json.dumps(made, sort_keys=True) + "\n", 0o644)
+        _record_made(ctx, made, replace=True)
 
 
 def _sshd_dropin(run: _Run) -> None:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import yaml
+from bootseed.image_builder.guest.report import PROBE_DIR
 from bootseed.image_builder.lab import BootLab, BootOptions, BootResult
 
 from .conftest import EXAMPLE_SEED
@@ -95,9 +96,37 @@ def test_ec2_imdsv2_mock(lab: BootLab):
 def test_cidata_iso(lab: BootLab, tmp_path: Path):
     seed = tmp_path / "cidata"
     shutil.copytree(EXAMPLE_SEED, seed)
+    # The example seed plus a probe of the host keys sshd serves once bootseed is done.
+    user_data = _user_data()
+    user_data["write_files"].append({"path": f"{PROBE_DIR}/host-keys", "permissions": "0755",
+                                     "content": HOST_KEY_PROBE})
+    (seed / "user-data").write_text("#cloud-config\n" + yaml.safe_dump(user_data))
     result = lab.boot(BootOptions(cidata_dir=seed, report_files=REPORT_FILES, timeout=TIMEOUT))
     assert_example_applied(result, "nocloud")
     assert not result.seed_requests and not result.imds_requests
+    assert_sshd_serves_every_host_key(result)
+
+
+# ssh-keyscan inside the guest (its own loopback): the keys sshd offers, beside the files.
+HOST_KEY_PROBE = """#!/bin/sh
+for t in ed25519 ecdsa rsa; do
+  echo "file $(cut -d' ' -f1,2 /etc/ssh/ssh_host_${t}_key.pub)"
+done
+ssh-keyscan -T 60 -t ed25519,ecdsa,rsa 127.0.0.1 2>/dev/null | sed 's/^127.0.0.1 /served /'
+"""
+
+
+def assert_sshd_serves_every_host_key(result: BootResult) -> None:
+    """RSA is made beside the boot and sshd restarted once it is written: by the time
+    bootseed is done, sshd serves all three keys of this instance, and no other."""
+    assert result.report is not None
+    block = (result.report.raw.get("probes") or {}).get("host-keys")
+    assert block is not None and block["rc"] == 0, f"{block}\n{_diagnose(result)}"
+    lines = block["stdout"].splitlines()
+    files = {line.split(" ", 1)[1] for line in lines if line.startswith("file ")}
+    served = {line.split(" ", 1)[1] for line in lines if line.startswith("served ")}
+    assert len(files) == 3 and all(len(key.split()) == 2 for key in files), lines
+    assert served == files, lines
 
 
 def test_ovf_iso(lab: BootLab, tmp_path: Path):

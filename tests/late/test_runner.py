@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -433,3 +434,62 @@ def test_a_local_stage_run_alone_reports_its_validation(target: TargetRoot) -> N
     final = Agent(target.root).run(stages=(RunStage.FINAL,))
     assert [p.where for p in final.status.problems].count(
         next(p.where for p in local.status.problems if "no_such_key" in p.where)) == 1
+
+
+def _beside_module(name: str, gate: threading.Event, fail: bool = False) -> ModuleSpec:
+    """A local-stage module whose slow part runs beside the boot until ``gate`` opens."""
+
+    def slow() -> list[Problem]:
+        assert gate.wait(30), "the test never opened the gate"
+        if fail:
+            raise OSError("disk full")
+        return [Problem("slow", "made with a warning", Level.WARNING)]
+
+    def handle(ctx: ModuleContext) -> None:
+        ctx.target.path(f"/{name}-quick").write_text("x\n")
+        ctx.run_beside("slow part", slow)
+
+    return ModuleSpec(name, Stage.INIT, Frequency.PER_INSTANCE,
+                      {"properties": {name: {"type": "object"}}}, handle, order=500)
+
+
+def test_work_beside_the_boot_is_joined_before_the_status_is_final(
+        target: TargetRoot) -> None:
+    gate = threading.Event()
+    plant_seed(target.root, "#cloud-config\nruncmd: ['echo r > /r']\n")
+    sem = target.path("/var/lib/bootseed/instances/i-0001/sem/besides")
+    seen: dict[str, bool] = {}
+
+    def open_gate_after_runcmd() -> None:
+        # The config stage (runcmd) runs while the slow part still waits: nothing after
+        # the module waited for it, and the module is not marked done yet.
+        deadline = time.monotonic() + 30
+        while not target.path("/r").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen["runcmd_ran_first"] = target.path("/r").exists()
+        seen["sem_before"] = sem.exists()
+        gate.set()
+
+    opener = threading.Thread(target=open_gate_after_runcmd)
+    opener.start()
+    run = Agent(target.root, extra=(_beside_module("besides", gate),)).run()
+    opener.join()
+    assert seen == {"runcmd_ran_first": True, "sem_before": False}
+    assert module(run, "besides").status == "ok"
+    assert sem.exists()
+    assert [p.where for p in run.status.problems if "made with a warning" in p.message] == [
+        "besides: slow"]
+    assert "slow part finished" in run.log
+
+
+def test_work_beside_the_boot_that_raises_leaves_the_module_due(target: TargetRoot) -> None:
+    gate = threading.Event()
+    gate.set()
+    plant_seed(target.root, "#cloud-config\n")
+    run = Agent(target.root, extra=(_beside_module("besides", gate, fail=True),)).run()
+    assert [p.message for p in run.status.problems if p.where == "besides"] == [
+        "slow part: OSError: disk full"]
+    assert not target.path("/var/lib/bootseed/instances/i-0001/sem/besides").exists()
+    failed = module(run, "besides")
+    assert (failed.status, failed.error) == ("failed", "slow part: OSError: disk full")
+    assert run.status.state == "error"

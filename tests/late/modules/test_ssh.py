@@ -10,7 +10,7 @@ import pytest
 from bootseed.contract.problems import Level
 from bootseed.late import sshd
 from bootseed.late.modules import ssh, users_groups
-from bootseed.late.modules.base import InstanceInfo
+from bootseed.late.modules.base import InstanceInfo, ModuleContext
 from bootseed.late.modules.ssh import DROPIN, MARKER, SSHModuleError
 from bootseed.late.sshkeys import fingerprint, generate_host_key, hex_fingerprint
 from bootseed.late.target import TargetRoot
@@ -233,3 +233,54 @@ def test_hex_fingerprint_matches_ssh_keygen_md5(tmp_path: Path) -> None:
     blob = (tmp_path / "k.pub").read_text().split()[1]
     out = keygen("-l", "-E", "md5", "-f", str(tmp_path / "k.pub"))
     assert f"MD5:{hex_fingerprint(blob, 'md5')} " in out
+
+
+def _deferring_ctx(target: TargetRoot, cfg: dict[str, object],
+                   deferred: list[tuple[str, object]]) -> ModuleContext:
+    ctx = make_ctx(target, cfg, "ssh")
+    ctx.background = lambda what, work: deferred.append((what, work))
+    return ctx
+
+
+def _marker(target: TargetRoot) -> dict[str, str]:
+    return json.loads((target.root / "var/lib/bootseed/instances/i-test" / MARKER).read_text())
+
+
+def test_rsa_is_made_beside_the_boot_after_the_quick_keys(target: TargetRoot) -> None:
+    (target.path("/etc/ssh") / "ssh_host_rsa_key").write_text("old image key\n")
+    deferred: list[tuple[str, object]] = []
+    ssh.MODULE.handle(_deferring_ctx(target, {}, deferred))
+    # What sshd finds when it starts: the quick keys, and no RSA key (not the image's
+    # old one either), so it never advertises a key it does not have.
+    assert sorted(host_files(target)) == [
+        "ssh_host_ecdsa_key", "ssh_host_ecdsa_key.pub",
+        "ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"]
+    assert sorted(_marker(target)) == ["ecdsa", "ed25519"]
+    [(what, work)] = deferred
+    assert what == "rsa host key"
+    assert callable(work) and work() == []  # a --root target: no sshd to restart
+    pub = target.read_text("/etc/ssh/ssh_host_rsa_key.pub")
+    assert fingerprint(pub).bits == 3072
+    assert _marker(target)["rsa"] == fingerprint(pub).sha256
+    assert sorted(_marker(target)) == ["ecdsa", "ed25519", "rsa"]
+
+
+def test_a_run_stopped_before_rsa_was_written_makes_it_and_keeps_the_rest(
+        target: TargetRoot) -> None:
+    deferred: list[tuple[str, object]] = []
+    ssh.MODULE.handle(_deferring_ctx(target, {}, deferred))
+    before = host_files(target)
+    # The run was killed before its RSA work ran; the module is due again.
+    ssh.MODULE.handle(make_ctx(target, {}, "ssh"))
+    after = host_files(target)
+    assert {k: v for k, v in after.items() if "rsa" not in k} == before
+    assert "ssh_host_rsa_key" in after
+    assert sorted(_marker(target)) == ["ecdsa", "ed25519", "rsa"]
+
+
+def test_rsa_alone_is_made_before_sshd_starts(target: TargetRoot) -> None:
+    deferred: list[tuple[str, object]] = []
+    ssh.MODULE.handle(_deferring_ctx(target, {"ssh_genkeytypes": ["rsa"]}, deferred))
+    # sshd must have a key to start with: nothing is left for later.
+    assert deferred == []
+    assert sorted(host_files(target)) == ["ssh_host_rsa_key", "ssh_host_rsa_key.pub"]
