@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,8 @@ def build_instance_data(
     placement: dict[str, Any] = raw_placement if isinstance(raw_placement, dict) else {}
     zone = meta.get("availability-zone") or placement.get("availability-zone")
     region = meta.get("region") or placement.get("region")
-    uname = platform.uname()
+    # os.uname, not platform: the platform module costs the first interpreter its import.
+    uname = os.uname()
     return {
         "v1": {
             "instance_id": info.instance_id,
@@ -81,7 +82,7 @@ def build_instance_data(
             "availability_zone": zone,
             "kernel_release": uname.release,
             "machine": uname.machine,
-            "python_version": platform.python_version(),
+            "python_version": "{}.{}.{}".format(*sys.version_info[:3]),
             "bootseed_version": __version__,
         },
         "ds": {"meta_data": meta},

@@ -28,11 +28,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -151,7 +151,8 @@ def read_boot_id(proc: Path) -> str:
     try:
         return (proc / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
     except OSError:
-        return f"unknown-{uuid.uuid4()}"
+        # No boot id to be found (a test root): a random one, as the kernel's is.
+        return f"unknown-{os.urandom(16).hex()}"
 
 
 @dataclass

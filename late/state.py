@@ -30,7 +30,6 @@ as interrupted instead of running it a second time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -60,6 +59,10 @@ def instance_dir_name(instance_id: str) -> str:
     if cleaned == instance_id and instance_id not in ("", ".", "..") and (
             len(instance_id) <= MAX_DIR_NAME):
         return instance_id
+    # Imported here: loading OpenSSL costs seconds under an emulated CPU, and most ids
+    # are plain file names that never get here.
+    import hashlib
+
     digest = hashlib.sha256(instance_id.encode("utf-8")).hexdigest()[:12]
     stem = cleaned.strip(".")[: MAX_DIR_NAME - len(digest) - 1]
     return f"{stem or 'id'}-{digest}"

@@ -94,3 +94,21 @@ def test_unchanged_second_boot_imports_nothing_heavy(tmp_path: Path) -> None:
     # The problems (the unknown key's warning) are reported the same way.
     assert status2["problems"] == status1["problems"]
     assert any("unknown_to_bootseed" in p["message"] for p in status2["problems"])
+
+
+# The command's own import, before its first log line (on the boot's critical path, where
+# under TCG OpenSSL's binding behind hashlib alone costs seconds).
+# Loaded only where used: host keys and hashing (cryptography, hashlib), schema
+# validation (jsonschema, after READY=1), user-data (yaml), instance data (platform).
+LATER = ("hashlib", "_hashlib", "uuid", "platform", "jsonschema", "yaml", "cryptography",
+         "ssl", "email", "http.client", "urllib.request", "concurrent.futures")
+
+
+def test_the_command_and_the_runner_import_nothing_heavy() -> None:
+    code = ("import json, sys; import bootseed.late.cli, bootseed.late.runner; "
+            "print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    loaded = set(json.loads(out))
+    assert "bootseed.late.runner" in loaded
+    assert sorted(loaded & set(LATER)) == []
