@@ -99,6 +99,28 @@ def partition_of(name: str, sys: str = SYS) -> Partition | None:
     return Partition(name, disk, number)
 
 
+SECTOR = 512  # sysfs counts start and size in 512-byte units whatever the disk's sectors
+
+
+def room_after(partition: Partition, sys: str = SYS) -> int | None:
+    """Bytes free after ``partition`` on its disk: up to the next partition that starts
+    after it, else to the disk's end (a GPT's backup table there counts as free, so the
+    figure is an upper bound). ``None`` when sysfs does not say."""
+    disk = Path(sys, "class", "block", partition.disk)
+    try:
+        start = int(Path(disk, partition.name, "start").read_text())
+        end = start + int(Path(disk, partition.name, "size").read_text())
+        limit = int(Path(disk, "size").read_text())
+        for entry in disk.iterdir():
+            if entry.name != partition.name and (entry / "partition").exists():
+                other = int((entry / "start").read_text())
+                if other >= end:
+                    limit = min(limit, other)
+    except (OSError, ValueError):
+        return None
+    return max(0, limit - end) * SECTOR
+
+
 def name_of_node(node: str) -> str | None:
     """The kernel name for a device node path on the host (``/dev/disk/by-uuid/..`` too)."""
     try:

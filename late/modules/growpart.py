@@ -22,11 +22,20 @@ from typing import Any
 
 from bootseed.contract.problems import Level, Problem
 from bootseed.late.modules.base import Frequency, ModuleContext, ModuleSpec, Stage
-from bootseed.late.partitions import Partition, name_of_node, own_mount, partition_of
+from bootseed.late.partitions import (
+    Partition,
+    name_of_node,
+    own_mount,
+    partition_of,
+    room_after,
+)
 from bootseed.late.target import TargetRoot
 
 DISABLED_FLAG = "/etc/growroot-disabled"
 GROWPART_TIMEOUT_S = 120.0
+# Less room than this after a partition is not worth a partition-table write (a GPT's
+# backup table alone leaves 16.5 KiB after the last partition).
+MIN_GROWTH = 1024 * 1024
 
 SCHEMA: dict[str, Any] = {
     "properties": {
@@ -94,6 +103,11 @@ def grow(target: TargetRoot, tool: str, device: str) -> Result:
         part = partition_for(target, device)
     except DeviceError as exc:
         return Result(device, Outcome.SKIPPED, str(exc))
+    room = room_after(part)
+    if room is not None and room < MIN_GROWTH:
+        # growpart (seconds of shell and sfdisk under TCG) would say NOCHANGE too.
+        return Result(device, Outcome.NOCHANGE, f"{part.node} already fills "
+                                                f"{part.disk_node} ({room} bytes after it)")
     run = run_captured(target, [tool, part.disk_node, str(part.number)],
                        timeout=GROWPART_TIMEOUT_S, keep=4096)
     tail = " ".join(run.output.split())[-300:]

@@ -6,7 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bootseed.late.partitions import Partition, mount_holding, mounted, own_mount, partition_of
+from bootseed.late.partitions import (
+    Partition,
+    mount_holding,
+    mounted,
+    own_mount,
+    partition_of,
+    room_after,
+)
 
 MOUNTINFO = """\
 22 1 252:1 / / rw,relatime shared:1 - ext4 /dev/root rw
@@ -88,3 +95,19 @@ def test_own_mount_refuses_a_filesystem_above_the_target(tmp_path: Path) -> None
     assert own_mount(Path("/srvdata/target"), "/srvdata/target", str(info), sys) is None
     assert own_mount(Path("/srv"), "/srv", str(info), sys).device == "vdb"  # type: ignore[union-attr]
     assert own_mount(Path("/"), "/srv/x", str(info), sys).device == "vdb"  # type: ignore[union-attr]
+
+
+def test_room_after_a_partition_is_up_to_the_next_one_or_the_disk_end(tmp_path: Path) -> None:
+    sys = fake_sys(tmp_path)
+    block = sys / "class" / "block"
+    (block / "nvme0n1" / "size").write_text("20480\n")  # 10 MiB in 512-byte units
+    for name, start, size in (("nvme0n1p3", 2048, 4096), ("nvme0n1p4", 8192, 12255)):
+        (block / name / "start").write_text(f"{start}\n")
+        (block / name / "size").write_text(f"{size}\n")
+    p3, p4 = partition_of("nvme0n1p3", str(sys)), partition_of("nvme0n1p4", str(sys))
+    assert p3 is not None and p4 is not None
+    assert room_after(p3, str(sys)) == (8192 - 6144) * 512  # the gap before p4
+    assert room_after(p4, str(sys)) == 33 * 512  # a GPT backup table to the disk's end
+    (block / "nvme0n1" / "size").write_text("4000000\n")  # the cloud grew the disk
+    assert room_after(p4, str(sys)) == (4000000 - 20447) * 512
+    assert room_after(partition_of("vda1", str(sys)) or p3, str(sys)) is None  # no figures
