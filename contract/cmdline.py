@@ -6,7 +6,8 @@ Every stage reads the command line through :func:`parse`, which returns one
 - ``seed``: cloud-init's NoCloud syntax (``ds=nocloud;s=URL;i=ID;h=NAME``,
   ``ds=nocloud-net``, ``seedfrom=``), ``cloud-config-url=`` and ``bootseed.ds``,
   ``bootseed.seed``, ``bootseed.timeout``, ``bootseed.debug``;
-- ``early``: ``bootseed.early`` (off words skip the initramfs stage; ``importtime`` is
+- ``early``: ``bootseed.early`` (off words skip the initramfs stage, as ``bootseed=off``
+  does; ``importtime`` is
   read by the initramfs-tools shim, which starts Python with ``-X importtime``);
 - ``net``: ``bootseed.net`` (off, or the interface to use) and every ``ip=`` (whose
   value :mod:`bootseed.early.ipconfig` parses);
@@ -142,7 +143,7 @@ class SeedParams:
 
 @dataclass(frozen=True)
 class EarlyParams:
-    """``bootseed.early``: off words skip the initramfs stage."""
+    """``bootseed.early``: off words skip the initramfs stage (``bootseed=off`` too)."""
 
     enabled: bool = True
     importtime: bool = False
@@ -249,8 +250,9 @@ def parse(text: str) -> KernelParams:
 def _parse_early(params: Iterable[Param]) -> EarlyParams:
     enabled, importtime = True, False
     for name, value in params:
-        # Like the shell shims: an off word anywhere turns the stage off.
-        if name == "bootseed.early" and parse_switch(value) is False:
+        # Like the shell shims: an off word anywhere turns the stage off, and so does
+        # bootseed=off ("do nothing this boot": no seed search, no rescue, no overlay).
+        if name in ("bootseed.early", "bootseed") and parse_switch(value) is False:
             enabled = False
         elif name == "bootseed.early" and value == "importtime":
             importtime = True

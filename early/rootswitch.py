@@ -229,7 +229,7 @@ def _run(options: Options, report: Report) -> None:
     for bad in kernel.rootswitch.problems:
         report.problem(bad.where, bad.message)
     if not kernel.early.enabled:
-        report.decision = "bootseed.early=off: nothing done"
+        report.decision = f"{kernel.disabled_by or 'bootseed.early=off'}: nothing done"
         return
     params = kernel.rootswitch
     init = params.init or options.init

@@ -139,6 +139,9 @@ def test_kernel_parameters():
 @pytest.mark.parametrize("word", [*sorted(OFF_WORDS), "OFF", "Disabled"])
 def test_every_off_word_turns_the_early_stage_off(word: str):
     assert parse_kernel(f"bootseed.early={word}").early.enabled is False
+    # bootseed=off: nothing of bootseed this boot, the initramfs stage included.
+    assert parse_kernel(f"bootseed={word}").early.enabled is False
+    assert parse_kernel(f"bootseed={word}").disabled_by == f"bootseed={word}"
 
 
 def test_early_values_that_are_not_off_words_keep_it_on():
@@ -302,6 +305,7 @@ def _case_words(path: Path, param: str, known: str) -> set[str]:
 def test_shell_shims_know_the_same_off_words(shim: str):
     path = REPO / "initramfs-hooks" / shim
     assert _case_words(path, "bootseed.early", "off") == set(OFF_WORDS)
+    assert _case_words(path, "bootseed", "off") == set(OFF_WORDS)
 
 
 def test_the_generator_knows_the_same_on_and_off_words():

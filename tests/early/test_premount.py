@@ -169,10 +169,12 @@ def test_missing_proc_is_caught_and_written(tmp_path: Path) -> None:
 
 @needs_netns
 @pytest.mark.root
-def test_turned_off_on_the_command_line_writes_nothing(lab: NetnsPair, tmp_path: Path) -> None:
+@pytest.mark.parametrize("switch", ["bootseed.early=off", "bootseed=off"])
+def test_turned_off_on_the_command_line_writes_nothing(lab: NetnsPair, tmp_path: Path,
+                                                       switch: str) -> None:
     # In the lab namespace all the same: were the switch ignored, DHCP would start.
     lab.start_dhcp()
-    doc, _ = premount(lab, tmp_path, f"bootseed.early=off ds=nocloud;s=http://{SERVER_IP}/")
+    doc, _ = premount(lab, tmp_path, f"{switch} ds=nocloud;s=http://{SERVER_IP}/")
     assert doc == {}
     assert not (tmp_path / "run-bootseed").exists()
     assert "DHCPDISCOVER" not in lab.dhcp_log()
