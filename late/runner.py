@@ -513,9 +513,11 @@ class Runner:
         """The network sources still to search: none when there is a seed, when the
         network stage already searched them, or when neither the command line nor DMI
         names one (off-cloud)."""
+        if seed.has_seed:
+            return ()  # before the import: the discovery code is not needed (seconds in TCG)
         from bootseed.early.discover import NETWORK_STAGE, network_sources
 
-        if seed.has_seed or seed.stage == NETWORK_STAGE:
+        if seed.stage == NETWORK_STAGE:
             return ()
         return network_sources(self._discovery_config())
 

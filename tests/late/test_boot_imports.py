@@ -112,3 +112,37 @@ def test_the_command_and_the_runner_import_nothing_heavy() -> None:
     loaded = set(json.loads(out))
     assert "bootseed.late.runner" in loaded
     assert sorted(loaded & set(LATER)) == []
+
+
+_AT_READY = """
+import json, sys
+from bootseed.late import runner
+seen = {}
+notify = runner.Runner._notify_ready
+def at_ready(self, *args):
+    seen.setdefault("modules", sorted(sys.modules))
+    return notify(self, *args)
+runner.Runner._notify_ready = at_ready
+from bootseed.late.cli import main
+rc = main(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    json.dump({"rc": rc, "modules": seen.get("modules")}, out)
+"""
+
+
+def test_a_first_boot_with_a_cached_seed_reaches_ready_without_the_discovery_code(
+        tmp_path: Path) -> None:
+    root = make_shell_root(make_target(tmp_path / "root").root).root
+    plant_seed(root, USER_DATA)
+    report = tmp_path / "ready.json"
+    subprocess.run(
+        [sys.executable, "-c", _AT_READY, str(report), "run", "--root", str(root), "--notify",
+         "--network-timeout", "0", "--console", str(tmp_path / "console.txt")],
+        check=True, capture_output=True, text=True, timeout=120)
+    data = json.loads(report.read_text())
+    assert data["rc"] == 0 and data["modules"], data
+    loaded = set(data["modules"])
+    assert "bootseed.late.modules.ssh" in loaded  # READY=1 came after the init modules
+    # The early stage's seed is in the cache: no source is searched, none imported; and
+    # schema validation waits until after READY=1.
+    assert {"bootseed.early.discover", "bootseed.early.sources", "jsonschema"} & loaded == set()
