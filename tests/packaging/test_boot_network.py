@@ -11,6 +11,7 @@ multi-user.target once that process is done.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -64,17 +65,21 @@ def test_boot_without_network_is_bounded_and_reported(
     assert problems, f"no network problem reported: {report.problems}"
     assert "not up after" in problems[0]["message"]
 
-    # multi-user.target came right after the local stage, not after the network wait.
+    # The network wait is bounded: from READY=1 (the local stage's end) to the end of
+    # the run, about NETWORK_BOUND, not more.
     multi_user = report.raw.get("multi_user_reached")
     finished = status.get("boot_finished_uptime")
     assert isinstance(multi_user, float) and isinstance(finished, float), report.raw
-    assert finished - multi_user > NETWORK_BOUND * 0.8, (multi_user, finished)
-    assert finished - multi_user < NETWORK_BOUND + 60, (multi_user, finished)
+    ready, done = status["stages"]["local"]["end"], status["finished"]
+    assert NETWORK_BOUND * 0.8 < done - ready < NETWORK_BOUND + 60, (ready, done)
+    # ... and multi-user.target came before the run ended, not after the wait.
+    assert multi_user < finished, (multi_user, finished)
+    # multi-user.target did not wait for the network: systemd reached it (its own
+    # timestamp) before the wait ended (the agent's console line, guest uptime). The
+    # console's order of lines is no clock: systemd's status lines come late under load.
     console = result.console_text()
-    local_done = console.find("stage local: done")
-    reached = console.find("Reached target")
-    multi = console.find("Multi-User System")
-    assert 0 <= local_done < multi and reached >= 0, _diagnose(result)
-    assert console.find("stage network: start") > multi, "multi-user waited for the network"
+    network_start = re.search(r"\[\s*(\d+\.\d+)\] .*stage network: start", console)
+    assert network_start is not None, _diagnose(result)
+    assert multi_user < float(network_start.group(1)), "multi-user waited for the network"
     print(f"network-out boot: multi-user at {multi_user:.1f}s, bootseed finished at "
           f"{finished:.1f}s guest uptime, {result.seconds:.0f}s wall")

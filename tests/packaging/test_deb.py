@@ -137,9 +137,9 @@ def test_initramfs_package(built: dict[str, Deb]) -> None:
     assert "etc/initramfs-tools/conf.d/bootseed" in deb.files
     assert "/etc/initramfs-tools/conf.d/bootseed" in deb.control["conffiles"]
     conf = deb.text("etc/initramfs-tools/conf.d/bootseed").splitlines()
-    # The system python3 and the standard library only (see docs/packaging.md).
+    # The system python3, and Debian's pyroute2 for the network (see docs/packaging.md).
     assert "BOOTSEED_VENV=/usr" in conf
-    assert 'BOOTSEED_WITH=""' in conf
+    assert 'BOOTSEED_WITH="blkid pyroute2"' in conf
     depends = deb.fields["Depends"]
     assert "bootseed (= " in depends
     assert "initramfs-tools" in depends
