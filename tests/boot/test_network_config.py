@@ -227,8 +227,8 @@ def _check_config_drive(result: BootResult) -> None:
              for path in (f"{NETWORK_DIR}/10-bootseed-lab0.network",
                           f"{NETWORK_DIR}/10-bootseed-nic2.network")}
     lab_file, nic2_file = files.values()
-    assert f"MACAddress={labnet.LAB_MAC}" in lab_file and "DHCP=ipv4" in lab_file, lab_file
-    assert f"MACAddress={NIC2_MAC}" in nic2_file and f"MTUBytes={NIC2_MTU}" in nic2_file
+    assert f"PermanentMACAddress={labnet.LAB_MAC}" in lab_file and "DHCP=ipv4" in lab_file, lab_file
+    assert f"PermanentMACAddress={NIC2_MAC}" in nic2_file and f"MTUBytes={NIC2_MTU}" in nic2_file
     assert f"Destination={ROUTE_TO}" in nic2_file and f"DNS={NAMESERVER}" in nic2_file
 
 
@@ -258,6 +258,9 @@ def _check_nocloud_v2(result: BootResult) -> None:
     bond_info = detail["bond0"]["linkinfo"]
     assert bond_info["info_kind"] == "bond", bond_info
     assert bond_info["info_data"]["mode"] == "active-backup", bond_info
+    # networkd kept each member on its own file when the bond gave it the bond's MAC.
+    journal = report.raw.get("networkd_journal") or ""
+    assert "Reconfiguring with" not in journal, journal
     bonding = _probe(result, "50-bonding")
     assert "Slave Interface: nicb1" in bonding and "Slave Interface: nicb2" in bonding
     assert "Primary Slave: nicb1" in bonding, bonding
