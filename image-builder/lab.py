@@ -164,6 +164,10 @@ class BootOptions:
     ssh_forward_port: int | None = None
     # "bios" (SeaBIOS) or "uefi" (OVMF); "": the image's own, BIOS when it has both.
     firmware: str = ""
+    # NICs after the lab NIC (which keeps the relays and stays first): extra NIC n is
+    # labnet.extra_nic_argument(n), MAC labnet.extra_nic_mac(n), a restricted network of
+    # its own with no relays, for seeds that configure static addresses, bonds, VLANs.
+    extra_nics: int = 0
 
 
 @dataclass
@@ -430,9 +434,11 @@ class BootLab:
             iso = bootdir / "config-2.iso"
             meta = opts.config_drive_dir / "meta_data.json"
             user = opts.config_drive_dir / "user_data"
+            network = opts.config_drive_dir / "network_data.json"
             seeddisc.make_config_drive_iso(
                 iso, json.loads(meta.read_text()) if meta.is_file() else {},
-                user.read_bytes() if user.is_file() else None)
+                user.read_bytes() if user.is_file() else None,
+                network_data=json.loads(network.read_text()) if network.is_file() else None)
             drives.append(qemu.Drive(iso, fmt="raw", interface="ide", media="cdrom",
                                      readonly=True))
         return drives
@@ -458,6 +464,17 @@ class BootLab:
         variables = bootdir / "OVMF_VARS.fd"
         shutil.copyfile(qemu.OVMF_VARS, variables)
         return qemu.UefiFirmware(code=qemu.OVMF_CODE, variables=variables)
+
+    @staticmethod
+    def extra_nic_arguments(opts: BootOptions) -> list[str]:
+        """QEMU arguments for ``opts.extra_nics`` NICs after the lab NIC."""
+        if not 0 <= opts.extra_nics <= labnet.MAX_EXTRA_NICS:
+            raise LabError(f"extra_nics {opts.extra_nics}: the lab has 0 to "
+                           f"{labnet.MAX_EXTRA_NICS}")
+        args: list[str] = []
+        for number in range(1, opts.extra_nics + 1):
+            args += ["-nic", labnet.extra_nic_argument(number)]
+        return args
 
     def kernel_args(self, opts: BootOptions) -> str:
         args: list[str] = []
@@ -533,6 +550,7 @@ class BootLab:
                 smbios=self._smbios(opts),
                 uefi=uefi,
             )
+            spec.extra += self.extra_nic_arguments(opts)
             socket_path = monitor / "qmp.sock" if monitor else None
             if socket_path is not None:
                 spec.extra += ["-qmp", f"unix:{socket_path},server=on,wait=off"]

@@ -40,6 +40,12 @@ guest address        what                   host side
 169.254.100.31:80    git over HTTP          a test's ``StaticServer`` (``BootOptions.forwards``)
 ===================  =====================  =====================================
 
+Extra NICs (``BootOptions.extra_nics``): NIC ``n`` (1, 2, ...) after the lab NIC is
+``-nic user,restrict=on`` on a network of its own, ``10.<n>.0.0/24`` (QEMU's side at
+``10.<n>.0.2``), MAC ``52:54:00:12:35:<n>``, IPv6 off, with no ``guestfwd`` and no
+DHCP range the guest is meant to use: a seed's network configuration gives these
+NICs static addresses, bonds, VLANs. Like the lab network, none of it leaves QEMU.
+
 QEMU's ``guestfwd`` relays TCP only, so the guest reaches the syslog receiver over
 TCP (``bootseed.syslog=tcp://169.254.100.6:514``); the UDP path is tested on the host.
 """
@@ -103,8 +109,35 @@ def relay_program() -> str:
     return path
 
 
+LAB_MAC = "52:54:00:12:34:56"
+MAX_EXTRA_NICS = 8
+
+
+def extra_nic_mac(number: int) -> str:
+    """The MAC of extra NIC ``number`` (1 is the guest's second NIC)."""
+    _check_extra_nic(number)
+    return f"52:54:00:12:35:{number:02x}"
+
+
+def extra_nic_net(number: int) -> str:
+    """The restricted user network of extra NIC ``number``; QEMU's side is its ``.2``."""
+    _check_extra_nic(number)
+    return f"10.{number}.0.0/24"
+
+
+def _check_extra_nic(number: int) -> None:
+    if not 1 <= number <= MAX_EXTRA_NICS:
+        raise ValueError(f"extra NIC {number}: the lab has extra NICs 1 to {MAX_EXTRA_NICS}")
+
+
+def extra_nic_argument(number: int, model: str = "virtio-net-pci") -> str:
+    """The ``-nic`` value of extra NIC ``number``: restricted, its own network, no relays."""
+    return ",".join(["user", f"model={model}", f"mac={extra_nic_mac(number)}", "restrict=on",
+                     "ipv6=off", f"net={extra_nic_net(number)}"])
+
+
 def nic_argument(forwards: Sequence[GuestForward], relay: str = "socat",
-                 model: str = "virtio-net-pci", mac: str = "52:54:00:12:34:56",
+                 model: str = "virtio-net-pci", mac: str = LAB_MAC,
                  ssh_forward_port: int | None = None) -> str:
     """The value of QEMU's ``-nic`` option for the lab network; ``ssh_forward_port``:
     the host's ``127.0.0.1:PORT`` reaches the guest's port 22 (``restrict=on`` still

@@ -82,6 +82,7 @@ def _note(ctx: ModuleContext, message: str, level: Level | None = Level.NOTE) ->
 
 def _report(ctx: ModuleContext, what: str, applied: Applied) -> None:
     ctx.log.info("network config %s: wrote %s", what, ", ".join(applied.written))
+    ctx.problems += applied.warnings
     if applied.removed:
         ctx.log.info("removed our earlier %s", ", ".join(applied.removed))
 

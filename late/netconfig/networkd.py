@@ -3,9 +3,9 @@
 
 networkd uses the first ``.network`` file (in file name order across its
 directories) whose ``[Match]`` fits a device, so ``10-`` puts ours before the
-image's own defaults (``80-``, ``90-``, ``99-``). A NIC found only by its MAC is also
-matched with ``Type=ether``: a bond takes its first member's MAC, and must not pick up
-that member's file.
+image's own defaults (``80-``, ``90-``, ``99-``). A NIC is found by its permanent MAC
+(``PermanentMACAddress=``), which enslaving it to a bond does not change; one found only
+by its MAC is also matched with ``Type=ether``, so no bond or VLAN ever takes its file.
 """
 
 from __future__ import annotations
@@ -101,7 +101,10 @@ def _match(iface: Interface) -> list[str]:
         return [f"Name={iface.name}"]
     lines: list[str] = []
     if iface.match_mac is not None:
-        lines.append(f"MACAddress={iface.match_mac}")
+        # The permanent address: a bond gives its members its own MAC, and networkd
+        # matches a link again when its address changes; by the current address the
+        # member would then lose its file (and its Bond=) to another one.
+        lines.append(f"PermanentMACAddress={iface.match_mac}")
     if iface.set_name is not None:
         lines.append(f"Name={iface.set_name}")
     elif iface.match_name is not None:

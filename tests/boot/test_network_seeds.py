@@ -157,6 +157,6 @@ def test_openstack_metadata_service_by_dmi(lab: BootLab, tmp_path: Path) -> None
     assert report.file_bytes(RAN) == b"openstack\n"
     assert report.file_bytes(VENDOR_RAN) == b"vendor2\n"
     network = (report.file_bytes(NETWORK_FILE) or b"").decode()
-    assert f"MACAddress={LAB_MAC}" in network and "Address=169.252.0.15/14" in network
+    assert f"PermanentMACAddress={LAB_MAC}" in network and "Address=169.252.0.15/14" in network
     assert any(a.endswith(":169.252.0.15/14") for a in report.addresses), report.addresses
     print(f"openstack boot: {result.seconds:.0f}s wall")

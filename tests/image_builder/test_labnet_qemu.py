@@ -91,3 +91,45 @@ def test_ssh_forward_reaches_the_guest_sshd_from_host_loopback_only():
     assert "restrict=on" in parts
     with pytest.raises(ValueError):
         labnet.nic_argument([], ssh_forward_port=70000)
+
+
+def test_extra_nics_are_restricted_networks_of_their_own_after_the_lab_nic():
+    from bootseed.image_builder.lab import BootLab, BootOptions
+
+    args = BootLab.extra_nic_arguments(BootOptions(extra_nics=2))
+    assert args[0::2] == ["-nic", "-nic"]
+    first, second = (dict(p.partition("=")[::2] for p in a.split(",")[1:]) for a in args[1::2])
+    assert args[1].startswith("user,") and args[3].startswith("user,")
+    assert (first["mac"], first["net"]) == ("52:54:00:12:35:01", "10.1.0.0/24")
+    assert (second["mac"], second["net"]) == ("52:54:00:12:35:02", "10.2.0.0/24")
+    for nic in (first, second):
+        assert nic["restrict"] == "on" and nic["ipv6"] == "off"
+        assert nic["model"] == "virtio-net-pci"
+    # No relays on the extra NICs: the lab's servers stay on the lab NIC alone.
+    assert not [a for a in args if "guestfwd" in a or "hostfwd" in a]
+    assert labnet.LAB_MAC not in " ".join(args)
+    assert BootLab.extra_nic_arguments(BootOptions()) == []
+
+
+def test_extra_nics_out_of_range_are_refused():
+    from bootseed.image_builder.lab import BootLab, BootOptions, LabError
+
+    with pytest.raises(LabError, match="extra_nics 9"):
+        BootLab.extra_nic_arguments(BootOptions(extra_nics=9))
+    with pytest.raises(LabError, match="extra_nics -1"):
+        BootLab.extra_nic_arguments(BootOptions(extra_nics=-1))
+    with pytest.raises(ValueError, match="extra NIC 0"):
+        labnet.extra_nic_mac(0)
+
+
+def test_extra_nics_follow_the_lab_nic_in_the_vm_argv(tmp_path: Path):
+    from bootseed.image_builder.lab import BootLab, BootOptions
+
+    spec = qemu.VmSpec(drives=[qemu.Drive(tmp_path / "d.qcow2")],
+                       nic=labnet.nic_argument([], relay="/usr/bin/socat"),
+                       console_log=tmp_path / "console.log",
+                       extra=BootLab.extra_nic_arguments(BootOptions(extra_nics=1)))
+    argv = spec.argv()
+    nics = [argv[i + 1] for i, a in enumerate(argv) if a == "-nic"]
+    assert len(nics) == 2
+    assert f"mac={labnet.LAB_MAC}" in nics[0] and "mac=52:54:00:12:35:01" in nics[1]

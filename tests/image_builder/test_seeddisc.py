@@ -74,3 +74,27 @@ def test_files_from_dir(tmp_path):
     assert seeddisc.files_from_dir(tmp_path / "s") == {"meta-data": b"m", "sub/f": b"f"}
     with pytest.raises(seeddisc.SeedDiscError):
         seeddisc.files_from_dir(tmp_path / "missing")
+
+
+def test_lab_config_drive_dir_carries_network_data(tmp_path):
+    from bootseed.image_builder.lab import BootLab, BootOptions
+
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "meta_data.json").write_text(json.dumps({"uuid": "u-2"}))
+    (seed / "user_data").write_bytes(b"#cloud-config\n")
+    network = {"links": [{"id": "eth0", "type": "phy",
+                          "ethernet_mac_address": "52:54:00:12:34:56"}],
+               "networks": [{"id": "n0", "type": "ipv4_dhcp", "link": "eth0"}]}
+    (seed / "network_data.json").write_text(json.dumps(network))
+    [drive] = BootLab._make_seed_discs(seeddisc, BootOptions(config_drive_dir=seed), tmp_path)
+    got = seeddisc.files_from_dir(seeddisc.extract_disc(drive.path, tmp_path / "x"))
+    assert json.loads(got["openstack/latest/network_data.json"]) == network
+    assert json.loads(got["openstack/latest/meta_data.json"]) == {"uuid": "u-2"}
+    # Without the file, the disc has none (the source then has no network config).
+    (seed / "network_data.json").unlink()
+    second = tmp_path / "second"
+    second.mkdir()
+    [drive] = BootLab._make_seed_discs(seeddisc, BootOptions(config_drive_dir=seed), second)
+    got = seeddisc.files_from_dir(seeddisc.extract_disc(drive.path, tmp_path / "z"))
+    assert "openstack/latest/network_data.json" not in got

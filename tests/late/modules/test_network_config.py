@@ -149,7 +149,7 @@ def test_fallback_on_the_first_nic_of_the_targets_sysfs(tmp_path: Path):
     ctx = ctx_for(tmp_path)
     MODULE.handle(ctx)
     assert written(tmp_path) == {"10-bootseed-ens3.network": (
-        "[Match]\nMACAddress=52:54:00:00:00:03\nType=ether\n\n[Network]\nDHCP=ipv4\n")}
+        "[Match]\nPermanentMACAddress=52:54:00:00:00:03\nType=ether\n\n[Network]\nDHCP=ipv4\n")}
 
 
 def test_no_sysfs_in_a_root_target_is_logged(tmp_path: Path,
