@@ -57,6 +57,8 @@ class ImageManifest:
     format: int = MANIFEST_FORMAT
     # Which firmware the disk boots on: "bios", "uefi" or "both" (FIRMWARES).
     firmware: str = "bios"
+    # What made the initramfs: "initramfs-tools" or "dracut" (initramfsgen.GENERATORS).
+    initramfs: str = "initramfs-tools"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
