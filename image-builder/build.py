@@ -9,7 +9,8 @@ Use from Python::
 Steps (each timed and reported by :class:`~bootseed.image_builder.progress.Progress`):
 base tree (cached by package list), bootseed's Debian packages (cached by a
 hash of the source), image tree, ``apt-get install`` of the packages (whose
-trigger rebuilds the initramfs with the early stage), GRUB files, partition
+trigger rebuilds the initramfs with the early stage; with ``initramfs="dracut"`` the
+base tree has dracut instead of initramfs-tools, see :mod:`initramfsgen`), GRUB files, partition
 table, root filesystem, GRUB boot code, optional qcow2, checksums. With the base
 tree and packages cached a rebuild takes well under a minute, most of it the
 initramfs, ``mkfs.ext4 -d`` and the checksum.
@@ -20,7 +21,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, TextIO
 
-from bootseed.image_builder import cloudinit_image, debinstall, disk, fallback, ova, rootfs
+from bootseed.image_builder import (
+    cloudinit_image,
+    debinstall,
+    disk,
+    fallback,
+    initramfsgen,
+    ova,
+    rootfs,
+)
 from bootseed.image_builder.manifest import FORMATS, ImageManifest
 from bootseed.image_builder.pipeline import (
     AGENTS,
@@ -44,6 +53,10 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
             raise BuildError(f"unknown agent {options.agent!r} (choose from "
                              f"{', '.join(AGENTS)})")
         return cloudinit_image.build_cloud_init_image(options, stream=stream, quiet=quiet)
+    try:
+        generator = initramfsgen.generator(options.initramfs)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
     for fmt in options.formats:
         if fmt not in FORMATS:
             raise BuildError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -64,7 +77,8 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
         with progress.step("apt-get install bootseed (initramfs rebuilt)") as step:
             packages = debinstall.PACKAGES if options.initramfs_part else ("bootseed",)
             versions = debinstall.install_debs(tree, debs, base.kernel_version, log=log,
-                                               extra=options.extra_debs, packages=packages)
+                                               extra=options.extra_debs, packages=packages,
+                                               generator=generator)
             step.note = ", ".join(f"{name} {version}" for name, version in versions.items())
             rootfs.install_lab_files(tree, log=log)
         with progress.step("GRUB files, fallback kernel entry") as step:
@@ -91,7 +105,7 @@ def build_image(options: BuildOptions, stream: TextIO | None = None,
         if fmt not in options.formats:  # the raw the others came from, the OVA's disk
             path.unlink()
     return job.finish(files, base, facts, packages=base.packages, bootseed_debs=debs.names,
-                      initramfs_hook=options.initramfs_part)
+                      initramfs_hook=options.initramfs_part, initramfs=generator.name)
 
 
 def _vmdk_and_ova(job: ImageJob, options: BuildOptions, log: IO[str]) -> list[tuple[Path, str]]:

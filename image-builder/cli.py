@@ -17,6 +17,7 @@ from typing import Any
 from bootseed.contract import __version__
 from bootseed.contract.cli import CliError, Program, Verb, loaded, run_program
 from bootseed.contract.cli import build_parser as build_program_parser
+from bootseed.image_builder.initramfsgen import DEFAULT_GENERATOR, GENERATORS
 from bootseed.image_builder.manifest import FIRMWARES, FORMATS
 
 
@@ -56,6 +57,11 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--firmware", choices=FIRMWARES, default="bios",
                         help="boot code on the disk: bios (MBR + BIOS boot partition), uefi "
                         "(EFI system partition with GRUB's BOOTX64.EFI) or both (default: bios)")
+    parser.add_argument("--initramfs", choices=tuple(GENERATORS), default=DEFAULT_GENERATOR,
+                        help="what makes the initramfs: initramfs-tools (default) or dracut "
+                        "(a base tree with dracut instead of initramfs-tools; the early stage "
+                        "is bootseed's dracut module, its network pyroute2 with no klibc "
+                        "ipconfig)")
     parser.add_argument("--json", action="store_true", help="print the build manifest as JSON")
     parser.add_argument("--initramfs-ssh-key", action="append", default=[], type=Path,
                         metavar="FILE", help="public key(s) the initramfs SSH server accepts "
@@ -89,6 +95,7 @@ def _run_build(args: argparse.Namespace) -> int:
         agent=args.agent,
         initramfs_ssh_keys=_public_keys(args.initramfs_ssh_key),
         firmware=args.firmware,
+        initramfs=args.initramfs,
     )
     try:
         manifest = build_image(options, stream=sys.stderr)

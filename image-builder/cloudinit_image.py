@@ -38,7 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TextIO
 
-from bootseed.image_builder import rootfs
+from bootseed.image_builder import initramfsgen, rootfs
 from bootseed.image_builder.aptchroot import APT_ENV, apt_chroot
 from bootseed.image_builder.basetree import BaseTreeSpec, installed_packages
 from bootseed.image_builder.manifest import ImageManifest
@@ -102,6 +102,10 @@ def build_cloud_init_image(options: BuildOptions, stream: TextIO | None = None,
     """What ``build_image`` does for ``agent="cloud-init"``."""
     if tuple(options.formats) != ("raw",):
         raise BuildError("--agent cloud-init builds raw images only")
+    if options.initramfs != initramfsgen.DEFAULT_GENERATOR:
+        # Debian's cloud-init has no initramfs part: the generator would change nothing
+        # a benchmark compares, and this image kind is not tested with another.
+        raise BuildError("--agent cloud-init builds with initramfs-tools only")
     progress = Progress(total=7, stream=stream, quiet=quiet)
     job = ImageJob.start(replace(options, base=cloud_init_base(options.base)), progress)
     with job.logged_steps() as log:
@@ -118,4 +122,4 @@ def build_cloud_init_image(options: BuildOptions, stream: TextIO | None = None,
     job.remove_work()
     entry = file_entry(job.raw, "raw", options.checksums)
     return job.finish([entry], base, facts, packages=packages, bootseed_debs=[],
-                      initramfs_hook=False)
+                      initramfs_hook=False, initramfs=options.initramfs)

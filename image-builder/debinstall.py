@@ -26,13 +26,13 @@ from typing import IO
 
 from bootseed.image_builder.aptchroot import APT_ENV, apt_chroot
 from bootseed.image_builder.cache import KEY_LENGTH, locked
+from bootseed.image_builder.initramfsgen import INITRAMFS_TOOLS, InitramfsGenerator, listing
 from bootseed.image_builder.procrun import run
 
 PACKAGES = ("bootseed", "bootseed-initramfs")
 CACHE_DIR = "bootseed-debs"
 KEEP_ENTRIES = 4
 COMPLETE_MARKER = ".complete"
-EARLY_SCRIPT = "scripts/init-premount/bootseed"
 GUEST_DEB_DIR = "/tmp/bootseed-debs"
 
 
@@ -117,11 +117,6 @@ def ensure_debs(source: Path, cache: Path, log: IO[str] | None = None) -> DebSet
     return DebSet(key, entry, _found_debs(entry), reused=False)
 
 
-def _initramfs_listing(tree: Path, kernel_version: str) -> list[str]:
-    return run(["chroot", str(tree), "lsinitramfs", f"/boot/initrd.img-{kernel_version}"],
-               env=APT_ENV, timeout=300).splitlines()
-
-
 def installed_versions(tree: Path) -> dict[str, str]:
     """bootseed's packages installed in the tree, with their versions."""
     # dpkg-query exits 1 when a package is unknown: read its output whatever the status.
@@ -139,7 +134,8 @@ def installed_versions(tree: Path) -> dict[str, str]:
 def install_debs(tree: Path, debs: DebSet, kernel_version: str,
                  log: IO[str] | None = None,
                  extra: tuple[Path, ...] = (),
-                 packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+                 packages: tuple[str, ...] = PACKAGES,
+                 generator: InitramfsGenerator = INITRAMFS_TOOLS) -> dict[str, str]:
     """``apt-get install`` ``packages`` of bootseed's (and ``extra`` .debs) into the tree;
     return what got installed.
 
@@ -165,18 +161,19 @@ def install_debs(tree: Path, debs: DebSet, kernel_version: str,
                  "--no-install-recommends",
                  *(f"{GUEST_DEB_DIR}/{deb.name}" for deb in every)],
                 log=log, env=APT_ENV, timeout=1200)
-            listing = _initramfs_listing(tree, kernel_version)
+            paths = listing(str(tree), generator, kernel_version)
             compiled = ensure_bytecode(tree, log)
             if compiled and log is not None:
                 log.write(f"bytecode: compiled {compiled} file(s) py3compile left out\n")
     finally:
         shutil.rmtree(guest_dir, ignore_errors=True)
     with_hook = "bootseed-initramfs" in packages
-    if with_hook and EARLY_SCRIPT not in listing:
-        raise DebInstallError(f"the initramfs the package rebuilt has no {EARLY_SCRIPT} "
+    marker = generator.early_marker
+    if with_hook and marker not in paths:
+        raise DebInstallError(f"the {generator.name} initramfs has no {marker} "
                               "(the hook left the early stage out; see the build log)")
-    if not with_hook and EARLY_SCRIPT in listing:
-        raise DebInstallError(f"the initramfs has {EARLY_SCRIPT} although bootseed-initramfs "
+    if not with_hook and marker in paths:
+        raise DebInstallError(f"the initramfs has {marker} although bootseed-initramfs "
                               "was not installed")
     versions = installed_versions(tree)
     missing = [p for p in packages if p not in versions]
@@ -244,8 +241,8 @@ def remove_bootseed(tree: Path, kernel_version: str, log: IO[str] | None = None)
     with apt_chroot(tree):
         run(["chroot", str(tree), "apt-get", "remove", "-y", "-q", "bootseed"],
             log=log, env=APT_ENV, timeout=1200)
-        listing = _initramfs_listing(tree, kernel_version)
-    if EARLY_SCRIPT in listing:
+        paths = listing(str(tree), INITRAMFS_TOOLS, kernel_version)
+    if INITRAMFS_TOOLS.early_marker in paths:
         raise DebInstallError("the initramfs still has the early stage after the removal")
     left = installed_versions(tree)
     if left:

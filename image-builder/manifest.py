@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootseed.image_builder.initramfsgen import DEFAULT_GENERATOR
+
 # 2: bootseed_debs (the installed packages) replaced bootseed_wheel.
 MANIFEST_FORMAT = 2
 # What a build can write: vmdk is streamOptimized; ova is the OVF descriptor,
@@ -57,6 +59,8 @@ class ImageManifest:
     format: int = MANIFEST_FORMAT
     # Which firmware the disk boots on: "bios", "uefi" or "both" (FIRMWARES).
     firmware: str = "bios"
+    # What made the initramfs: "initramfs-tools" or "dracut" (initramfsgen.GENERATORS).
+    initramfs: str = DEFAULT_GENERATOR
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

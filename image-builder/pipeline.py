@@ -14,12 +14,12 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from bootseed.image_builder import disk, grub, rootfs
+from bootseed.image_builder import disk, grub, initramfsgen, rootfs
 from bootseed.image_builder.basetree import BaseTree, BaseTreeSpec, ensure_base_tree
 from bootseed.image_builder.cache import cache_root
 from bootseed.image_builder.manifest import ImageFile, ImageManifest, write_manifest
@@ -59,6 +59,9 @@ class BuildOptions:
     initramfs_ssh_keys: tuple[str, ...] = ()
     # "bios", "uefi" or "both" (manifest.FIRMWARES): which boot code the disk carries.
     firmware: str = "bios"
+    # What makes the initramfs: "initramfs-tools" or "dracut" (initramfsgen.GENERATORS).
+    # It is a base tree package, so each generator has a base tree of its own.
+    initramfs: str = initramfsgen.DEFAULT_GENERATOR
 
 
 class BuildError(Exception):
@@ -113,8 +116,11 @@ class ImageJob:
                 raise BuildError(f"{failed}: {exc} (full log: {self.log_path})") from exc
 
     def base_tree(self, log: IO[str]) -> BaseTree:
+        spec = self.options.base
+        spec = replace(spec, packages=initramfsgen.base_packages(spec.packages,
+                                                                 self.options.initramfs))
         with self.progress.step("Base tree (mmdebstrap, cached by package list)") as step:
-            base = ensure_base_tree(self.options.base, self.cache, log=log)
+            base = ensure_base_tree(spec, self.cache, log=log)
             step.note = f"{'cached' if base.reused else 'built'} {base.key}"
         return base
 
@@ -153,7 +159,7 @@ class ImageJob:
 
     def finish(self, files: list[ImageFile], base: BaseTree, facts: DiskFacts, *,
                packages: dict[str, str], bootseed_debs: list[str],
-               initramfs_hook: bool) -> ImageManifest:
+               initramfs_hook: bool, initramfs: str) -> ImageManifest:
         """The manifest, written beside each image file."""
         manifest = ImageManifest(
             name=self.options.name,
@@ -169,6 +175,7 @@ class ImageJob:
             base_reused=base.reused,
             bootseed_debs=bootseed_debs,
             initramfs_hook=initramfs_hook,
+            initramfs=initramfs,
             packages=packages,
             steps=[asdict(r) for r in self.progress.records],
             seconds=round(time.monotonic() - self.started, 1),

@@ -31,7 +31,7 @@ installkernel() {
 
 install() {
 	local venv="${bootseed_venv:-/usr}"
-	local py="$venv/bin/python3" interp list pkg src target
+	local py="$venv/bin/python3" interp list pkg src target lib
 	local -a with=()
 	interp="$(readlink -f "$py")"
 	for pkg in ${bootseed_with-blkid pyroute2}; do
@@ -49,6 +49,12 @@ install() {
 	ln_r "$interp" /usr/bin/python3
 	while read -r src target; do
 		inst_library "$src" "$target"
+		# dracut-install resolves the shared libraries of executable files only, and
+		# extension modules are not executable (0644): _ssl would arrive without
+		# libssl.so.3. So their libraries are installed here, as ldd finds them.
+		for lib in $(ldd "$src" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
+			inst_library "$lib"
+		done
 	done <"$list"
 	rm -f "$list"
 	mkdir -p "$initdir/tmp"
