@@ -46,8 +46,10 @@ def test_ec2_seed_fetched_in_initramfs_and_applied_without_second_fetch(lab: Boo
     assert {"early.cmdline", "early.network-up", "early.discover", "early.network-down",
             "early.total"} <= timing_names(doc)
     action = early_action(doc)
-    # The image uses the hook's default: klibc's ipconfig (pyroute2 is opt-in for size).
-    assert action["wall_ms"] and action["network"]["backend"] == "klibc-ipconfig"
+    # The package's default: pyroute2's netlink and the stage's own DHCPv4 (klibc's
+    # ipconfig is the fallback when pyroute2 is left out).
+    assert action["wall_ms"] and action["network"]["backend"] == "pyroute2"
+    assert action["network"]["method"] == "dhcp"
     assert action["network"]["teardown"].endswith("down")
     # Applied by the late agent from the cache...
     assert result.ok, result.summary()
