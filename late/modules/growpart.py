@@ -33,9 +33,10 @@ from bootseed.late.target import TargetRoot
 
 DISABLED_FLAG = "/etc/growroot-disabled"
 GROWPART_TIMEOUT_S = 120.0
-# Less room than this after a partition is not worth a partition-table write (a GPT's
-# backup table alone leaves 16.5 KiB after the last partition).
-MIN_GROWTH = 1024 * 1024
+# Less room than this after a partition is not worth a partition-table write: growpart
+# itself says NOCHANGE there (sfdisk aligns the end to 1 MiB, and a GPT keeps its
+# backup table in the last 16.5 KiB); images made by bootseed-image leave 1 MiB.
+MIN_GROWTH = 2 * 1024 * 1024
 
 SCHEMA: dict[str, Any] = {
     "properties": {
