@@ -59,3 +59,12 @@ def restart_if_running(target: TargetRoot, unit: str, where: str) -> Problem | N
     if not is_active(target, unit):
         return None
     return _systemctl(target, where, "restart", unit)
+
+
+def try_restart(target: TargetRoot, unit: str, where: str) -> Problem | None:
+    """Restart ``unit`` when it runs or is still starting (the restart job follows the
+    start job, where ``is-active`` would miss it); one that has not started yet reads the
+    new files when it does. Nothing in a ``--root`` target."""
+    if not target.is_host:
+        return None
+    return _systemctl(target, where, "try-restart", unit)

@@ -77,22 +77,3 @@ def reload_if_running(target: TargetRoot, where: str) -> Problem | None:
                        f"{reload.returncode}: {tail[0]}", Level.WARNING)
     return None
 
-
-def restart_if_started(target: TargetRoot, where: str) -> Problem | None:
-    """Restart sshd when it is running or starting, after host keys were added beside the
-    boot: ``try-restart`` also catches an sshd that is still starting (the restart job
-    follows the start job), where ``is-active`` + ``reload`` would miss it; one that has
-    not started yet reads the new files when it does. Sessions survive the restart
-    (Debian's unit kills only the listener)."""
-    if not target.is_host:
-        return None
-    try:
-        restart = run_captured(target, ["systemctl", "try-restart", SERVICE],
-                               timeout=RELOAD_TIMEOUT)
-    except TargetExecError as exc:
-        return Problem(where, f"sshd not restarted: {exc}", Level.WARNING)
-    if restart.returncode != 0:
-        tail = restart.output.strip().splitlines()[-1:] or ["no output"]
-        return Problem(where, f"systemctl try-restart {SERVICE} exited with status "
-                       f"{restart.returncode}: {tail[0]}", Level.WARNING)
-    return None

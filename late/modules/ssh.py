@@ -17,7 +17,7 @@ from typing import Any
 
 from bootseed.contract.atomicfile import atomic_write
 from bootseed.contract.problems import Level, Problem
-from bootseed.late import linegrammar, sshd
+from bootseed.late import linegrammar, services, sshd
 from bootseed.late.accounts import AccountsDB
 from bootseed.late.authkeys import AuthorizedKey, parse_keys, write_authorized_keys
 from bootseed.late.hostnames import HostnameError, choose
@@ -219,7 +219,8 @@ def _slow_keys_beside(ctx: ModuleContext, types: list[str], comment: str) -> lis
              for text in problems]
     if made:
         _record_made(ctx, made, replace=False)
-        restart = sshd.restart_if_started(ctx.target, "ssh")
+        # Sessions survive the restart: Debian's unit kills only the listener.
+        restart = services.try_restart(ctx.target, sshd.SERVICE, "ssh")
         if restart is not None:
             found.append(restart)
     return found
